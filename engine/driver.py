@@ -1,0 +1,113 @@
+"""Drives a sans-I/O Session from asyncio: feeds audio, runs its decode jobs on a
+worker, and hands the results back, emitting events in order.
+
+Session work (resampling and the per-frame VAD) runs in a thread so the event
+loop stays free; one lock keeps the session single-threaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.errors import Overloaded
+from engine.events import Event, SpeechStopped, TranscriptionCompleted, TranscriptionFailed
+from engine.scheduler import PRIORITY_FINAL, PRIORITY_PARTIAL, ModelWorker, WorkerStopped
+from engine.session import DecodeJob, Session
+from models.interfaces import DecodeRequest, DecodeResult
+
+AsrWorker = ModelWorker[DecodeRequest, DecodeResult]
+
+EventSink = Callable[[Sequence[Event], dict[str, float]], None]
+"""Receives events as they happen, with wall-clock facts keyed by item id."""
+
+
+class SessionDriver:
+    """Connects one Session to an ASR worker inside a running event loop."""
+
+    def __init__(self, session: Session, worker: AsrWorker, sink: EventSink) -> None:
+        self.session = session
+        self.worker = worker
+        self._sink = sink
+        self._lock = asyncio.Lock()
+        self._outstanding: set[asyncio.Future[DecodeResult]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped_at: dict[str, float] = {}
+        self.final_latencies_ms: dict[str, float] = {}
+        """Wall-clock time from speech_stopped to the completed transcript, per item."""
+
+    async def feed(self, samples: npt.NDArray[np.float32]) -> None:
+        """Feed input-rate samples; events reach the sink as they occur."""
+        async with self._lock:
+            self.session.load = self.worker.load
+            events = await asyncio.to_thread(self.session.feed, samples)
+            self._deliver(events)
+            self._dispatch()
+
+    async def finish(self) -> None:
+        """End of stream: close the open utterance and wait for every transcript."""
+        async with self._lock:
+            events = await asyncio.to_thread(self.session.end_of_stream)
+            self._deliver(events)
+            self._dispatch()
+        while self._outstanding:
+            await asyncio.wait(set(self._outstanding))
+            await asyncio.sleep(0)
+        async with self._lock:  # let completions queued behind the lock run
+            pass
+
+    def _dispatch(self) -> None:
+        for job in self.session.take_jobs():
+            priority = PRIORITY_FINAL if job.is_final else PRIORITY_PARTIAL
+            key = f"{job.item_id}:partial" if not job.is_final else None
+            try:
+                cfut: Future[DecodeResult] = self.worker.submit(
+                    job.request, priority=priority, key=key
+                )
+            except (Overloaded, WorkerStopped) as exc:
+                self._deliver(self.session.fail(job, exc))
+                continue
+            fut = asyncio.wrap_future(cfut)
+            self._outstanding.add(fut)
+            fut.add_done_callback(functools.partial(self._on_done, job))
+
+    def _on_done(self, job: DecodeJob, fut: asyncio.Future[DecodeResult]) -> None:
+        task = asyncio.get_running_loop().create_task(self._complete(job, fut))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _complete(self, job: DecodeJob, fut: asyncio.Future[DecodeResult]) -> None:
+        try:
+            async with self._lock:
+                if fut.cancelled():
+                    events = self.session.fail(job, asyncio.CancelledError())
+                elif (exc := fut.exception()) is not None:
+                    events = self.session.fail(job, exc)
+                else:
+                    events = self.session.complete(job, fut.result())
+                self._deliver(events)
+                self._dispatch()
+        finally:
+            self._outstanding.discard(fut)
+
+    def _deliver(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        now = time.perf_counter()
+        facts: dict[str, float] = {}
+        for event in events:
+            if isinstance(event, SpeechStopped):
+                self._stopped_at[event.item_id] = now
+            elif isinstance(event, TranscriptionCompleted | TranscriptionFailed):
+                stopped = self._stopped_at.pop(event.item_id, None)
+                if stopped is not None:
+                    latency = (now - stopped) * 1000.0
+                    self.final_latencies_ms[event.item_id] = latency
+                    facts[event.item_id] = latency
+        self._sink(events, facts)

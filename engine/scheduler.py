@@ -1,0 +1,222 @@
+"""The scheduler: one worker per model, owning it, fed by a bounded priority queue.
+
+Inference never runs on the event loop: each worker runs its model in a
+thread of its own (CTranslate2, ONNX Runtime and torch release the GIL). Finals
+overtake partials; a newer partial of the same utterance supersedes a queued
+older one; requests from several sessions are batched when the backend can.
+When the queue is full a partial is dropped (and counted) to make room, and a
+final that still finds no room is refused with :class:`Overloaded`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from engine.errors import Overloaded
+
+log = logging.getLogger(__name__)
+
+Req = TypeVar("Req")
+Res = TypeVar("Res")
+
+
+class Superseded(Exception):
+    """The job was replaced by a newer one of the same key before it ran."""
+
+
+class WorkerStopped(Exception):
+    """The worker shut down before the job ran."""
+
+
+@dataclass(order=True)
+class _Entry(Generic[Req, Res]):
+    priority: int
+    seq: int
+    request: Req = field(compare=False)
+    key: str | None = field(compare=False)
+    future: Future[Res] = field(compare=False)
+    enqueued: float = field(compare=False, default=0.0)
+
+
+@dataclass
+class WorkerStats:
+    """Counters a worker exposes to metrics and tests."""
+
+    submitted: int = 0
+    completed: int = 0
+    failed: int = 0
+    superseded: int = 0
+    dropped: int = 0
+    refused: int = 0
+    batches: int = 0
+    busy_seconds: float = 0.0
+    max_batch_seen: int = 0
+
+
+PRIORITY_FINAL = 0
+PRIORITY_PARTIAL = 1
+
+
+class ModelWorker(Generic[Req, Res]):
+    """Runs `run_batch` on a dedicated thread, serving a bounded priority queue."""
+
+    def __init__(
+        self,
+        run_batch: Callable[[Sequence[Req]], list[Res]],
+        *,
+        name: str = "model",
+        max_queue: int = 64,
+        max_batch_size: int = 1,
+    ) -> None:
+        if max_queue < 1 or max_batch_size < 1:
+            raise ValueError("max_queue and max_batch_size must be at least 1")
+        self.name = name
+        self.max_queue = max_queue
+        self.max_batch_size = max_batch_size
+        self._run_batch = run_batch
+        self._heap: list[_Entry[Req, Res]] = []
+        self._by_key: dict[str, _Entry[Req, Res]] = {}
+        self._cond = threading.Condition()
+        self._seq = itertools.count()
+        self._stopping = False
+        self._busy = False
+        self.stats = WorkerStats()
+        self._thread = threading.Thread(target=self._loop, name=f"voxwire-{name}", daemon=True)
+        self._thread.start()
+
+    # -- submitting ----------------------------------------------------------------------
+
+    def submit(self, request: Req, *, priority: int, key: str | None = None) -> Future[Res]:
+        """Queue a request; returns a concurrent Future for its result.
+
+        A request with the `key` of a queued request of the same priority replaces
+        it (the old future fails with Superseded).
+        """
+        future: Future[Res] = Future()
+        with self._cond:
+            if self._stopping:
+                raise WorkerStopped(f"{self.name} worker is stopped")
+            self.stats.submitted += 1
+            if key is not None:
+                old = self._by_key.pop(key, None)
+                if old is not None and old.priority == priority and self._remove(old):
+                    self.stats.superseded += 1
+                    old.future.set_exception(Superseded(key))
+            if len(self._heap) >= self.max_queue and not self._evict_one_partial():
+                self.stats.refused += 1
+                raise Overloaded(f"{self.name} queue is full ({self.max_queue} requests)")
+            entry = _Entry(priority, next(self._seq), request, key, future, time.monotonic())
+            heapq.heappush(self._heap, entry)
+            if key is not None:
+                self._by_key[key] = entry
+            self._cond.notify()
+        return future
+
+    async def run(self, request: Req, *, priority: int, key: str | None = None) -> Res:
+        """Submit and await the result from asyncio code."""
+        return await asyncio.wrap_future(self.submit(request, priority=priority, key=key))
+
+    @property
+    def queue_depth(self) -> int:
+        with self._cond:
+            return len(self._heap)
+
+    @property
+    def load(self) -> float:
+        """Busyness in [0, 1]: the queue's fill, with a running batch counting as some."""
+        with self._cond:
+            depth = len(self._heap) + (1 if self._busy else 0)
+        return min(1.0, depth / max(2, self.max_batch_size * 2))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking work, fail what is queued, and join the thread."""
+        with self._cond:
+            self._stopping = True
+            pending = list(self._heap)
+            self._heap.clear()
+            self._by_key.clear()
+            self._cond.notify_all()
+        for entry in pending:
+            entry.future.set_exception(WorkerStopped(f"{self.name} worker stopped"))
+        self._thread.join(timeout)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _remove(self, entry: _Entry[Req, Res]) -> bool:
+        try:
+            self._heap.remove(entry)
+        except ValueError:
+            return False
+        heapq.heapify(self._heap)
+        return True
+
+    def _evict_one_partial(self) -> bool:
+        """Make room by dropping the oldest queued partial (newer audio is worth more)."""
+        victims = [e for e in self._heap if e.priority > PRIORITY_FINAL]
+        if not victims:
+            return False
+        victim = min(victims, key=lambda e: e.seq)
+        self._remove(victim)
+        if victim.key is not None and self._by_key.get(victim.key) is victim:
+            del self._by_key[victim.key]
+        self.stats.dropped += 1
+        victim.future.set_exception(Overloaded(f"{self.name} queue full: partial dropped"))
+        return True
+
+    def _take_batch(self) -> list[_Entry[Req, Res]]:
+        first = heapq.heappop(self._heap)
+        batch = [first]
+        while (
+            self._heap
+            and len(batch) < self.max_batch_size
+            and self._heap[0].priority == first.priority
+        ):
+            batch.append(heapq.heappop(self._heap))
+        for e in batch:
+            if e.key is not None and self._by_key.get(e.key) is e:
+                del self._by_key[e.key]
+        return batch
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                batch = [e for e in self._take_batch() if e.future.set_running_or_notify_cancel()]
+                self._busy = bool(batch)
+            if not batch:
+                continue
+            started = time.perf_counter()
+            try:
+                results = self._run_batch([e.request for e in batch])
+                if len(results) != len(batch):
+                    raise RuntimeError(
+                        f"{self.name}: backend returned {len(results)} results for {len(batch)}"
+                    )
+            except Exception as exc:  # a model failure fails its jobs, never the worker
+                log.exception("%s worker: batch of %d failed", self.name, len(batch))
+                for e in batch:
+                    e.future.set_exception(exc)
+                self.stats.failed += len(batch)
+            else:
+                for e, r in zip(batch, results, strict=True):
+                    e.future.set_result(r)
+                self.stats.completed += len(batch)
+            finally:
+                elapsed = time.perf_counter() - started
+                with self._cond:
+                    self._busy = False
+                    self.stats.batches += 1
+                    self.stats.busy_seconds += elapsed
+                    self.stats.max_batch_seen = max(self.stats.max_batch_seen, len(batch))

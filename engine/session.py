@@ -1,0 +1,381 @@
+"""A Session ties one audio stream's resampler, ring buffer, segmenter and
+streaming-ASR policy together and emits typed events.
+
+It is sans-I/O: ``feed()`` returns events and queues decode jobs;
+the driver takes the jobs with ``take_jobs()``, runs them on a worker and
+hands results back with ``complete()``. Nothing here blocks or spawns.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.audio import MODEL_RATE, StreamResampler, as_mono_float32, pcm16_to_float32
+from engine.errors import AudioEvicted, IllegalTransition, Overloaded
+from engine.events import (
+    Event,
+    SpeechStarted,
+    SpeechStopped,
+    TranscriptionCompleted,
+    TranscriptionDelta,
+    TranscriptionFailed,
+    UtteranceTimings,
+)
+from engine.ring_buffer import RingBuffer
+from engine.segmenter import (
+    Segmenter,
+    SegmenterOptions,
+    SilenceBegan,
+    SpeechResumed,
+    UtteranceEnded,
+    UtteranceStarted,
+)
+from engine.streaming_asr import StreamingOptions, UtterancePolicy
+from models.interfaces import DecodeRequest, DecodeResult, SpeechProbability
+
+log = logging.getLogger(__name__)
+
+_session_ids = itertools.count(1)
+
+
+class JobKind(enum.Enum):
+    PARTIAL = "partial"
+    SPECULATIVE = "speculative"
+    """A final decode started during the silence hangover, before speech_stopped."""
+    FINAL = "final"
+
+
+@dataclass(frozen=True)
+class DecodeJob:
+    """One decode the session wants run; `request.final` marks final priority."""
+
+    job_id: int
+    session_id: str
+    item_id: str
+    kind: JobKind
+    start: int
+    end: int
+    request: DecodeRequest
+
+    @property
+    def is_final(self) -> bool:
+        return self.kind is not JobKind.PARTIAL
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """Everything that shapes one session's behaviour."""
+
+    input_rate: int = MODEL_RATE
+    segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
+    streaming: StreamingOptions = field(default_factory=StreamingOptions)
+    partials: bool = True
+    """Emit deltas while the person speaks; False decodes only finals."""
+    speculative_final: bool = True
+    """Start the final decode during the silence hangover."""
+    buffer_seconds: float = 60.0
+    language: str | None = None
+    final_beam_size: int = 1
+    max_pending_jobs: int = 8
+
+
+@dataclass
+class SessionCounters:
+    """'Nothing lost', measurable: where every sample and job went."""
+
+    samples_in: int = 0
+    """Input samples at the input rate."""
+    samples_resampled: int = 0
+    """Samples at 16 kHz that entered the ring buffer."""
+    samples_segmented: int = 0
+    samples_transcribed: int = 0
+    """16 kHz samples covered by final transcripts."""
+    partial_decodes: int = 0
+    final_decodes: int = 0
+    speculative_hits: int = 0
+    speculative_misses: int = 0
+    jobs_dropped: int = 0
+    transcriptions_failed: int = 0
+    evicted_samples: int = 0
+
+
+@dataclass
+class _Item:
+    item_id: str
+    start: int
+    policy: UtterancePolicy
+    end: int | None = None
+    speculative: DecodeJob | None = None
+    speculative_result: DecodeResult | None = None
+    final_job: DecodeJob | None = None
+    done: bool = False
+
+
+class Session:
+    """One audio stream: feed samples, get events and decode jobs."""
+
+    def __init__(
+        self,
+        vad: SpeechProbability,
+        options: SessionOptions | None = None,
+        session_id: str | None = None,
+        inline_decoder: Callable[[Sequence[DecodeRequest]], list[DecodeResult]] | None = None,
+    ) -> None:
+        """`inline_decoder`, when given, runs each job the moment it is queued, so the
+        events depend only on the audio (files, tests); otherwise a driver runs the jobs."""
+        self.options = options or SessionOptions()
+        self.session_id = session_id or f"sess_{next(_session_ids):06d}"
+        self.resampler = StreamResampler(self.options.input_rate)
+        self.buffer = RingBuffer(int(self.options.buffer_seconds * MODEL_RATE))
+        self.segmenter = Segmenter(vad, self.options.segmenter)
+        self.counters = SessionCounters()
+        self._items: dict[str, _Item] = {}
+        self._open: _Item | None = None
+        self._jobs: deque[DecodeJob] = deque()
+        self._job_ids = itertools.count(1)
+        self._item_ids = itertools.count(1)
+        self._closed = False
+        self._inline_decoder = inline_decoder
+        self.load = 0.0
+        """How busy the workers are, in [0, 1]; set by the driver, stretches the cadence."""
+
+    # -- input ---------------------------------------------------------------------------
+
+    def feed(self, samples: npt.ArrayLike) -> list[Event]:
+        """Feed float32 (or int16) mono samples at the session's input rate."""
+        if self._closed:
+            raise IllegalTransition("session is closed: no more audio may be fed")
+        audio = as_mono_float32(samples)
+        self.counters.samples_in += len(audio)
+        return self._feed_model_rate(self.resampler.process(audio))
+
+    def feed_pcm16(self, data: bytes | bytearray | memoryview) -> list[Event]:
+        """Feed little-endian PCM16 mono bytes at the session's input rate."""
+        return self.feed(pcm16_to_float32(data))
+
+    def end_of_stream(self) -> list[Event]:
+        """No more audio: flush the resampler and close any open utterance."""
+        if self._closed:
+            return []
+        events = self._feed_model_rate(self.resampler.flush())
+        self._closed = True
+        for seg_event in self.segmenter.flush():
+            events.extend(self._on_segmenter_event(seg_event))
+        events.extend(self._run_inline())
+        return events
+
+    def _feed_model_rate(self, audio: npt.NDArray[np.float32]) -> list[Event]:
+        self.buffer.append(audio)
+        self.counters.samples_resampled += len(audio)
+        self.counters.evicted_samples = self.buffer.evicted_samples
+        events: list[Event] = []
+        # Feed pieces that end on frame boundaries of the stream, and decide on
+        # partial decodes only there, so the events do not depend on how the
+        # input was chunked.
+        frame = self.segmenter.frame
+        i = 0
+        while i < len(audio):
+            step = frame - self.segmenter.position % frame
+            for seg_event in self.segmenter.feed(audio[i : i + step]):
+                events.extend(self._on_segmenter_event(seg_event))
+            i += step
+            if self.segmenter.position % frame == 0:
+                self._maybe_request_partial()
+                events.extend(self._run_inline())
+        return events
+
+    def _run_inline(self) -> list[Event]:
+        if self._inline_decoder is None:
+            return []
+        events: list[Event] = []
+        while self._jobs:
+            job = self._jobs.popleft()
+            events.extend(self.complete(job, self._inline_decoder([job.request])[0]))
+        return events
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    def take_jobs(self) -> list[DecodeJob]:
+        """Decode jobs to run, oldest first; each is handed out once."""
+        jobs = list(self._jobs)
+        self._jobs.clear()
+        return jobs
+
+    def complete(self, job: DecodeJob, result: DecodeResult) -> list[Event]:
+        """Hand back the result of a job; returns the events it causes."""
+        item = self._items.get(job.item_id)
+        if item is None or item.done:
+            return []
+        if job.kind is JobKind.PARTIAL:
+            self.counters.partial_decodes += 1
+            if item.end is not None:
+                return []  # the final already covers this audio
+            delta = item.policy.on_partial(result.text, job.end)
+            return [TranscriptionDelta(item_id=item.item_id, delta=delta)] if delta else []
+        self.counters.final_decodes += 1
+        if job.kind is JobKind.SPECULATIVE:
+            if item.speculative is not job:
+                return []
+            if item.end is None:
+                item.speculative_result = result
+                return []
+            if item.end != job.end:
+                return []
+        elif item.final_job is not job:
+            return []
+        return self._finish(item, result)
+
+    def fail(self, job: DecodeJob, error: BaseException) -> list[Event]:
+        """A job could not run; a partial is forgotten, a final becomes a failure event."""
+        item = self._items.get(job.item_id)
+        if item is None or item.done:
+            return []
+        if job.kind is JobKind.PARTIAL:
+            item.policy.dropped()
+            self.counters.jobs_dropped += 1
+            return []
+        if job.kind is JobKind.SPECULATIVE:
+            if item.speculative is job:
+                item.speculative = None
+                if item.end is not None:
+                    return self._request_final(item)
+            return []
+        if item.final_job is not job:
+            return []
+        self._retire(item)
+        self.counters.transcriptions_failed += 1
+        code = getattr(error, "code", "transcription_failed")
+        return [
+            TranscriptionFailed(
+                item_id=item.item_id,
+                error={"type": "server_error", "code": code, "message": "transcription failed"},
+            )
+        ]
+
+    def dropped(self, job: DecodeJob) -> list[Event]:
+        """A worker dropped a job (superseded or queue full)."""
+        return self.fail(job, Overloaded("dropped"))
+
+    # -- segmenter events ----------------------------------------------------------------
+
+    def _on_segmenter_event(self, event: object) -> list[Event]:
+        if isinstance(event, UtteranceStarted):
+            new = _Item(
+                item_id=f"item_{self.session_id}_{next(self._item_ids):04d}",
+                start=event.start,
+                policy=UtterancePolicy(event.start, self.options.streaming),
+            )
+            self._items[new.item_id] = new
+            self._open = new
+            return [SpeechStarted(audio_start_ms=_ms(event.start), item_id=new.item_id)]
+        item = self._open
+        if item is None:
+            return []
+        if isinstance(event, SilenceBegan):
+            if self.options.speculative_final:
+                item.speculative = self._queue(item, JobKind.SPECULATIVE, event.end)
+                item.speculative_result = None
+            return []
+        if isinstance(event, SpeechResumed):
+            if item.speculative is not None:
+                self.counters.speculative_misses += 1
+            item.speculative = None
+            item.speculative_result = None
+            return []
+        if isinstance(event, UtteranceEnded):
+            self._open = None
+            item.end = event.end
+            self.counters.samples_segmented = self.segmenter.samples_segmented
+            events: list[Event] = [SpeechStopped(audio_end_ms=_ms(event.end), item_id=item.item_id)]
+            spec = item.speculative
+            if spec is not None and spec.end == event.end:
+                self.counters.speculative_hits += 1
+                if item.speculative_result is not None:
+                    events.extend(self._finish(item, item.speculative_result))
+                return events
+            if spec is not None:
+                self.counters.speculative_misses += 1
+                item.speculative = None
+            events.extend(self._request_final(item))
+            return events
+        return []
+
+    def _request_final(self, item: _Item) -> list[Event]:
+        assert item.end is not None
+        item.final_job = self._queue(item, JobKind.FINAL, item.end)
+        return []
+
+    def _maybe_request_partial(self) -> None:
+        item = self._open
+        if item is None or not self.options.partials:
+            return
+        end = self.segmenter.position
+        if item.policy.partial_due(end, self.load):
+            if len(self._jobs) >= self.options.max_pending_jobs:
+                self.counters.jobs_dropped += 1
+                return
+            self._queue(item, JobKind.PARTIAL, end)
+            item.policy.requested(end)
+
+    def _queue(self, item: _Item, kind: JobKind, end: int) -> DecodeJob:
+        try:
+            audio = self.buffer.read(item.start, end)
+        except AudioEvicted:
+            audio = self.buffer.read(max(item.start, self.buffer.start), end)
+            log.warning(
+                "%s: audio of %s partly evicted before decoding", self.session_id, item.item_id
+            )
+        final = kind is not JobKind.PARTIAL
+        job = DecodeJob(
+            job_id=next(self._job_ids),
+            session_id=self.session_id,
+            item_id=item.item_id,
+            kind=kind,
+            start=item.start,
+            end=end,
+            request=DecodeRequest(
+                audio=audio,
+                prefix=item.policy.decode_prefix,
+                final=final,
+                beam_size=self.options.final_beam_size if final else 1,
+                language=self.options.language,
+            ),
+        )
+        self._jobs.append(job)
+        return job
+
+    def _finish(self, item: _Item, result: DecodeResult) -> list[Event]:
+        assert item.end is not None
+        delta, transcript = item.policy.on_final(result.text)
+        self.counters.samples_transcribed += item.end - item.start
+        events: list[Event] = []
+        if delta:
+            events.append(TranscriptionDelta(item_id=item.item_id, delta=delta))
+        events.append(
+            TranscriptionCompleted(
+                item_id=item.item_id,
+                transcript=transcript,
+                timings=UtteranceTimings(
+                    audio_start_ms=_ms(item.start), audio_end_ms=_ms(item.end)
+                ),
+            )
+        )
+        self._retire(item)
+        return events
+
+    def _retire(self, item: _Item) -> None:
+        """Forget a finished item: a long session must not grow without bound."""
+        item.done = True
+        self._items.pop(item.item_id, None)
+
+
+def _ms(samples: int) -> int:
+    return samples * 1000 // MODEL_RATE

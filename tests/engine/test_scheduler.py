@@ -1,0 +1,132 @@
+"""The model worker: priorities, superseding, bounded queue, batching, failures.
+
+A gate holds the worker's first batch so a test can arrange the queue behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from engine.errors import Overloaded
+from engine.scheduler import (
+    PRIORITY_FINAL,
+    PRIORITY_PARTIAL,
+    ModelWorker,
+    Superseded,
+    WorkerStopped,
+)
+
+
+class GatedModel:
+    """Records batches; the first batch waits until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.started = threading.Event()
+        self.batches: list[list[str]] = []
+
+    def __call__(self, requests: Sequence[str]) -> list[str]:
+        self.started.set()
+        self.gate.wait(10)
+        self.batches.append(list(requests))
+        if "boom" in requests:
+            raise RuntimeError("model exploded")
+        return [r.upper() for r in requests]
+
+
+def blocked_worker(**kwargs: int) -> tuple[ModelWorker[str, str], GatedModel]:
+    model = GatedModel()
+    worker: ModelWorker[str, str] = ModelWorker(model, name="test", **kwargs)
+    worker.submit("hold", priority=PRIORITY_FINAL)
+    assert model.started.wait(5)
+    return worker, model
+
+
+def test_finals_overtake_partials() -> None:
+    worker, model = blocked_worker()
+    p = worker.submit("partial", priority=PRIORITY_PARTIAL)
+    f = worker.submit("final", priority=PRIORITY_FINAL)
+    model.gate.set()
+    assert f.result(5) == "FINAL" and p.result(5) == "PARTIAL"
+    assert model.batches == [["hold"], ["final"], ["partial"]]
+    worker.stop()
+
+
+def test_newer_partial_supersedes_queued_one_of_same_key() -> None:
+    worker, model = blocked_worker()
+    old = worker.submit("old", priority=PRIORITY_PARTIAL, key="item1")
+    new = worker.submit("new", priority=PRIORITY_PARTIAL, key="item1")
+    other = worker.submit("other", priority=PRIORITY_PARTIAL, key="item2")
+    model.gate.set()
+    with pytest.raises(Superseded):
+        old.result(5)
+    assert new.result(5) == "NEW" and other.result(5) == "OTHER"
+    assert worker.stats.superseded == 1
+    worker.stop()
+
+
+def test_full_queue_drops_oldest_partial_then_refuses_finals() -> None:
+    worker, model = blocked_worker(max_queue=2)
+    p1 = worker.submit("p1", priority=PRIORITY_PARTIAL)
+    f1 = worker.submit("f1", priority=PRIORITY_FINAL)
+    f2 = worker.submit("f2", priority=PRIORITY_FINAL)  # evicts p1
+    with pytest.raises(Overloaded):
+        p1.result(5)
+    with pytest.raises(Overloaded, match="queue is full"):
+        worker.submit("f3", priority=PRIORITY_FINAL)
+    model.gate.set()
+    assert f1.result(5) == "F1" and f2.result(5) == "F2"
+    assert worker.stats.dropped == 1 and worker.stats.refused == 1
+    worker.stop()
+
+
+def test_batches_requests_of_equal_priority() -> None:
+    worker, model = blocked_worker(max_batch_size=3)
+    futures = [worker.submit(f"r{i}", priority=PRIORITY_PARTIAL) for i in range(5)]
+    model.gate.set()
+    assert [f.result(5) for f in futures] == ["R0", "R1", "R2", "R3", "R4"]
+    assert model.batches[1:] == [["r0", "r1", "r2"], ["r3", "r4"]]
+    worker.stop()
+
+
+def test_model_failure_fails_its_batch_only() -> None:
+    worker, model = blocked_worker()
+    bad = worker.submit("boom", priority=PRIORITY_FINAL)
+    good = worker.submit("fine", priority=PRIORITY_FINAL)
+    model.gate.set()
+    with pytest.raises(RuntimeError, match="exploded"):
+        bad.result(5)
+    assert good.result(5) == "FINE"
+    assert worker.stats.failed == 1
+    worker.stop()
+
+
+def test_stop_fails_queued_work_and_refuses_new() -> None:
+    worker, model = blocked_worker()
+    queued = worker.submit("late", priority=PRIORITY_PARTIAL)
+    worker.stop(timeout=0.1)  # the held batch is still running
+    with pytest.raises(WorkerStopped):
+        queued.result(5)
+    model.gate.set()
+    with pytest.raises(WorkerStopped):
+        worker.submit("after", priority=PRIORITY_FINAL)
+
+
+def test_asyncio_callers_await_results_off_the_loop() -> None:
+    model = GatedModel()
+    model.gate.set()
+    worker: ModelWorker[str, str] = ModelWorker(model, name="async", max_batch_size=4)
+
+    async def main() -> list[str]:
+        return list(
+            await asyncio.gather(
+                *(worker.run(f"s{i}", priority=PRIORITY_PARTIAL) for i in range(6))
+            )
+        )
+
+    assert asyncio.run(main()) == [f"S{i}" for i in range(6)]
+    worker.stop()

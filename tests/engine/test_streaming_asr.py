@@ -1,0 +1,95 @@
+"""LocalAgreement-2 commit policy and decode cadence, on scripted hypotheses."""
+
+from engine.streaming_asr import StreamingOptions, UtterancePolicy
+
+RATE = 16_000
+
+
+def test_commits_only_what_two_hypotheses_agree_on() -> None:
+    policy = UtterancePolicy(0)
+    assert policy.on_partial("the quick brown", 8000) == ""
+    assert policy.on_partial("The quick brown fox", 12000) == "The quick"
+    assert policy.committed_text == "The quick"
+    # The next hypothesis starts with the committed text (forced prefix).
+    assert policy.on_partial("The quick brown fox jumps", 16000) == " brown"
+    assert policy.on_partial("The quick brown fox jamps over", 20000) == " fox"
+    assert policy.on_partial("The quick brown fox jumps over", 24000) == ""
+    assert policy.on_partial("The quick brown fox jumps over the", 28000) == " jumps"
+
+
+def test_the_last_word_is_never_committed_early() -> None:
+    policy = UtterancePolicy(0)
+    policy.on_partial("fox jump", 8000)
+    assert policy.on_partial("fox jump", 12000) == "fox"
+    assert policy.committed_text == "fox"
+    _, transcript = policy.on_final("fox jumps")
+    assert transcript == "fox jumps"
+
+
+def test_decode_prefix_leaves_off_a_final_full_stop() -> None:
+    policy = UtterancePolicy(0)
+    policy.on_partial("Turn on the lights. Thanks", 8000)
+    policy.on_partial("Turn on the lights. Thanks a lot", 12000)
+    assert policy.committed_text == "Turn on the lights."
+    assert policy.decode_prefix == "Turn on the lights"
+
+
+def test_final_that_restarts_the_text_is_cut() -> None:
+    policy = UtterancePolicy(0)
+    policy.on_partial("Please turn on the lights now", 8000)
+    policy.on_partial("Please turn on the lights now", 12000)
+    assert policy.committed_text == "Please turn on the lights"
+    _, transcript = policy.on_final("Please turn on the lights now. Please turn on the")
+    assert transcript == "Please turn on the lights now."
+
+
+def test_final_completes_the_deltas_exactly() -> None:
+    policy = UtterancePolicy(0)
+    deltas = [
+        policy.on_partial("Please turn", 8000),
+        policy.on_partial("Please turn on", 12000),
+    ]
+    last, transcript = policy.on_final("Please turn on the lights.")
+    assert transcript == "Please turn on the lights."
+    assert "".join([*deltas, last]) == transcript
+
+
+def test_hypothesis_that_drops_the_forced_prefix_is_ignored() -> None:
+    policy = UtterancePolicy(0)
+    policy.on_partial("one two three four", 8000)
+    policy.on_partial("one two three four", 12000)
+    assert policy.committed_text == "one two three"
+    assert policy.on_partial("won too", 16000) == ""
+    assert policy.committed_text == "one two three"
+    _, transcript = policy.on_final("one two three four five")
+    assert transcript == "one two three four five"
+
+
+def test_stale_result_is_ignored() -> None:
+    policy = UtterancePolicy(0)
+    policy.on_partial("a b c", 16000)
+    assert policy.on_partial("a b c", 8000) == ""
+    assert policy.committed_text == ""
+
+
+def test_cadence_waits_for_audio_and_one_in_flight() -> None:
+    opts = StreamingOptions(partial_interval_ms=300, min_partial_audio_ms=600)
+    policy = UtterancePolicy(1000, opts)
+    assert not policy.partial_due(1000 + int(0.5 * RATE))
+    assert policy.partial_due(1000 + int(0.6 * RATE))
+    policy.requested(1000 + int(0.6 * RATE))
+    assert not policy.partial_due(1000 + int(2.0 * RATE))  # one in flight
+    policy.on_partial("x", 1000 + int(0.6 * RATE))
+    assert not policy.partial_due(1000 + int(0.8 * RATE))
+    assert policy.partial_due(1000 + int(0.9 * RATE))
+
+
+def test_load_stretches_the_cadence() -> None:
+    opts = StreamingOptions(partial_interval_ms=300, min_partial_audio_ms=0, max_load_stretch=4)
+    policy = UtterancePolicy(0, opts)
+    policy.requested(0)
+    policy.on_partial("", 0)
+    at = int(0.6 * RATE)
+    assert policy.partial_due(at, load=0.0)
+    assert not policy.partial_due(at, load=1.0)
+    assert policy.partial_due(int(1.2 * RATE), load=1.0)
