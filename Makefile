@@ -1,0 +1,65 @@
+# voxwire developer tasks. `make serve` and `make test` set everything up first.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.voxwire-setup
+TORCH_PIN := torch==2.13.0
+# Debian packages the project needs; each is installed only when dpkg says it is missing.
+APT_PACKAGES :=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+LINT_PATHS := engine models transports demos tests
+
+.PHONY: help setup serve test lint format clean
+
+help:
+	@echo "make setup  - create $(VENV) and install voxwire with its test tools (idempotent)"
+	@echo "make serve  - set up, then run 'voxwire serve'"
+	@echo "make test   - set up, then run pytest and the linters"
+	@echo "make lint   - ruff check, ruff format --check and mypy"
+	@echo "make clean  - remove caches and build output (keeps $(VENV))"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@missing=""; \
+	for pkg in $(APT_PACKAGES); do \
+		dpkg -s "$$pkg" >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@if [ ! -x $(BIN)/python ]; then \
+		$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+			{ echo "voxwire needs Python 3.11 or newer; set PYTHON=python3.11"; exit 1; }; \
+		$(PYTHON) -m venv $(VENV); \
+	fi
+	$(BIN)/python -m pip install -q $(TORCH_PIN)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[transformers,test]'
+	@touch $@
+
+serve: setup
+	$(BIN)/voxwire serve
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory lint
+
+lint: setup
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis bench-results
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
