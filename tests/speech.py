@@ -79,3 +79,22 @@ def write_wav(path: Path, audio: npt.NDArray[np.float32], rate: int = SAMPLE_RAT
         f.setframerate(rate)
         f.writeframes(pcm.tobytes())
     return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m tests.speech OUT.wav "sentence" ...``: write known speech to a WAV file."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("output", type=Path)
+    parser.add_argument("sentences", nargs="+")
+    parser.add_argument("--gap", type=float, default=1.0, help="seconds of silence between")
+    parser.add_argument("--rate", type=int, default=SAMPLE_RATE)
+    args = parser.parse_args(argv)
+    audio = utterances(args.sentences, gap_s=args.gap, rate=args.rate)
+    write_wav(args.output, audio, args.rate)
+    print(f"wrote {args.output}: {len(audio) / args.rate:.2f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""`voxwire bench asr FILE`: what streaming transcription costs, against one offline pass.
+
+Prints a table and writes JSON. Figures:
+- offline real-time factor (compute / audio duration) of one pass over the file;
+- streaming compute: worker busy time while the file streams at real-time pace
+  through Session(s), and its ratio to the offline pass;
+- final latency: wall-clock time from speech_stopped to the completed transcript.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import numpy.typing as npt
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from engine.session import SessionOptions
+from models.interfaces import TranscribeOptions
+from transports.cli_stream import stream_audio
+from transports.media import decode_audio
+from transports.runtime import Runtime
+
+RATE = 16_000
+
+bench_app = typer.Typer(help="Benchmarks: print figures and write JSON.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `bench` command group to `app`."""
+    app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("asr")
+def bench_asr(
+    file: Annotated[Path, typer.Argument(help="Speech file (any format FFmpeg decodes).")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="ASR model spec.")] = None,
+    streams: Annotated[
+        int, typer.Option("--streams", min=1, max=64, help="Concurrent streams of the file.")
+    ] = 1,
+    speed: Annotated[
+        float, typer.Option("--speed", min=0.0, help="Streaming pace, times real time.")
+    ] = 1.0,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Offline passes.")] = 3,
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
+        "bench-results/asr.json"
+    ),
+) -> None:
+    """Offline real-time factor, streaming compute ratio and final latency for FILE."""
+    audio = decode_audio(file)
+    runtime = Runtime.load(model)
+    console = Console(stderr=True)
+    try:
+        with console.status("offline passes..."):
+            offline = measure_offline(runtime, audio, repeats)
+        with console.status(f"streaming {streams} stream(s) at {speed}x..."):
+            streaming = asyncio.run(measure_streaming(runtime, audio, streams, speed))
+    finally:
+        runtime.close()
+    result: dict[str, Any] = {
+        "file": str(file),
+        "audio_seconds": round(len(audio) / RATE, 3),
+        "model": runtime.asr.name,
+        "machine": {"cpus": _cpus(), "platform": platform.platform()},
+        "offline": offline,
+        "streaming": streaming,
+        "streaming_to_offline_compute_ratio": round(
+            streaming["compute_seconds_per_stream"] / offline["greedy_seconds"], 2
+        ),
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n")
+    _print_table(result)
+    Console().print(f"wrote {output}")
+
+
+def measure_offline(
+    runtime: Runtime, audio: npt.NDArray[np.float32], repeats: int
+) -> dict[str, Any]:
+    """Median wall time of whole-file transcription, greedy and beam 5."""
+    asr = runtime.asr
+    asr.transcribe(audio[: RATE * 2], TranscribeOptions(beam_size=1))  # warm-up
+    figures: dict[str, Any] = {}
+    for label, beam in (("greedy", 1), ("beam5", 5)):
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            text = asr.transcribe(audio, TranscribeOptions(beam_size=beam)).text
+            times.append(time.perf_counter() - started)
+        figures[f"{label}_seconds"] = round(statistics.median(times), 4)
+        figures[f"{label}_rtf"] = round(statistics.median(times) / (len(audio) / RATE), 4)
+        figures[f"{label}_text"] = text.strip()
+    return figures
+
+
+async def measure_streaming(
+    runtime: Runtime, audio: npt.NDArray[np.float32], streams: int, speed: float
+) -> dict[str, Any]:
+    """Stream the file `streams` times at once; worker busy time and final latencies."""
+    stats = runtime.asr_worker.stats
+    busy_before, batches_before = stats.busy_seconds, stats.batches
+    latencies: list[float] = []
+    transcripts: list[list[str]] = [[] for _ in range(streams)]
+
+    def collector(i: int) -> Any:
+        def out(event: dict[str, Any]) -> None:
+            if event["type"].endswith("transcription.completed"):
+                transcripts[i].append(event["transcript"])
+                if "voxwire.final_latency_ms" in event:
+                    latencies.append(float(event["voxwire.final_latency_ms"]))
+
+        return out
+
+    started = time.perf_counter()
+    counters = await asyncio.gather(
+        *(
+            stream_audio(
+                runtime, audio, SessionOptions(), speed=speed, chunk_ms=20, out=collector(i)
+            )
+            for i in range(streams)
+        )
+    )
+    wall = time.perf_counter() - started
+    busy = stats.busy_seconds - busy_before
+    latencies.sort()
+    return {
+        "streams": streams,
+        "speed": speed,
+        "wall_seconds": round(wall, 3),
+        "compute_seconds": round(busy, 4),
+        "compute_seconds_per_stream": round(busy / streams, 4),
+        "batches": stats.batches - batches_before,
+        "max_batch": stats.max_batch_seen,
+        "partial_decodes": sum(c.partial_decodes for c in counters),
+        "final_decodes": sum(c.final_decodes for c in counters),
+        "speculative_hits": sum(c.speculative_hits for c in counters),
+        "utterances": sum(len(t) for t in transcripts),
+        "final_latency_ms": {
+            "p50": round(statistics.median(latencies), 1) if latencies else None,
+            "p95": round(latencies[int(0.95 * (len(latencies) - 1))], 1) if latencies else None,
+            "max": round(latencies[-1], 1) if latencies else None,
+        },
+        "transcript": " ".join(transcripts[0]),
+    }
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _print_table(result: dict[str, Any]) -> None:
+    off, st = result["offline"], result["streaming"]
+    lat = st["final_latency_ms"]
+    table = Table(title=f"voxwire bench asr: {result['file']} ({result['audio_seconds']} s)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("offline greedy (s / RTF)", f"{off['greedy_seconds']} / {off['greedy_rtf']}")
+    table.add_row("offline beam 5 (s / RTF)", f"{off['beam5_seconds']} / {off['beam5_rtf']}")
+    table.add_row("streams x speed", f"{st['streams']} x {st['speed']}")
+    table.add_row("streaming compute per stream (s)", str(st["compute_seconds_per_stream"]))
+    table.add_row("streaming / offline compute", str(result["streaming_to_offline_compute_ratio"]))
+    table.add_row("partial / final decodes", f"{st['partial_decodes']} / {st['final_decodes']}")
+    table.add_row(
+        "final latency p50 / p95 / max (ms)", f"{lat['p50']} / {lat['p95']} / {lat['max']}"
+    )
+    Console().print(table)
