@@ -218,7 +218,7 @@ class Session:
             self.counters.partial_decodes += 1
             if item.end is not None:
                 return []  # the final already covers this audio
-            delta = item.policy.on_partial(result.text, job.end)
+            delta = item.policy.on_partial(result.text, job.end, result.compute_seconds)
             return [TranscriptionDelta(item_id=item.item_id, delta=delta)] if delta else []
         self.counters.final_decodes += 1
         if job.kind is JobKind.SPECULATIVE:

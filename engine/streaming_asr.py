@@ -37,10 +37,21 @@ class StreamingOptions:
     """No partial decode before the utterance holds this much audio."""
     max_load_stretch: float = 4.0
     """At full load the interval grows up to this factor."""
+    commit_lag_words: int = 2
+    """Words at the end of a hypothesis that are never committed by a partial:
+    the audio edge cuts words ("jump|s") and the encoder needs right context."""
+    partial_budget: float | None = 0.15
+    """Partials of one stream may use at most this fraction of real time: after a
+    decode that took c seconds the next waits for c / budget seconds of new
+    audio. None turns it off (the cadence then depends only on the audio)."""
 
     def __post_init__(self) -> None:
         if self.partial_interval_ms <= 0:
             raise ValueError("partial_interval_ms must be positive")
+        if self.commit_lag_words < 1:
+            raise ValueError("commit_lag_words must be at least 1")
+        if self.partial_budget is not None and not 0.0 < self.partial_budget <= 1.0:
+            raise ValueError("partial_budget must be in (0, 1]")
         if self.max_load_stretch < 1.0:
             raise ValueError("max_load_stretch must be at least 1")
 
@@ -55,6 +66,7 @@ class UtterancePolicy:
         self._previous: list[str] | None = None
         self._last_request_end = start
         self._last_result_end = start
+        self._last_cost = 0.0
         self.in_flight = False
 
     @property
@@ -82,8 +94,10 @@ class UtterancePolicy:
         if audio_end - self.start < opts.min_partial_audio_ms * RATE // 1000:
             return False
         stretch = 1.0 + (opts.max_load_stretch - 1.0) * min(max(load, 0.0), 1.0)
-        interval = int(opts.partial_interval_ms * stretch) * RATE // 1000
-        return audio_end - self._last_request_end >= interval
+        interval = opts.partial_interval_ms * stretch / 1000
+        if opts.partial_budget is not None:
+            interval = max(interval, self._last_cost / opts.partial_budget)
+        return audio_end - self._last_request_end >= int(interval * RATE)
 
     def requested(self, audio_end: int) -> None:
         """A partial decode up to `audio_end` was handed to a worker."""
@@ -94,12 +108,14 @@ class UtterancePolicy:
         """The in-flight partial was dropped (queue full or superseded)."""
         self.in_flight = False
 
-    def on_partial(self, text: str, audio_end: int) -> str:
+    def on_partial(self, text: str, audio_end: int, compute_seconds: float = 0.0) -> str:
         """Apply LocalAgreement-2 to a new hypothesis; return the delta to emit ('' if none).
 
-        `text` is the whole hypothesis (it begins with the committed text).
+        `text` is the whole hypothesis (it begins with the committed text);
+        `compute_seconds` is what the decode cost, for the compute budget.
         """
         self.in_flight = False
+        self._last_cost = compute_seconds
         if audio_end < self._last_result_end:
             return ""  # an older result overtaken by a newer one
         self._last_result_end = audio_end
@@ -115,9 +131,10 @@ class UtterancePolicy:
         if previous is None:
             return ""
         agreed: list[str] = []
-        # The last word of a hypothesis may be cut off at the audio edge ("jump|s"),
-        # so only words followed by another word in both hypotheses can be agreed.
-        for old, new in zip(previous[:-1], tail[:-1], strict=False):
+        # Only words followed by commit_lag_words more words in both hypotheses
+        # can be agreed: the last ones may be cut off at the audio edge.
+        lag = self.options.commit_lag_words
+        for old, new in zip(previous[:-lag], tail[:-lag], strict=False):
             if _norm(old) != _norm(new) or not _norm(new):
                 break
             agreed.append(new)

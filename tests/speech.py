@@ -36,8 +36,13 @@ def _voice():  # type: ignore[no-untyped-def]
 
 @functools.cache
 def _synthesize_cached(text: str, rate: int) -> bytes:
+    from piper import SynthesisConfig
+
     voice = _voice()
-    audio = np.concatenate([c.audio_float_array for c in voice.synthesize(text)])
+    # No generator noise: the same text gives the same samples in every run,
+    # so a failure reproduces.
+    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    audio = np.concatenate([c.audio_float_array for c in voice.synthesize(text, config)])
     native = int(voice.config.sample_rate)
     if rate != native:
         audio = soxr.resample(audio, native, rate)

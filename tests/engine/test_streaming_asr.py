@@ -3,10 +3,12 @@
 from engine.streaming_asr import StreamingOptions, UtterancePolicy
 
 RATE = 16_000
+LAG1 = StreamingOptions(commit_lag_words=1)
+"""The plain LocalAgreement-2 rule: only the very last word is held back."""
 
 
 def test_commits_only_what_two_hypotheses_agree_on() -> None:
-    policy = UtterancePolicy(0)
+    policy = UtterancePolicy(0, LAG1)
     assert policy.on_partial("the quick brown", 8000) == ""
     assert policy.on_partial("The quick brown fox", 12000) == "The quick"
     assert policy.committed_text == "The quick"
@@ -18,7 +20,7 @@ def test_commits_only_what_two_hypotheses_agree_on() -> None:
 
 
 def test_the_last_word_is_never_committed_early() -> None:
-    policy = UtterancePolicy(0)
+    policy = UtterancePolicy(0, LAG1)
     policy.on_partial("fox jump", 8000)
     assert policy.on_partial("fox jump", 12000) == "fox"
     assert policy.committed_text == "fox"
@@ -27,7 +29,7 @@ def test_the_last_word_is_never_committed_early() -> None:
 
 
 def test_decode_prefix_leaves_off_a_final_full_stop() -> None:
-    policy = UtterancePolicy(0)
+    policy = UtterancePolicy(0, LAG1)
     policy.on_partial("Turn on the lights. Thanks", 8000)
     policy.on_partial("Turn on the lights. Thanks a lot", 12000)
     assert policy.committed_text == "Turn on the lights."
@@ -35,7 +37,7 @@ def test_decode_prefix_leaves_off_a_final_full_stop() -> None:
 
 
 def test_final_that_restarts_the_text_is_cut() -> None:
-    policy = UtterancePolicy(0)
+    policy = UtterancePolicy(0, LAG1)
     policy.on_partial("Please turn on the lights now", 8000)
     policy.on_partial("Please turn on the lights now", 12000)
     assert policy.committed_text == "Please turn on the lights"
@@ -44,7 +46,7 @@ def test_final_that_restarts_the_text_is_cut() -> None:
 
 
 def test_final_completes_the_deltas_exactly() -> None:
-    policy = UtterancePolicy(0)
+    policy = UtterancePolicy(0, LAG1)
     deltas = [
         policy.on_partial("Please turn", 8000),
         policy.on_partial("Please turn on", 12000),
@@ -55,7 +57,7 @@ def test_final_completes_the_deltas_exactly() -> None:
 
 
 def test_hypothesis_that_drops_the_forced_prefix_is_ignored() -> None:
-    policy = UtterancePolicy(0)
+    policy = UtterancePolicy(0, LAG1)
     policy.on_partial("one two three four", 8000)
     policy.on_partial("one two three four", 12000)
     assert policy.committed_text == "one two three"
@@ -66,7 +68,7 @@ def test_hypothesis_that_drops_the_forced_prefix_is_ignored() -> None:
 
 
 def test_stale_result_is_ignored() -> None:
-    policy = UtterancePolicy(0)
+    policy = UtterancePolicy(0, LAG1)
     policy.on_partial("a b c", 16000)
     assert policy.on_partial("a b c", 8000) == ""
     assert policy.committed_text == ""
@@ -93,3 +95,23 @@ def test_load_stretches_the_cadence() -> None:
     assert policy.partial_due(at, load=0.0)
     assert not policy.partial_due(at, load=1.0)
     assert policy.partial_due(int(1.2 * RATE), load=1.0)
+
+
+def test_compute_budget_spaces_out_expensive_partials() -> None:
+    opts = StreamingOptions(partial_interval_ms=300, min_partial_audio_ms=0, partial_budget=0.1)
+    policy = UtterancePolicy(0, opts)
+    policy.requested(0)
+    policy.on_partial("a b", 0, compute_seconds=0.05)  # 50 ms -> wait 500 ms of audio
+    assert not policy.partial_due(int(0.45 * RATE))
+    assert policy.partial_due(int(0.5 * RATE))
+    unbounded = UtterancePolicy(0, StreamingOptions(min_partial_audio_ms=0, partial_budget=None))
+    unbounded.requested(0)
+    unbounded.on_partial("a b", 0, compute_seconds=0.05)
+    assert unbounded.partial_due(int(0.3 * RATE))
+
+
+def test_default_holds_back_two_words_for_right_context() -> None:
+    policy = UtterancePolicy(0)
+    policy.on_partial("the quit brown fox", 8000)
+    assert policy.on_partial("the quick brown fox jumps", 12000) == "the"
+    assert policy.on_partial("the quick brown fox jumps over", 16000) == " quick brown"
