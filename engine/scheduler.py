@@ -76,9 +76,12 @@ class ModelWorker(Generic[Req, Res]):
         name: str = "model",
         max_queue: int = 64,
         max_batch_size: int = 1,
+        threads: int = 1,
     ) -> None:
-        if max_queue < 1 or max_batch_size < 1:
-            raise ValueError("max_queue and max_batch_size must be at least 1")
+        """`threads` > 1 serves the queue from several threads at once; only for
+        backends that allow concurrent calls (e.g. CTranslate2 with num_workers)."""
+        if max_queue < 1 or max_batch_size < 1 or threads < 1:
+            raise ValueError("max_queue, max_batch_size and threads must be at least 1")
         self.name = name
         self.max_queue = max_queue
         self.max_batch_size = max_batch_size
@@ -88,10 +91,14 @@ class ModelWorker(Generic[Req, Res]):
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self._stopping = False
-        self._busy = False
+        self._busy = 0
         self.stats = WorkerStats()
-        self._thread = threading.Thread(target=self._loop, name=f"voxwire-{name}", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"voxwire-{name}-{i}", daemon=True)
+            for i in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     # -- submitting ----------------------------------------------------------------------
 
@@ -132,10 +139,10 @@ class ModelWorker(Generic[Req, Res]):
 
     @property
     def load(self) -> float:
-        """Busyness in [0, 1]: the queue's fill, with a running batch counting as some."""
+        """Busyness in [0, 1]: queued and running batches against what the threads absorb."""
         with self._cond:
-            depth = len(self._heap) + (1 if self._busy else 0)
-        return min(1.0, depth / max(2, self.max_batch_size * 2))
+            depth = len(self._heap) + self._busy
+        return min(1.0, depth / max(2, self.max_batch_size * 2 * len(self._threads)))
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop taking work, fail what is queued, and join the thread."""
@@ -147,7 +154,9 @@ class ModelWorker(Generic[Req, Res]):
             self._cond.notify_all()
         for entry in pending:
             entry.future.set_exception(WorkerStopped(f"{self.name} worker stopped"))
-        self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     # -- internals -----------------------------------------------------------------------
 
@@ -194,10 +203,11 @@ class ModelWorker(Generic[Req, Res]):
                 if self._stopping:
                     return
                 batch = [e for e in self._take_batch() if e.future.set_running_or_notify_cancel()]
-                self._busy = bool(batch)
-            if not batch:
-                continue
+                if not batch:
+                    continue
+                self._busy += 1
             started = time.perf_counter()
+            failed = 0
             try:
                 results = self._run_batch([e.request for e in batch])
                 if len(results) != len(batch):
@@ -206,17 +216,18 @@ class ModelWorker(Generic[Req, Res]):
                     )
             except Exception as exc:  # a model failure fails its jobs, never the worker
                 log.exception("%s worker: batch of %d failed", self.name, len(batch))
+                failed = len(batch)
                 for e in batch:
                     e.future.set_exception(exc)
-                self.stats.failed += len(batch)
             else:
                 for e, r in zip(batch, results, strict=True):
                     e.future.set_result(r)
-                self.stats.completed += len(batch)
             finally:
                 elapsed = time.perf_counter() - started
                 with self._cond:
-                    self._busy = False
+                    self._busy -= 1
+                    self.stats.failed += failed
+                    self.stats.completed += len(batch) - failed
                     self.stats.batches += 1
                     self.stats.busy_seconds += elapsed
                     self.stats.max_batch_seen = max(self.stats.max_batch_seen, len(batch))

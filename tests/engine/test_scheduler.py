@@ -130,3 +130,18 @@ def test_asyncio_callers_await_results_off_the_loop() -> None:
 
     assert asyncio.run(main()) == [f"S{i}" for i in range(6)]
     worker.stop()
+
+
+def test_several_threads_serve_one_queue_concurrently() -> None:
+    both_running = threading.Barrier(2, timeout=5)
+
+    def model(requests: Sequence[str]) -> list[str]:
+        both_running.wait()  # only passes if two batches run at the same time
+        return [r.upper() for r in requests]
+
+    worker: ModelWorker[str, str] = ModelWorker(model, name="pair", threads=2)
+    a = worker.submit("a", priority=PRIORITY_PARTIAL)
+    b = worker.submit("b", priority=PRIORITY_PARTIAL)
+    assert (a.result(5), b.result(5)) == ("A", "B")
+    assert worker.stats.completed == 2
+    worker.stop()
