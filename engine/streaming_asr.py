@@ -40,7 +40,7 @@ class StreamingOptions:
     commit_lag_words: int = 2
     """Words at the end of a hypothesis that are never committed by a partial:
     the audio edge cuts words ("jump|s") and the encoder needs right context."""
-    partial_budget: float | None = 0.15
+    partial_budget: float | None = 0.12
     """Partials of one stream may use at most this fraction of real time: after a
     decode that took c seconds the next waits for c / budget seconds of new
     audio. None turns it off (the cadence then depends only on the audio)."""

@@ -55,9 +55,11 @@ Batching: requests in one call are padded to the largest window and run as
 one encode/generate batch. On 2 CPU cores a batch of 4 costs about the same as
 4 single decodes (measured 202 ms vs 4 x 42 ms for 1 s clips); it pays on a GPU.
 
-Thread-safety: one instance is used from one worker thread at a time (the
-feature extractor and tokenizer are not shared-safe); create one instance per
-worker. CTranslate2 releases the GIL while it computes.
+Thread-safety: up to ``num_workers`` threads may call :meth:`decode` and
+:meth:`transcribe` at once. The streaming path never changes the feature
+extractor's state (``transcribe`` always sets the same 30 s chunk length), the
+tokenizers are read-only once built, and CTranslate2 runs each call on its own
+model replica and releases the GIL while it computes.
 """
 
 from __future__ import annotations
@@ -224,7 +226,11 @@ class FasterWhisperAsr:
     """:class:`~models.interfaces.AsrModel` on a CTranslate2 Whisper model.
 
     ``device="auto"`` uses CUDA float16 when CTranslate2 sees a GPU, else CPU
-    int8 with ``cpu_threads`` threads. Use one instance per worker thread.
+    int8 with ``cpu_threads`` threads per call. ``num_workers`` calls may run
+    at once from different threads (CTranslate2 keeps one model replica per
+    worker); on a small CPU, one thread per call and one worker per core
+    serves several streams better than one call using every core, because a
+    short decode does not scale across threads.
     """
 
     supports_batching: bool = True
@@ -237,6 +243,7 @@ class FasterWhisperAsr:
         device: str = "auto",
         compute_type: str | None = None,
         cpu_threads: int = 2,
+        num_workers: int = 1,
         name: str | None = None,
         window_rule: WindowRule = DEFAULT_WINDOW,
     ) -> None:
@@ -254,7 +261,11 @@ class FasterWhisperAsr:
             compute_type = "float16" if device == "cuda" else "int8"
         try:
             self._wm: Any = WhisperModel(
-                str(path), device=device, compute_type=compute_type, cpu_threads=cpu_threads
+                str(path),
+                device=device,
+                compute_type=compute_type,
+                cpu_threads=cpu_threads,
+                num_workers=num_workers,
             )
         except Exception as exc:
             raise ModelLoadFailed(f"cannot load Whisper model from {path}: {exc}") from exc
@@ -263,6 +274,7 @@ class FasterWhisperAsr:
         self.device = device
         self.compute_type = compute_type
         self.window_rule = window_rule
+        self.max_concurrency = num_workers
         self.multilingual: bool = bool(self._wm.model.is_multilingual)
         self._tokenizers: dict[tuple[str, str | None], Any] = {}
 

@@ -106,6 +106,8 @@ class AsrModel(Protocol):
     name: str
     supports_batching: bool
     max_batch_size: int
+    max_concurrency: int
+    """How many threads may call :meth:`decode` at the same time."""
 
     def transcribe(self, audio: AudioArray, options: TranscribeOptions) -> Transcription:
         """Transcribe audio of any length."""

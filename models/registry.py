@@ -16,6 +16,7 @@ of one stream; the underlying ONNX session is shared.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,16 +89,28 @@ def available_models() -> list[ModelInfo]:
         return [e.info for e in _asr.values()] + [e.info for e in _vad.values()]
 
 
+def _cpu_parallelism() -> tuple[int, int]:
+    """(threads per call, concurrent calls) for CTranslate2 on this machine's CPUs.
+
+    Short streaming decodes do not scale across threads (on 2 cores one thread
+    decodes a 4 s clip faster than two), so each call gets one thread and as
+    many calls run at once as there are cores, up to 4.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return 1, max(1, min(4, cores or 1))
+
+
 def _embedded_whisper(device: str) -> AsrModel:
+    return _faster_whisper_dir(None, device, name=DEFAULT_ASR)
+
+
+def _faster_whisper_dir(path: Path | None, device: str, name: str | None = None) -> AsrModel:
     from models.faster_whisper_asr import FasterWhisperAsr
 
-    return FasterWhisperAsr(device=device, name=DEFAULT_ASR)
-
-
-def _faster_whisper_dir(path: Path, device: str) -> AsrModel:
-    from models.faster_whisper_asr import FasterWhisperAsr
-
-    return FasterWhisperAsr(path, device=device)
+    threads, workers = _cpu_parallelism()
+    return FasterWhisperAsr(
+        path, device=device, name=name, cpu_threads=threads, num_workers=workers
+    )
 
 
 def _transformers(source: str, device: str) -> AsrModel:

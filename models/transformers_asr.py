@@ -66,6 +66,7 @@ class TransformersAsr:
 
     supports_batching: bool = True
     max_batch_size: int = 8
+    max_concurrency: int = 1
 
     def __init__(
         self,

@@ -36,6 +36,7 @@ class Runtime:
             name=f"asr:{asr.name}",
             max_queue=max_queue,
             max_batch_size=asr.max_batch_size if asr.supports_batching else 1,
+            threads=asr.max_concurrency,
         )
 
     @classmethod

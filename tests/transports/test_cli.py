@@ -33,6 +33,7 @@ class ScriptedAsr:
     name = "scripted"
     supports_batching = False
     max_batch_size = 1
+    max_concurrency = 1
 
     def __init__(self, error: BaseException | None = None) -> None:
         self.error = error
