@@ -4,7 +4,8 @@ Prints a table and writes JSON. Figures:
 - offline real-time factor (compute / audio duration) of one pass over the file;
 - streaming compute: worker busy time while the file streams at real-time pace
   through Session(s), and its ratio to the offline pass;
-- final latency: wall-clock time from speech_stopped to the completed transcript.
+- final latency: wall-clock time from speech_stopped to the completed transcript,
+  and what one final decode costs when the speculative decode missed.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from engine.session import SessionOptions
-from models.interfaces import TranscribeOptions
+from models.interfaces import DecodeRequest, TranscribeOptions
 from transports.cli_stream import stream_audio
 from transports.media import decode_audio
 from transports.runtime import Runtime
@@ -98,6 +99,15 @@ def measure_offline(
         figures[f"{label}_seconds"] = round(statistics.median(times), 4)
         figures[f"{label}_rtf"] = round(statistics.median(times) / (len(audio) / RATE), 4)
         figures[f"{label}_text"] = text.strip()
+    # What a final costs when the speculative decode missed: one streaming-path
+    # decode of the (first 30 s of the) audio.
+    clip = DecodeRequest(audio=audio[: RATE * 30], final=True)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        asr.decode([clip])
+        times.append(time.perf_counter() - started)
+    figures["final_decode_ms"] = round(1000 * statistics.median(times), 1)
     return figures
 
 
@@ -166,6 +176,7 @@ def _print_table(result: dict[str, Any]) -> None:
     table.add_column("value", justify="right")
     table.add_row("offline greedy (s / RTF)", f"{off['greedy_seconds']} / {off['greedy_rtf']}")
     table.add_row("offline beam 5 (s / RTF)", f"{off['beam5_seconds']} / {off['beam5_rtf']}")
+    table.add_row("one final decode, no speculation (ms)", str(off["final_decode_ms"]))
     table.add_row("streams x speed", f"{st['streams']} x {st['speed']}")
     table.add_row("streaming compute per stream (s)", str(st["compute_seconds_per_stream"]))
     table.add_row("streaming / offline compute", str(result["streaming_to_offline_compute_ratio"]))
