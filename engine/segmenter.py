@@ -225,7 +225,13 @@ class Segmenter:
 
         utt = self._utterance
         if utt is not None and end - utt.start >= self._max_len:
-            events.extend(self._cut(utt, end))
+            if self.state is VadState.HANGOVER:
+                # Speech has already paused: end here rather than open an utterance
+                # of trailing silence.
+                stop = min(end, utt.last_speech_end + self._end_pad)
+                events.append(self._end(stop, "max_utterance"))
+            else:
+                events.extend(self._cut(utt, end))
         return events
 
     def _end(self, end: int, reason: str) -> UtteranceEnded:
@@ -255,11 +261,4 @@ class Segmenter:
         rest.frame_starts = [utt.frame_starts[i] for i in keep]
         rest.frame_scores = [utt.frame_scores[i] for i in keep]
         self._utterance = rest
-        if self.state is VadState.HANGOVER and now - rest.last_speech_end >= self._end_pad:
-            rest.silence_announced = True
-            return [
-                ended,
-                UtteranceStarted(cut),
-                SilenceBegan(cut, rest.last_speech_end + self._end_pad),
-            ]
         return [ended, UtteranceStarted(cut)]

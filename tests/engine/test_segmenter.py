@@ -179,3 +179,14 @@ def test_chunking_does_not_change_events_silero(
         sizes = data.draw(st.lists(st.integers(1, 8000), min_size=1, max_size=60))
         splits = [int(s) for s in np.cumsum(sizes) if s < len(three_sentences)]
     assert run(Segmenter(SileroVad()), three_sentences, splits) == reference
+
+
+def test_max_length_reached_in_a_pause_ends_without_opening_a_silent_utterance() -> None:
+    # Speech 0.5-3.0 s, then a pause; the 3 s limit (from 0.2 s) falls inside the pause.
+    audio = pattern(("q", 0.5), ("s", 2.5), ("q", 1.5))
+    opts = SegmenterOptions(max_utterance_s=3.0, silence_duration_ms=800)
+    events = run(Segmenter(EnergyVad(), opts), audio)
+    assert [type(e) for e in events] == [UtteranceStarted, SilenceBegan, UtteranceEnded]
+    ended = events[-1]
+    assert isinstance(ended, UtteranceEnded) and ended.reason == "max_utterance"
+    assert ended.end - ended.start <= 3 * RATE

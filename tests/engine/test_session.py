@@ -23,6 +23,7 @@ from engine.events import (
     TranscriptionDelta,
 )
 from engine.scheduler import ModelWorker
+from engine.segmenter import SegmenterOptions
 from engine.session import Session, SessionOptions
 from engine.streaming_asr import StreamingOptions
 from models.faster_whisper_asr import FasterWhisperAsr
@@ -201,3 +202,27 @@ def test_many_sessions_share_one_worker(asr: FasterWhisperAsr) -> None:
         worker.stop()
     for i, text in enumerate(texts):
         check_transcript_stream(results[i], [text])
+
+
+def test_without_partials_only_the_final_is_decoded(
+    asr: FasterWhisperAsr, audio: np.ndarray
+) -> None:
+    events = run_inline(asr, audio, partials=False)
+    check_transcript_stream(events, speech.SENTENCES)
+    deltas = [e for e in events if isinstance(e, TranscriptionDelta)]
+    assert len(deltas) == 3  # one per utterance, carrying its whole transcript
+
+
+def test_over_long_utterance_is_cut_and_both_parts_transcribed(asr: FasterWhisperAsr) -> None:
+    text = "I would like to book a table for two people at seven o'clock tonight, please."
+    clip = speech.utterances([text])
+    events = run_inline(
+        asr, clip, segmenter=SegmenterOptions(max_utterance_s=3.0, silence_duration_ms=800)
+    )
+    completed = [e for e in events if isinstance(e, TranscriptionCompleted)]
+    assert len(completed) == 2
+    first, second = (e.timings for e in completed)
+    assert first.audio_end_ms == second.audio_start_ms
+    assert first.audio_end_ms - first.audio_start_ms <= 3000
+    joined = " ".join(e.transcript for e in completed)
+    assert jiwer.wer(normalise(text), normalise(joined)) <= 0.25
