@@ -296,7 +296,14 @@ class Session:
             self.counters.samples_segmented = self.segmenter.samples_segmented
             events: list[Event] = [SpeechStopped(audio_end_ms=_ms(event.end), item_id=item.item_id)]
             spec = item.speculative
-            if spec is not None and spec.end == event.end:
+            # The speculative decode counts only if it covers exactly this audio and
+            # was forced with what is committed now (a partial may have committed
+            # more words while it ran).
+            if (
+                spec is not None
+                and spec.end == event.end
+                and spec.request.prefix == item.policy.decode_prefix
+            ):
                 self.counters.speculative_hits += 1
                 if item.speculative_result is not None:
                     events.extend(self._finish(item, item.speculative_result))
@@ -315,8 +322,8 @@ class Session:
 
     def _maybe_request_partial(self) -> None:
         item = self._open
-        if item is None or not self.options.partials:
-            return
+        if item is None or not self.options.partials or item.speculative is not None:
+            return  # during a speculative final, a partial of the same audio is wasted
         end = self.segmenter.position
         if item.policy.partial_due(end, self.load):
             if len(self._jobs) >= self.options.max_pending_jobs:

@@ -1,0 +1,106 @@
+"""Session job orchestration (speculative finals, stale results, failures), driven by hand.
+
+The VAD is the scripted energy detector and results are handed back in a chosen
+order, so each test sets up an exact interleaving of audio and decode results.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.errors import Overloaded
+from engine.events import (
+    SpeechStopped,
+    TranscriptionCompleted,
+    TranscriptionDelta,
+    TranscriptionFailed,
+)
+from engine.session import DecodeJob, JobKind, Session, SessionOptions
+from engine.streaming_asr import StreamingOptions
+from models.interfaces import DecodeResult
+from tests.engine.scripted import EnergyVad, quiet, tone
+
+OPTIONS = SessionOptions(
+    streaming=StreamingOptions(min_partial_audio_ms=300, partial_budget=None, commit_lag_words=1)
+)
+
+
+def jobs_of(session: Session, kind: JobKind) -> list[DecodeJob]:
+    return [j for j in session.take_jobs() if j.kind is kind]
+
+
+def test_speculative_final_is_used_when_speech_really_stopped() -> None:
+    s = Session(EnergyVad(), SessionOptions(partials=False))
+    s.feed(quiet(0.3))
+    s.feed(tone(1.0))
+    s.feed(quiet(0.2))  # 160 ms into the silence: speculative final starts
+    (spec,) = jobs_of(s, JobKind.SPECULATIVE)
+    assert s.complete(spec, DecodeResult(text="hello world")) == []
+    events = s.feed(quiet(0.5))
+    assert [type(e) for e in events] == [SpeechStopped, TranscriptionDelta, TranscriptionCompleted]
+    assert s.take_jobs() == []  # no second final decode
+    assert s.counters.speculative_hits == 1
+
+
+def test_speculation_voided_when_speech_resumes() -> None:
+    s = Session(EnergyVad(), SessionOptions(partials=False))
+    s.feed(np.concatenate([quiet(0.3), tone(1.0), quiet(0.25)]))
+    (spec,) = jobs_of(s, JobKind.SPECULATIVE)
+    s.feed(tone(0.5))  # speech resumes
+    assert s.complete(spec, DecodeResult(text="stale")) == []
+    s.feed(quiet(0.25))
+    (spec2,) = jobs_of(s, JobKind.SPECULATIVE)
+    assert spec2.end > spec.end
+    s.feed(quiet(0.5))
+    events = s.complete(spec2, DecodeResult(text="whole utterance"))
+    assert isinstance(events[-1], TranscriptionCompleted)
+    assert events[-1].transcript == "whole utterance"
+    assert s.counters.speculative_misses == 1
+
+
+def test_speculation_with_an_outdated_prefix_is_not_used() -> None:
+    s = Session(EnergyVad(), OPTIONS)
+    s.feed(quiet(0.3))
+    s.feed(tone(0.5))
+    (p1,) = jobs_of(s, JobKind.PARTIAL)
+    s.complete(p1, DecodeResult(text="one two three"))
+    s.feed(tone(0.4))
+    (p2,) = jobs_of(s, JobKind.PARTIAL)  # still running when the silence begins
+    s.feed(quiet(0.2))
+    (spec,) = jobs_of(s, JobKind.SPECULATIVE)
+    assert spec.request.prefix == ""
+    # The partial lands after the speculative decode was queued and commits words.
+    (delta,) = s.complete(p2, DecodeResult(text="one two three four"))
+    assert isinstance(delta, TranscriptionDelta) and delta.delta == "one two"
+    s.complete(spec, DecodeResult(text="won too three four"))
+    events = s.feed(quiet(0.5))
+    assert [type(e) for e in events] == [SpeechStopped]
+    (final,) = jobs_of(s, JobKind.FINAL)
+    assert final.request.prefix == "one two"
+    events = s.complete(final, DecodeResult(text="one two three four"))
+    assert [e.delta for e in events if isinstance(e, TranscriptionDelta)] == [" three four"]
+    assert isinstance(events[-1], TranscriptionCompleted)
+    assert events[-1].transcript == "one two three four"
+
+
+def test_a_refused_final_becomes_a_failed_event_and_the_session_goes_on() -> None:
+    s = Session(EnergyVad(), SessionOptions(partials=False, speculative_final=False))
+    s.feed(np.concatenate([quiet(0.3), tone(1.0), quiet(0.7)]))
+    (final,) = jobs_of(s, JobKind.FINAL)
+    (failed,) = s.fail(final, Overloaded("queue full"))
+    assert isinstance(failed, TranscriptionFailed)
+    assert failed.error["code"] == "overloaded"
+    assert "queue" not in failed.error["message"]  # internals stay inside
+    s.feed(np.concatenate([tone(1.0), quiet(0.7)]))
+    (final2,) = jobs_of(s, JobKind.FINAL)
+    events = s.complete(final2, DecodeResult(text="second"))
+    assert isinstance(events[-1], TranscriptionCompleted)
+    assert s.counters.transcriptions_failed == 1
+
+
+def test_partials_wait_while_a_speculative_final_runs() -> None:
+    s = Session(EnergyVad(), OPTIONS)
+    s.feed(np.concatenate([quiet(0.3), tone(1.0), quiet(0.2)]))
+    s.take_jobs()
+    s.feed(quiet(0.2))  # still in the hangover
+    assert jobs_of(s, JobKind.PARTIAL) == []
