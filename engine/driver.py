@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -21,6 +22,8 @@ from engine.events import Event, SpeechStopped, TranscriptionCompleted, Transcri
 from engine.scheduler import PRIORITY_FINAL, PRIORITY_PARTIAL, ModelWorker, WorkerStopped
 from engine.session import DecodeJob, Session
 from models.interfaces import DecodeRequest, DecodeResult
+
+log = logging.getLogger(__name__)
 
 AsrWorker = ModelWorker[DecodeRequest, DecodeResult]
 
@@ -110,4 +113,10 @@ class SessionDriver:
                     latency = (now - stopped) * 1000.0
                     self.final_latencies_ms[event.item_id] = latency
                     facts[event.item_id] = latency
+                    log.debug(
+                        "%s: %s %.0f ms after speech_stopped",
+                        self.session.session_id,
+                        event.type.rsplit(".", 1)[-1],
+                        latency,
+                    )
         self._sink(events, facts)

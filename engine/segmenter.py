@@ -52,7 +52,8 @@ class SegmenterOptions:
     min_speech_ms: int = 200
     max_utterance_s: float = 30.0
     end_padding_ms: int = 160
-    """Silence kept after the last speech frame, so the recogniser hears the word end."""
+    """Silence kept after the last speech frame, so the recogniser hears the word end
+    (never more than silence_duration_ms)."""
     hysteresis: float = 0.15
     """Speech continues while the probability stays above threshold - hysteresis."""
 
@@ -61,8 +62,6 @@ class SegmenterOptions:
             raise ValueError("threshold must be between 0 and 1")
         if min(self.prefix_padding_ms, self.silence_duration_ms, self.min_speech_ms) < 0:
             raise ValueError("durations must not be negative")
-        if self.end_padding_ms > self.silence_duration_ms:
-            raise ValueError("end_padding_ms must not exceed silence_duration_ms")
         if not 1.0 <= self.max_utterance_s <= 30.0:
             raise ValueError("max_utterance_s must be between 1 and 30")
 
@@ -125,7 +124,7 @@ class Segmenter:
         self._prefix = opts.prefix_padding_ms * RATE // 1000
         self._silence = opts.silence_duration_ms * RATE // 1000
         self._min_speech = opts.min_speech_ms * RATE // 1000
-        self._end_pad = opts.end_padding_ms * RATE // 1000
+        self._end_pad = min(opts.end_padding_ms, opts.silence_duration_ms) * RATE // 1000
         self._max_len = int(opts.max_utterance_s * RATE)
         self._off_threshold = max(0.01, opts.threshold - opts.hysteresis)
         self.state = VadState.SILENCE

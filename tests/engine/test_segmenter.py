@@ -190,3 +190,12 @@ def test_max_length_reached_in_a_pause_ends_without_opening_a_silent_utterance()
     ended = events[-1]
     assert isinstance(ended, UtteranceEnded) and ended.reason == "max_utterance"
     assert ended.end - ended.start <= 3 * RATE
+
+
+def test_short_silence_duration_shortens_the_end_padding() -> None:
+    audio = pattern(("q", 0.5), ("s", 1.0), ("q", 1.0))
+    opts = SegmenterOptions(silence_duration_ms=64)
+    (ended,) = [
+        e for e in run(Segmenter(EnergyVad(), opts), audio) if isinstance(e, UtteranceEnded)
+    ]
+    assert ended.end == 47 * FRAME + int(0.064 * RATE)
