@@ -1,7 +1,7 @@
 """`voxwire serve`: load the embedded default models; the network server comes next.
 
-For now the command proves the defaults load offline, logs what it loaded and
-exits with :data:`EXIT_NOT_IMPLEMENTED` after saying the server does not exist yet.
+For now the command proves the defaults load offline, says what it loaded and
+that the server does not exist yet, and exits 0: the placeholder did all it can.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from transports.cli import fail, notice
 
 log = logging.getLogger(__name__)
 
-EXIT_NOT_IMPLEMENTED = 3
-
 _DEFAULT_LOADERS = (("asr", "load_asr"), ("vad", "load_vad"), ("tts", "load_tts"))
 """(role, loader in models.registry); loaders the registry lacks are not called."""
 
@@ -37,7 +35,7 @@ def serve(
     """Serve the realtime WebSocket, WebRTC, HTTP (OpenAI-compatible) and Wyoming APIs.
 
     Not implemented yet: this release loads the default models (offline) to show
-    they work, then exits with code 3.
+    they work, then stops.
     """
     registry = importlib.import_module("models.registry")
     loaded: dict[str, str] = {}
@@ -56,4 +54,4 @@ def serve(
     summary = ", ".join(f"{role} {name}" for role, name in loaded.items()) or "nothing"
     notice(f"loaded {summary}")
     notice(f"the network server ({host}:{port}) is not implemented yet")
-    raise typer.Exit(EXIT_NOT_IMPLEMENTED)
+    notice("nothing to serve yet: use `voxwire transcribe` or `voxwire stream`")
