@@ -86,6 +86,12 @@ class SessionOptions:
     final_beam_size: int = 1
     max_pending_jobs: int = 8
 
+    def __post_init__(self) -> None:
+        if self.buffer_seconds < self.segmenter.max_utterance_s + 1.0:
+            raise ValueError("buffer_seconds must exceed max_utterance_s by at least 1 s")
+        if self.final_beam_size < 1 or self.max_pending_jobs < 1:
+            raise ValueError("final_beam_size and max_pending_jobs must be at least 1")
+
 
 @dataclass
 class SessionCounters:

@@ -7,6 +7,7 @@ order, so each test sets up an exact interleaving of audio and decode results.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from engine.errors import Overloaded
 from engine.events import (
@@ -104,3 +105,10 @@ def test_partials_wait_while_a_speculative_final_runs() -> None:
     s.take_jobs()
     s.feed(quiet(0.2))  # still in the hangover
     assert jobs_of(s, JobKind.PARTIAL) == []
+
+
+def test_inconsistent_options_are_refused() -> None:
+    with pytest.raises(ValueError, match="buffer_seconds"):
+        SessionOptions(buffer_seconds=10.0)
+    with pytest.raises(ValueError):
+        SessionOptions(final_beam_size=0)
