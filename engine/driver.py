@@ -31,6 +31,10 @@ EventSink = Callable[[Sequence[Event], dict[str, float]], None]
 """Receives events as they happen, with wall-clock facts keyed by item id."""
 
 
+def _discard(_events: Sequence[Event], _facts: dict[str, float]) -> None:
+    return None
+
+
 class SessionDriver:
     """Connects one Session to an ASR worker inside a running event loop."""
 
@@ -59,11 +63,21 @@ class SessionDriver:
             events = await asyncio.to_thread(self.session.end_of_stream)
             self._deliver(events)
             self._dispatch()
-        while self._outstanding:
-            await asyncio.wait(set(self._outstanding))
-            await asyncio.sleep(0)
-        async with self._lock:  # let completions queued behind the lock run
-            pass
+        # Completions may queue more work (a failed speculative decode asks for a
+        # final), so wait until neither decodes nor their hand-backs remain.
+        while self._outstanding or self._tasks:
+            await asyncio.wait(self._outstanding | self._tasks)
+
+    async def close(self) -> None:
+        """The client is gone: cancel its queued decodes and stop delivering events.
+
+        Cancelled jobs are skipped by the worker, so other sessions lose nothing.
+        """
+        self._sink = _discard
+        for fut in list(self._outstanding):
+            fut.cancel()
+        if self._outstanding or self._tasks:
+            await asyncio.wait(self._outstanding | self._tasks)
 
     def _dispatch(self) -> None:
         for job in self.session.take_jobs():

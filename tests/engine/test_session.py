@@ -226,3 +226,42 @@ def test_over_long_utterance_is_cut_and_both_parts_transcribed(asr: FasterWhispe
     assert first.audio_end_ms - first.audio_start_ms <= 3000
     joined = " ".join(e.transcript for e in completed)
     assert jiwer.wer(normalise(text), normalise(joined)) <= 0.25
+
+
+def test_a_client_that_vanishes_mid_utterance_hurts_no_other(asr: FasterWhisperAsr) -> None:
+    """One session is closed halfway through a sentence; the other still gets its text."""
+    worker: ModelWorker[DecodeRequest, DecodeResult] = ModelWorker(
+        asr.decode, name="asr", max_batch_size=asr.max_batch_size, threads=asr.max_concurrency
+    )
+    kept: list[Event] = []
+    dropped: list[Event] = []
+    clip = speech.utterances([speech.SENTENCES[1]])
+
+    async def stays() -> None:
+        driver = SessionDriver(Session(SileroVad()), worker, lambda evs, _f: kept.extend(evs))
+        for k in range(0, len(clip), 1600):
+            await driver.feed(clip[k : k + 1600])
+            await asyncio.sleep(0.02)
+        await driver.finish()
+
+    async def vanishes() -> None:
+        driver = SessionDriver(Session(SileroVad()), worker, lambda evs, _f: dropped.extend(evs))
+        for k in range(0, len(clip) // 2, 1600):
+            await driver.feed(clip[k : k + 1600])
+            await asyncio.sleep(0.02)
+        await driver.close()
+        seen = len(dropped)
+        await asyncio.sleep(0.5)
+        assert len(dropped) == seen  # nothing delivered after close
+
+    async def main() -> None:
+        await asyncio.gather(stays(), vanishes())
+
+    try:
+        asyncio.run(main())
+    finally:
+        worker.stop()
+    check_transcript_stream(kept, [speech.SENTENCES[1]])
+    assert any(isinstance(e, SpeechStarted) for e in dropped)
+    assert not any(isinstance(e, TranscriptionCompleted) for e in dropped)
+    assert worker.stats.failed == 0
