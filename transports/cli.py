@@ -22,18 +22,13 @@ from engine.errors import VoxwireError
 
 PROG = "voxwire"
 
-# ---------------------------------------------------------------------------
-# Subcommands. Each module exposes `def register(app: typer.Typer) -> None`.
-# The lead registers `stream` (transports/cli_stream.py) and `bench`
-# (transports/cli_bench.py) here; until those modules exist they are skipped.
-# ---------------------------------------------------------------------------
 _COMMAND_MODULES = [
     "transports.cli_transcribe",
-    "transports.cli_serve",
     "transports.cli_stream",
     "transports.cli_bench",
+    "transports.cli_serve",
 ]
-_OPTIONAL_MODULES = frozenset({"transports.cli_stream", "transports.cli_bench"})
+"""Each exposes ``register(app)``; imported when the app is first built."""
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -149,13 +144,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if name in _OPTIONAL_MODULES and exc.name == name:
-                continue
-            raise
-        module.register(app)
+        importlib.import_module(name).register(app)
     return app
 
 

@@ -196,17 +196,15 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_serve_reports_loaded_models(asr: ScriptedAsr, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run("serve", "--port", "9999") == 3
+    assert run("serve", "--port", "9999") == 0
     err = capsys.readouterr().err
     assert "loaded asr scripted" in err and "127.0.0.1:9999" in err
 
 
-def test_optional_command_modules_may_be_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    names = [m for m in cli._COMMAND_MODULES if m not in cli._OPTIONAL_MODULES]
-    monkeypatch.setattr(cli, "_COMMAND_MODULES", [*names, "transports.cli_stream_missing"])
-    monkeypatch.setattr(cli, "_OPTIONAL_MODULES", frozenset({"transports.cli_stream_missing"}))
+def test_every_command_is_registered() -> None:
     commands = {c.name for c in cli.build_app().registered_commands}
-    assert {"transcribe", "serve"} <= commands
+    groups = {g.name for g in cli.build_app().registered_groups}
+    assert commands == {"transcribe", "stream", "serve"} and groups == {"bench"}
 
 
 def test_required_command_modules_may_not(monkeypatch: pytest.MonkeyPatch) -> None:
