@@ -222,8 +222,9 @@ class Session:
             return []
         if job.kind is JobKind.PARTIAL:
             self.counters.partial_decodes += 1
-            if item.end is not None:
-                return []  # the final already covers this audio
+            if item.end is not None or item.speculative is not None:
+                item.policy.dropped()
+                return []  # a final (maybe speculative) already covers this audio
             delta = item.policy.on_partial(result.text, job.end, result.compute_seconds)
             return [TranscriptionDelta(item_id=item.item_id, delta=delta)] if delta else []
         self.counters.final_decodes += 1

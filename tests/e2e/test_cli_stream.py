@@ -90,7 +90,7 @@ def test_bench_asr_prints_and_writes_json(one_sentence_wav: Path, tmp_path: Path
     data = json.loads(out.read_text())
     assert data["offline"]["greedy_rtf"] > 0
     assert data["offline"]["final_decode_ms"] > 0
-    assert data["streaming"]["final_decodes"] == 1
+    assert data["streaming"]["final_decodes"] >= 1
     assert data["streaming"]["utterances"] == 1
     assert data["streaming_to_offline_compute_ratio"] > 0
     assert wer(speech.SENTENCES[0], data["streaming"]["transcript"]) <= 0.15

@@ -59,7 +59,7 @@ def test_speculation_voided_when_speech_resumes() -> None:
     assert s.counters.speculative_misses == 1
 
 
-def test_speculation_with_an_outdated_prefix_is_not_used() -> None:
+def test_a_partial_landing_during_the_hangover_commits_nothing() -> None:
     s = Session(EnergyVad(), OPTIONS)
     s.feed(quiet(0.3))
     s.feed(tone(0.5))
@@ -70,18 +70,39 @@ def test_speculation_with_an_outdated_prefix_is_not_used() -> None:
     s.feed(quiet(0.2))
     (spec,) = jobs_of(s, JobKind.SPECULATIVE)
     assert spec.request.prefix == ""
-    # The partial lands after the speculative decode was queued and commits words.
-    (delta,) = s.complete(p2, DecodeResult(text="one two three four"))
-    assert isinstance(delta, TranscriptionDelta) and delta.delta == "one two"
-    s.complete(spec, DecodeResult(text="won too three four"))
+    # The speculative final covers all this audio: the late partial is not used.
+    assert s.complete(p2, DecodeResult(text="one two three four")) == []
+    s.complete(spec, DecodeResult(text="one two three four"))
     events = s.feed(quiet(0.5))
-    assert [type(e) for e in events] == [SpeechStopped]
-    (final,) = jobs_of(s, JobKind.FINAL)
-    assert final.request.prefix == "one two"
-    events = s.complete(final, DecodeResult(text="one two three four"))
-    assert [e.delta for e in events if isinstance(e, TranscriptionDelta)] == [" three four"]
+    assert [type(e) for e in events] == [SpeechStopped, TranscriptionDelta, TranscriptionCompleted]
+    assert s.counters.speculative_hits == 1
+
+
+def test_resumed_speech_speculates_again_with_what_is_committed_now() -> None:
+    s = Session(EnergyVad(), OPTIONS)
+    s.feed(quiet(0.3))
+    s.feed(tone(0.5))
+    (p1,) = jobs_of(s, JobKind.PARTIAL)
+    s.complete(p1, DecodeResult(text="one two three"))
+    s.feed(tone(0.4))
+    (p2,) = jobs_of(s, JobKind.PARTIAL)
+    s.complete(p2, DecodeResult(text="one two three four"))  # commits "one two"
+    s.feed(quiet(0.2))
+    jobs = s.take_jobs()
+    (spec,) = [j for j in jobs if j.kind is JobKind.SPECULATIVE]
+    assert spec.request.prefix == "one two"
+    for late in (j for j in jobs if j.kind is JobKind.PARTIAL):
+        assert s.complete(late, DecodeResult(text="ignored")) == []
+    s.feed(tone(0.3))  # speech resumes: speculation void
+    (p3,) = jobs_of(s, JobKind.PARTIAL)
+    s.complete(p3, DecodeResult(text="one two three four five six"))  # commits more
+    s.feed(quiet(0.2))
+    (spec2,) = jobs_of(s, JobKind.SPECULATIVE)
+    assert spec2.request.prefix == "one two three"
+    s.complete(spec2, DecodeResult(text="one two three four five six"))
+    events = s.feed(quiet(0.5))
     assert isinstance(events[-1], TranscriptionCompleted)
-    assert events[-1].transcript == "one two three four"
+    assert events[-1].transcript == "one two three four five six"
 
 
 def test_a_refused_final_becomes_a_failed_event_and_the_session_goes_on() -> None:
