@@ -162,7 +162,13 @@ class UtterancePolicy:
 
 
 def _drop_restart(tail: list[str], committed: list[str]) -> list[str]:
-    """Cut a tail that starts the committed text over (a decoder loop), keeping what precedes."""
+    """The real continuation of a final whose tail starts the committed text over.
+
+    After a forced prefix Whisper sometimes transcribes the whole utterance
+    again ("... jumps over the quick brown fox jumps over the lazy dog"). Words
+    before the restart are kept; a restart straight after the prefix is read as
+    a fresh transcript, whose words beyond the committed ones continue it.
+    """
     n = min(3, len(committed))
     if n == 0:
         return tail
@@ -170,5 +176,8 @@ def _drop_restart(tail: list[str], committed: list[str]) -> list[str]:
     normed = [_norm(w) for w in tail]
     for i in range(len(tail) - n + 1):
         if normed[i : i + n] == head:
-            return tail[:i]
+            if i > 0:
+                return tail[:i]
+            restart = _drop_restart(tail[len(committed) :], committed)
+            return restart if normed[: len(committed)] == [_norm(w) for w in committed] else []
     return tail

@@ -93,4 +93,4 @@ def test_bench_asr_prints_and_writes_json(one_sentence_wav: Path, tmp_path: Path
     assert data["streaming"]["final_decodes"] >= 1
     assert data["streaming"]["utterances"] == 1
     assert data["streaming_to_offline_compute_ratio"] > 0
-    assert wer(speech.SENTENCES[0], data["streaming"]["transcript"]) <= 0.15
+    assert wer(speech.SENTENCES[0], data["streaming"]["transcript"]) <= 0.15, data

@@ -115,3 +115,14 @@ def test_default_holds_back_two_words_for_right_context() -> None:
     policy.on_partial("the quit brown fox", 8000)
     assert policy.on_partial("the quick brown fox jumps", 12000) == "the"
     assert policy.on_partial("the quick brown fox jumps over", 16000) == " quick brown"
+
+
+def test_final_that_starts_over_right_after_the_prefix_keeps_its_continuation() -> None:
+    policy = UtterancePolicy(0, LAG1)
+    policy.on_partial("the quick brown fox jumps over the", 8000)
+    policy.on_partial("the quick brown fox jumps over the lazy", 12000)
+    assert policy.committed_text == "the quick brown fox jumps over"
+    _, transcript = policy.on_final(
+        "the quick brown fox jumps over The quick brown fox jumps over the lazy dog."
+    )
+    assert transcript == "the quick brown fox jumps over the lazy dog."
