@@ -368,15 +368,16 @@ class Session:
 
     def _finish(self, item: _Item, result: DecodeResult) -> list[Event]:
         assert item.end is not None
+        committed = item.policy.committed_text
         delta, transcript = item.policy.on_final(result.text)
         log.debug(
-            "%s: final of %s [%d, %d): decoded %r, committed %r, transcript %r",
+            "%s: final of %s [%d, %d): decoded %r on top of %r: transcript %r",
             self.session_id,
             item.item_id,
             item.start,
             item.end,
             result.text,
-            item.policy.committed_text,
+            committed,
             transcript,
         )
         self.counters.samples_transcribed += item.end - item.start

@@ -169,8 +169,8 @@ def _drop_restart(tail: list[str], committed: list[str]) -> list[str]:
     before the restart are kept; a restart straight after the prefix is read as
     a fresh transcript, whose words beyond the committed ones continue it.
     """
-    n = min(3, len(committed))
-    if n == 0:
+    n = 3  # fewer words ("the") recur in ordinary sentences
+    if len(committed) < n:
         return tail
     head = [_norm(w) for w in committed[:n]]
     normed = [_norm(w) for w in tail]

@@ -1,5 +1,8 @@
 """LocalAgreement-2 commit policy and decode cadence, on scripted hypotheses."""
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from engine.streaming_asr import StreamingOptions, UtterancePolicy
 
 RATE = 16_000
@@ -126,3 +129,53 @@ def test_final_that_starts_over_right_after_the_prefix_keeps_its_continuation() 
         "the quick brown fox jumps over The quick brown fox jumps over the lazy dog."
     )
     assert transcript == "the quick brown fox jumps over the lazy dog."
+
+
+SENTENCE = [
+    "The",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "the",
+    "lazy",
+    "dog",
+    "and",
+    "then",
+    "the",
+    "fox",
+    "sleeps.",
+]
+
+
+@st.composite
+def partial_hypotheses(draw: st.DrawFn) -> list[str]:
+    """Growing prefixes of SENTENCE, some lower-cased or with the last word cut."""
+    hyps = []
+    for n in draw(st.lists(st.integers(1, len(SENTENCE)), max_size=8)):
+        words = list(SENTENCE[:n])
+        if draw(st.booleans()):
+            words[0] = words[0].lower()
+        if draw(st.booleans()) and len(words[-1]) > 1:
+            words[-1] = words[-1][:-1]
+        hyps.append(words)
+    return [" ".join(h) for h in hyps]
+
+
+@given(partial_hypotheses(), st.integers(1, 3))
+def test_deltas_always_add_up_to_the_whole_final(hyps: list[str], lag: int) -> None:
+    policy = UtterancePolicy(0, StreamingOptions(commit_lag_words=lag))
+    deltas = []
+    for i, hyp in enumerate(hyps):
+        # The decoder is forced to start with the committed words.
+        words = hyp.split()
+        done = policy.committed
+        forced = done + words[len(done) :] if len(words) > len(done) else list(done)
+        deltas.append(policy.on_partial(" ".join(forced), 8000 + 4000 * i))
+    committed = policy.committed_text
+    final = " ".join(policy.committed + SENTENCE[len(policy.committed) :])
+    last, transcript = policy.on_final(final)
+    assert transcript.startswith(committed)
+    assert "".join([*deltas, last]) == transcript
+    assert len(transcript.split()) == len(SENTENCE)
