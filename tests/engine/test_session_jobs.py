@@ -59,14 +59,20 @@ def test_speculation_voided_when_speech_resumes() -> None:
     assert s.counters.speculative_misses == 1
 
 
-def test_a_partial_landing_during_the_hangover_commits_nothing() -> None:
+def speak_until_second_partial() -> tuple[Session, DecodeJob]:
+    """0.9 s of speech; the first partial answered, the second still out."""
     s = Session(EnergyVad(), OPTIONS)
     s.feed(quiet(0.3))
     s.feed(tone(0.5))
     (p1,) = jobs_of(s, JobKind.PARTIAL)
     s.complete(p1, DecodeResult(text="one two three"))
     s.feed(tone(0.4))
-    (p2,) = jobs_of(s, JobKind.PARTIAL)  # still running when the silence begins
+    (p2,) = jobs_of(s, JobKind.PARTIAL)
+    return s, p2
+
+
+def test_a_partial_landing_during_the_hangover_commits_nothing() -> None:
+    s, p2 = speak_until_second_partial()  # p2 is still running when the silence begins
     s.feed(quiet(0.2))
     (spec,) = jobs_of(s, JobKind.SPECULATIVE)
     assert spec.request.prefix == ""
@@ -79,13 +85,7 @@ def test_a_partial_landing_during_the_hangover_commits_nothing() -> None:
 
 
 def test_resumed_speech_speculates_again_with_what_is_committed_now() -> None:
-    s = Session(EnergyVad(), OPTIONS)
-    s.feed(quiet(0.3))
-    s.feed(tone(0.5))
-    (p1,) = jobs_of(s, JobKind.PARTIAL)
-    s.complete(p1, DecodeResult(text="one two three"))
-    s.feed(tone(0.4))
-    (p2,) = jobs_of(s, JobKind.PARTIAL)
+    s, p2 = speak_until_second_partial()
     s.complete(p2, DecodeResult(text="one two three four"))  # commits "one two"
     s.feed(quiet(0.2))
     jobs = s.take_jobs()
