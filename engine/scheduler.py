@@ -139,10 +139,11 @@ class ModelWorker(Generic[Req, Res]):
 
     @property
     def load(self) -> float:
-        """Busyness in [0, 1]: queued and running batches against what the threads absorb."""
+        """Busyness in [0, 1]: 0 when idle, 1 once every thread is busy and as much
+        work again waits in the queue."""
         with self._cond:
             depth = len(self._heap) + self._busy
-        return min(1.0, depth / max(2, self.max_batch_size * 2 * len(self._threads)))
+        return min(1.0, depth / (2 * len(self._threads)))
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop taking work, fail what is queued, and join the thread."""

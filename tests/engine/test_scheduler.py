@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 
 import pytest
@@ -144,4 +145,17 @@ def test_several_threads_serve_one_queue_concurrently() -> None:
     b = worker.submit("b", priority=PRIORITY_PARTIAL)
     assert (a.result(5), b.result(5)) == ("A", "B")
     assert worker.stats.completed == 2
+    worker.stop()
+
+
+def test_load_rises_from_idle_to_saturated() -> None:
+    worker, model = blocked_worker()  # one thread, busy with the held batch
+    assert worker.load == 0.5
+    worker.submit("queued", priority=PRIORITY_PARTIAL)
+    assert worker.load == 1.0
+    model.gate.set()
+    deadline = time.monotonic() + 5
+    while worker.load > 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert worker.load == 0.0
     worker.stop()
