@@ -46,8 +46,6 @@ class SessionDriver:
         self._outstanding: set[asyncio.Future[DecodeResult]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped_at: dict[str, float] = {}
-        self.final_latencies_ms: dict[str, float] = {}
-        """Wall-clock time from speech_stopped to the completed transcript, per item."""
 
     async def feed(self, samples: npt.NDArray[np.float32]) -> None:
         """Feed input-rate samples; events reach the sink as they occur."""
@@ -125,7 +123,6 @@ class SessionDriver:
                 stopped = self._stopped_at.pop(event.item_id, None)
                 if stopped is not None:
                     latency = (now - stopped) * 1000.0
-                    self.final_latencies_ms[event.item_id] = latency
                     facts[event.item_id] = latency
                     log.debug(
                         "%s: %s %.0f ms after speech_stopped",

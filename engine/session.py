@@ -122,7 +122,6 @@ class _Item:
     speculative: DecodeJob | None = None
     speculative_result: DecodeResult | None = None
     final_job: DecodeJob | None = None
-    done: bool = False
 
 
 class Session:
@@ -218,7 +217,7 @@ class Session:
     def complete(self, job: DecodeJob, result: DecodeResult) -> list[Event]:
         """Hand back the result of a job; returns the events it causes."""
         item = self._items.get(job.item_id)
-        if item is None or item.done:
+        if item is None:  # finished items are forgotten
             return []
         if job.kind is JobKind.PARTIAL:
             self.counters.partial_decodes += 1
@@ -243,7 +242,7 @@ class Session:
     def fail(self, job: DecodeJob, error: BaseException) -> list[Event]:
         """A job could not run; a partial is forgotten, a final becomes a failure event."""
         item = self._items.get(job.item_id)
-        if item is None or item.done:
+        if item is None:  # finished items are forgotten
             return []
         if job.kind is JobKind.PARTIAL:
             item.policy.dropped()
@@ -303,14 +302,10 @@ class Session:
             self.counters.samples_segmented = self.segmenter.samples_segmented
             events: list[Event] = [SpeechStopped(audio_end_ms=_ms(event.end), item_id=item.item_id)]
             spec = item.speculative
-            # The speculative decode counts only if it covers exactly this audio and
-            # was forced with what is committed now (a partial may have committed
-            # more words while it ran).
-            if (
-                spec is not None
-                and spec.end == event.end
-                and spec.request.prefix == item.policy.decode_prefix
-            ):
+            # The speculative decode counts only if it covers exactly this audio (a
+            # cut may end the utterance elsewhere). Its forced prefix is still what
+            # is committed: nothing commits while it runs.
+            if spec is not None and spec.end == event.end:
                 self.counters.speculative_hits += 1
                 if item.speculative_result is not None:
                     events.extend(self._finish(item, item.speculative_result))
@@ -398,7 +393,6 @@ class Session:
 
     def _retire(self, item: _Item) -> None:
         """Forget a finished item: a long session must not grow without bound."""
-        item.done = True
         self._items.pop(item.item_id, None)
 
 

@@ -89,6 +89,13 @@ def available_models() -> list[ModelInfo]:
         return [e.info for e in _asr.values()] + [e.info for e in _vad.values()]
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _cpu_parallelism() -> tuple[int, int]:
     """(threads per call, concurrent calls) for CTranslate2 on this machine's CPUs.
 
@@ -96,8 +103,7 @@ def _cpu_parallelism() -> tuple[int, int]:
     decodes a 4 s clip faster than two), so each call gets one thread and as
     many calls run at once as there are cores, up to 4.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return 1, max(1, min(4, cores or 1))
+    return 1, min(4, usable_cpus())
 
 
 def _embedded_whisper(device: str) -> AsrModel:

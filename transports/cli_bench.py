@@ -56,6 +56,8 @@ def bench_asr(
     ),
 ) -> None:
     """Offline real-time factor, streaming compute ratio and final latency for FILE."""
+    from models.registry import usable_cpus
+
     audio = decode_audio(file)
     runtime = Runtime.load(model)
     console = Console(stderr=True)
@@ -70,7 +72,7 @@ def bench_asr(
         "file": str(file),
         "audio_seconds": round(len(audio) / RATE, 3),
         "model": runtime.asr.name,
-        "machine": {"cpus": _cpus(), "platform": platform.platform()},
+        "machine": {"cpus": usable_cpus(), "platform": platform.platform()},
         "offline": offline,
         "streaming": streaming,
         "streaming_to_offline_compute_ratio": round(
@@ -160,12 +162,6 @@ async def measure_streaming(
         },
         "transcript": " ".join(transcripts[0]),
     }
-
-
-def _cpus() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _print_table(result: dict[str, Any]) -> None:
