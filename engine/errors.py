@@ -17,9 +17,11 @@ class VoxwireError(Exception):
     http_status: int = 500
     ws_close_code: int = 1011
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.param = param
+        """The request field the error is about, when there is one."""
 
 
 class PeerError(VoxwireError):
@@ -44,6 +46,12 @@ class UnsupportedSampleRate(InvalidAudio):
     """An input sample rate the engine does not resample from."""
 
     code = "unsupported_sample_rate"
+
+
+class EmptyCommit(PeerError):
+    """A commit of an input audio buffer that holds (almost) no audio."""
+
+    code = "input_audio_buffer_commit_empty"
 
 
 class PayloadTooLarge(PeerError):
@@ -96,6 +104,7 @@ class ErrorDescription:
     http_status: int
     ws_close_code: int
     is_peer_error: bool
+    param: str | None = None
 
 
 def describe(error: BaseException) -> ErrorDescription:
@@ -106,7 +115,7 @@ def describe(error: BaseException) -> ErrorDescription:
     """
     if isinstance(error, PeerError):
         return ErrorDescription(
-            error.code, error.message, error.http_status, error.ws_close_code, True
+            error.code, error.message, error.http_status, error.ws_close_code, True, error.param
         )
     if isinstance(error, VoxwireError):
         return ErrorDescription(

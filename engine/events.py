@@ -27,6 +27,15 @@ class UtteranceTimings(BaseModel):
     audio_end_ms: int
 
 
+class TranscriptionUsage(BaseModel):
+    """What a transcript cost, billed as OpenAI bills ASR models: by audio duration."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["duration"] = "duration"
+    seconds: float
+
+
 class SpeechStarted(_Event):
     type: Literal["input_audio_buffer.speech_started"] = "input_audio_buffer.speech_started"
     audio_start_ms: int
@@ -57,7 +66,22 @@ class TranscriptionCompleted(_Event):
     item_id: str
     content_index: int = 0
     transcript: str
+    usage: TranscriptionUsage
     timings: UtteranceTimings = Field(alias="voxwire.timings")
+
+
+class InputAudioCommitted(_Event):
+    """A stretch of input audio became a user item (by the client or by server VAD)."""
+
+    type: Literal["input_audio_buffer.committed"] = "input_audio_buffer.committed"
+    item_id: str
+    previous_item_id: str | None = None
+
+
+class InputAudioCleared(_Event):
+    """The uncommitted input audio was discarded."""
+
+    type: Literal["input_audio_buffer.cleared"] = "input_audio_buffer.cleared"
 
 
 class TranscriptionFailed(_Event):
@@ -72,6 +96,8 @@ class TranscriptionFailed(_Event):
 Event = Annotated[
     SpeechStarted
     | SpeechStopped
+    | InputAudioCommitted
+    | InputAudioCleared
     | TranscriptionDelta
     | TranscriptionCompleted
     | TranscriptionFailed,

@@ -118,15 +118,8 @@ class Segmenter:
 
     def __init__(self, vad: SpeechProbability, options: SegmenterOptions | None = None) -> None:
         self.vad = vad
-        self.options = options or SegmenterOptions()
         self.frame = vad.frame_samples
-        opts = self.options
-        self._prefix = opts.prefix_padding_ms * RATE // 1000
-        self._silence = opts.silence_duration_ms * RATE // 1000
-        self._min_speech = opts.min_speech_ms * RATE // 1000
-        self._end_pad = min(opts.end_padding_ms, opts.silence_duration_ms) * RATE // 1000
-        self._max_len = int(opts.max_utterance_s * RATE)
-        self._off_threshold = max(0.01, opts.threshold - opts.hysteresis)
+        self.configure(options or SegmenterOptions())
         self.state = VadState.SILENCE
         self._pending = np.zeros(0, dtype=np.float32)
         self._position = 0  # absolute sample position of the start of _pending
@@ -135,6 +128,42 @@ class Segmenter:
         self._utterance: _OpenUtterance | None = None
         self.samples_segmented = 0
         """Samples that ended up inside a finished utterance."""
+
+    def configure(self, options: SegmenterOptions) -> None:
+        """Adopt new knobs; they apply from the next frame on, even mid-utterance."""
+        self.options = options
+        self._prefix = options.prefix_padding_ms * RATE // 1000
+        self._silence = options.silence_duration_ms * RATE // 1000
+        self._min_speech = options.min_speech_ms * RATE // 1000
+        self._end_pad = min(options.end_padding_ms, options.silence_duration_ms) * RATE // 1000
+        self._max_len = int(options.max_utterance_s * RATE)
+        self._off_threshold = max(0.01, options.threshold - options.hysteresis)
+
+    @property
+    def is_open(self) -> bool:
+        """Whether an utterance has started and not yet ended."""
+        return self._utterance is not None
+
+    def reset(self) -> None:
+        """Forget any onset or open utterance (its audio was discarded) and start
+        listening afresh from the current position."""
+        if self.state is not VadState.SILENCE:
+            self._go(VadState.SILENCE)
+        self._utterance = None
+        self._previous_end = self.position
+        self.vad.reset()
+
+    def skip_to(self, position: int) -> None:
+        """Jump forward to `position` without looking at the audio in between
+        (it was never meant for the VAD); only allowed with no utterance open."""
+        if self._utterance is not None or position < self.position:
+            raise IllegalTransition("the segmenter can only skip forward between utterances")
+        if self.state is VadState.ONSET:
+            self._go(VadState.SILENCE)
+        self._position = position
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._previous_end = position
+        self.vad.reset()
 
     @property
     def position(self) -> int:
@@ -162,7 +191,9 @@ class Segmenter:
         return events
 
     def flush(self) -> list[SegmenterEvent]:
-        """End of stream: close an open utterance at the last sample."""
+        """Close an open utterance at the last sample (end of stream, or a commit).
+
+        Feeding may go on afterwards; a partial frame held back is dropped."""
         end = self.position
         self._position = end
         self._pending = np.zeros(0, dtype=np.float32)

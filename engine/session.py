@@ -19,14 +19,17 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.audio import MODEL_RATE, StreamResampler, as_mono_float32, pcm16_to_float32
-from engine.errors import AudioEvicted, IllegalTransition, Overloaded
+from engine.errors import AudioEvicted, EmptyCommit, IllegalTransition, Overloaded
 from engine.events import (
     Event,
+    InputAudioCleared,
+    InputAudioCommitted,
     SpeechStarted,
     SpeechStopped,
     TranscriptionCompleted,
     TranscriptionDelta,
     TranscriptionFailed,
+    TranscriptionUsage,
     UtteranceTimings,
 )
 from engine.ring_buffer import RingBuffer
@@ -75,6 +78,8 @@ class SessionOptions:
     """Everything that shapes one session's behaviour."""
 
     input_rate: int = MODEL_RATE
+    server_vad: bool = True
+    """Cut utterances with the VAD; False leaves commits to the client (turn_detection null)."""
     segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
     streaming: StreamingOptions = field(default_factory=StreamingOptions)
     partials: bool = True
@@ -85,6 +90,8 @@ class SessionOptions:
     language: str | None = None
     final_beam_size: int = 1
     max_pending_jobs: int = 8
+    min_commit_ms: int = 100
+    """A client commit of less audio than this is refused as empty."""
 
     def __post_init__(self) -> None:
         if self.buffer_seconds < self.segmenter.max_utterance_s + 1.0:
@@ -148,6 +155,11 @@ class Session:
         self._job_ids = itertools.count(1)
         self._item_ids = itertools.count(1)
         self._closed = False
+        self._uncommitted_start = 0
+        """Without server VAD: where the audio not yet committed begins (16 kHz)."""
+        self._committed_samples = 0
+        """Without server VAD: samples that went into client commits."""
+        self._previous_item_id: str | None = None
         self._inline_decoder = inline_decoder
         self.load = 0.0
         """How busy the workers are, in [0, 1]; set by the driver, stretches the cadence."""
@@ -172,15 +184,126 @@ class Session:
             return []
         events = self._feed_model_rate(self.resampler.flush())
         self._closed = True
-        for seg_event in self.segmenter.flush():
-            events.extend(self._on_segmenter_event(seg_event))
+        if self.options.server_vad:
+            for seg_event in self.segmenter.flush():
+                events.extend(self._on_segmenter_event(seg_event))
+        elif self._uncommitted_samples >= self._min_commit:
+            events.extend(self._commit_uncommitted())
         events.extend(self._run_inline())
+        return events
+
+    # -- client control (the Realtime API's input_audio_buffer.* and session.update) -----
+
+    def commit(self) -> list[Event]:
+        """The client commits the input audio: it becomes an item and is transcribed.
+
+        With server VAD this ends the open utterance now; without, everything
+        appended since the last commit becomes one item. Raises EmptyCommit when
+        there is nothing (or under min_commit_ms) to commit.
+        """
+        self._check_open()
+        if self.options.server_vad:
+            events: list[Event] = []
+            if self.segmenter.is_open:
+                for seg_event in self.segmenter.flush():
+                    events.extend(self._on_segmenter_event(seg_event))
+            if not events:
+                raise EmptyCommit("no speech in the input audio buffer to commit")
+            return events + self._run_inline()
+        # The resampler holds back a few samples; a commit is a boundary, so take them.
+        events = self._feed_model_rate(self.resampler.flush())
+        self.resampler = StreamResampler(self.options.input_rate)
+        if self._uncommitted_samples < self._min_commit:
+            got = self._uncommitted_samples * 1000 // MODEL_RATE
+            raise EmptyCommit(
+                f"buffer too small: expected at least {self.options.min_commit_ms} ms "
+                f"of audio, got {got} ms"
+            )
+        return events + self._commit_uncommitted() + self._run_inline()
+
+    def clear(self) -> list[Event]:
+        """Discard the input audio not yet committed (and an utterance in progress)."""
+        self._check_open()
+        self.resampler = StreamResampler(self.options.input_rate)
+        if self.options.server_vad:
+            item = self._open
+            if item is not None:
+                self._open = None
+                self._retire(item)
+                self._jobs = deque(job for job in self._jobs if job.item_id != item.item_id)
+            self.segmenter.reset()
+        else:
+            self._uncommitted_start = self.buffer.end
+        return [InputAudioCleared()]
+
+    def reconfigure(self, options: SessionOptions) -> list[Event]:
+        """Adopt new options mid-stream (a session.update).
+
+        A new input rate applies to audio fed from now on; new VAD knobs apply
+        from the next frame; switching server VAD off commits an open utterance,
+        switching it on runs the VAD over the audio not yet committed.
+        """
+        self._check_open()
+        old, self.options = self.options, options
+        events: list[Event] = []
+        if options.input_rate != old.input_rate:
+            events.extend(self._feed_model_rate(self.resampler.flush()))
+            self.resampler = StreamResampler(options.input_rate)
+        if options.segmenter != old.segmenter:
+            self.segmenter.configure(options.segmenter)
+        if old.server_vad and not options.server_vad:
+            for seg_event in self.segmenter.flush():
+                events.extend(self._on_segmenter_event(seg_event))
+            self._uncommitted_start = self.buffer.end
+        elif options.server_vad and not old.server_vad:
+            start = max(self._uncommitted_start, self.buffer.start)
+            self.segmenter.skip_to(start)
+            events.extend(self._segment(self.buffer.read(start, self.buffer.end)))
+        return events + self._run_inline()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise IllegalTransition("session is closed")
+
+    @property
+    def _min_commit(self) -> int:
+        return self.options.min_commit_ms * MODEL_RATE // 1000
+
+    @property
+    def _uncommitted_samples(self) -> int:
+        return self.buffer.end - max(self._uncommitted_start, self.buffer.start)
+
+    def _commit_uncommitted(self) -> list[Event]:
+        start = max(self._uncommitted_start, self.buffer.start)
+        end = self.buffer.end
+        self._uncommitted_start = end
+        self._committed_samples += end - start
+        self.counters.samples_segmented = self.segmenter.samples_segmented + self._committed_samples
+        item = self._new_item(start)
+        item.end = end
+        events: list[Event] = [self._committed(item)]
+        events.extend(self._request_final(item))
         return events
 
     def _feed_model_rate(self, audio: npt.NDArray[np.float32]) -> list[Event]:
         self.buffer.append(audio)
         self.counters.samples_resampled += len(audio)
         self.counters.evicted_samples = self.buffer.evicted_samples
+        if self.options.server_vad:
+            return self._segment(audio)
+        # Without VAD an item may not outgrow what the recogniser takes in one
+        # window: the session commits it itself, so no audio is lost.
+        max_samples = int(self.options.segmenter.max_utterance_s * MODEL_RATE)
+        if self._uncommitted_samples >= max_samples:
+            log.info(
+                "%s: %d s of uncommitted audio, committing it",
+                self.session_id,
+                self._uncommitted_samples // MODEL_RATE,
+            )
+            return self._commit_uncommitted() + self._run_inline()
+        return []
+
+    def _segment(self, audio: npt.NDArray[np.float32]) -> list[Event]:
         events: list[Event] = []
         # Feed pieces that end on frame boundaries of the stream, and decide on
         # partial decodes only there, so the events do not depend on how the
@@ -274,12 +397,7 @@ class Session:
 
     def _on_segmenter_event(self, event: object) -> list[Event]:
         if isinstance(event, UtteranceStarted):
-            new = _Item(
-                item_id=f"item_{self.session_id}_{next(self._item_ids):04d}",
-                start=event.start,
-                policy=UtterancePolicy(event.start, self.options.streaming),
-            )
-            self._items[new.item_id] = new
+            new = self._new_item(event.start)
             self._open = new
             return [SpeechStarted(audio_start_ms=_ms(event.start), item_id=new.item_id)]
         item = self._open
@@ -300,7 +418,10 @@ class Session:
             self._open = None
             item.end = event.end
             self.counters.samples_segmented = self.segmenter.samples_segmented
-            events: list[Event] = [SpeechStopped(audio_end_ms=_ms(event.end), item_id=item.item_id)]
+            events: list[Event] = [
+                SpeechStopped(audio_end_ms=_ms(event.end), item_id=item.item_id),
+                self._committed(item),
+            ]
             spec = item.speculative
             # The speculative decode counts only if it covers exactly this audio (a
             # cut may end the utterance elsewhere). Its forced prefix is still what
@@ -316,6 +437,20 @@ class Session:
             events.extend(self._request_final(item))
             return events
         return []
+
+    def _new_item(self, start: int) -> _Item:
+        item = _Item(
+            item_id=f"item_{self.session_id}_{next(self._item_ids):04d}",
+            start=start,
+            policy=UtterancePolicy(start, self.options.streaming),
+        )
+        self._items[item.item_id] = item
+        return item
+
+    def _committed(self, item: _Item) -> InputAudioCommitted:
+        event = InputAudioCommitted(item_id=item.item_id, previous_item_id=self._previous_item_id)
+        self._previous_item_id = item.item_id
+        return event
 
     def _request_final(self, item: _Item) -> list[Event]:
         assert item.end is not None
@@ -383,6 +518,7 @@ class Session:
             TranscriptionCompleted(
                 item_id=item.item_id,
                 transcript=transcript,
+                usage=TranscriptionUsage(seconds=round((item.end - item.start) / MODEL_RATE, 3)),
                 timings=UtteranceTimings(
                     audio_start_ms=_ms(item.start), audio_end_ms=_ms(item.end)
                 ),

@@ -11,6 +11,7 @@ import pytest
 
 from engine.errors import Overloaded
 from engine.events import (
+    InputAudioCommitted,
     SpeechStopped,
     TranscriptionCompleted,
     TranscriptionDelta,
@@ -38,7 +39,12 @@ def test_speculative_final_is_used_when_speech_really_stopped() -> None:
     (spec,) = jobs_of(s, JobKind.SPECULATIVE)
     assert s.complete(spec, DecodeResult(text="hello world")) == []
     events = s.feed(quiet(0.5))
-    assert [type(e) for e in events] == [SpeechStopped, TranscriptionDelta, TranscriptionCompleted]
+    assert [type(e) for e in events] == [
+        SpeechStopped,
+        InputAudioCommitted,
+        TranscriptionDelta,
+        TranscriptionCompleted,
+    ]
     assert s.take_jobs() == []  # no second final decode
     assert s.counters.speculative_hits == 1
 
@@ -80,7 +86,12 @@ def test_a_partial_landing_during_the_hangover_commits_nothing() -> None:
     assert s.complete(p2, DecodeResult(text="one two three four")) == []
     s.complete(spec, DecodeResult(text="one two three four"))
     events = s.feed(quiet(0.5))
-    assert [type(e) for e in events] == [SpeechStopped, TranscriptionDelta, TranscriptionCompleted]
+    assert [type(e) for e in events] == [
+        SpeechStopped,
+        InputAudioCommitted,
+        TranscriptionDelta,
+        TranscriptionCompleted,
+    ]
     assert s.counters.speculative_hits == 1
 
 
