@@ -49,9 +49,14 @@ class SessionDriver:
 
     async def feed(self, samples: npt.NDArray[np.float32]) -> None:
         """Feed input-rate samples; events reach the sink as they occur."""
+        self.session.load = self.worker.load
+        await self.run(lambda session: session.feed(samples))
+
+    async def run(self, action: Callable[[Session], Sequence[Event]]) -> None:
+        """Run a session call (feed, commit, clear, reconfigure) off the event loop;
+        its events reach the sink and its jobs the worker. Errors propagate."""
         async with self._lock:
-            self.session.load = self.worker.load
-            events = await asyncio.to_thread(self.session.feed, samples)
+            events = await asyncio.to_thread(action, self.session)
             self._deliver(events)
             self._dispatch()
 

@@ -88,6 +88,8 @@ class SessionOptions:
     """Start the final decode during the silence hangover."""
     buffer_seconds: float = 60.0
     language: str | None = None
+    prompt: str = ""
+    """Text that guides the recogniser's vocabulary and style (OpenAI's `prompt`)."""
     final_beam_size: int = 1
     max_pending_jobs: int = 8
     min_commit_ms: int = 100
@@ -487,6 +489,7 @@ class Session:
             end=end,
             request=DecodeRequest(
                 audio=audio,
+                prompt=self.options.prompt,
                 prefix=item.policy.decode_prefix,
                 final=final,
                 beam_size=self.options.final_beam_size if final else 1,

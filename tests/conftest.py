@@ -1,12 +1,16 @@
-"""Shared fixtures: known speech files made with the embedded Piper voice."""
+"""Shared fixtures: known speech made with the embedded Piper voice, the loaded
+models, and a live server."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import speech
+from tests.live_server import LiveServer, live_server
+from transports.runtime import Runtime
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +29,18 @@ def one_sentence_wav(speech_dir: Path) -> Path:
     return speech.write_wav(
         speech_dir / "one.wav", speech.utterances(speech.SENTENCES[:1], lead_s=0.3, tail_s=0.7)
     )
+
+
+@pytest.fixture(scope="session")
+def runtime() -> Iterator[Runtime]:
+    """The embedded default models with their workers, shared by the whole run."""
+    rt = Runtime.load()
+    yield rt
+    rt.close()
+
+
+@pytest.fixture(scope="session")
+def server(runtime: Runtime) -> Iterator[LiveServer]:
+    """A real voxwire server on a loopback port, shared by the whole run."""
+    with live_server(runtime) as live:
+        yield live

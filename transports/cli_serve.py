@@ -1,26 +1,20 @@
-"""`voxwire serve`: load the embedded default models; the network server comes next.
+"""`voxwire serve`: load the models, then serve the network APIs with uvicorn.
 
-For now the command proves the defaults load offline, says what it loaded and
-that the server does not exist yet, and exits 0: the placeholder did all it can.
+The models load before the socket opens, so once the server answers, `/health`
+is 200 and every route is ready.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from typing import Annotated
 
 import typer
 
-from engine.errors import VoxwireError
-from models.errors import ModelError
-from transports.cli import fail, notice
+from transports.cli import notice
 
 log = logging.getLogger(__name__)
-
-_DEFAULT_LOADERS = (("asr", "load_asr"), ("vad", "load_vad"), ("tts", "load_tts"))
-"""(role, loader in models.registry); loaders the registry lacks are not called."""
 
 
 def register(app: typer.Typer) -> None:
@@ -31,27 +25,57 @@ def register(app: typer.Typer) -> None:
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="ASR model spec (default: embedded).")
+    ] = None,
+    max_sessions: Annotated[
+        int,
+        typer.Option(
+            "--max-sessions",
+            min=1,
+            help="Realtime sessions at once; the next gets close code 1013.",
+        ),
+    ] = 64,
+    max_message_mb: Annotated[
+        float,
+        typer.Option("--max-message-mb", min=0.01, help="Largest WebSocket message accepted."),
+    ] = 8.0,
+    ping_interval: Annotated[
+        float,
+        typer.Option("--ping-interval", min=0.0, help="Seconds between keepalive pings; 0: none."),
+    ] = 20.0,
+    ping_timeout: Annotated[
+        float,
+        typer.Option("--ping-timeout", min=0.1, help="Seconds to wait for a pong before closing."),
+    ] = 20.0,
 ) -> None:
-    """Serve the realtime WebSocket, WebRTC, HTTP (OpenAI-compatible) and Wyoming APIs.
+    """Serve the OpenAI Realtime API on /v1/realtime (more APIs to come) and /health."""
+    import uvicorn
 
-    Not implemented yet: this release loads the default models (offline) to show
-    they work, then stops.
-    """
-    registry = importlib.import_module("models.registry")
-    loaded: dict[str, str] = {}
-    for role, loader_name in _DEFAULT_LOADERS:
-        loader = getattr(registry, loader_name, None)
-        if loader is None:
-            continue
-        started = time.perf_counter()
-        try:
-            model = loader()
-        except (VoxwireError, ModelError) as exc:
-            message = exc.message if isinstance(exc, VoxwireError) else str(exc)
-            fail(f"cannot load the default {role} model: {message}")
-        loaded[role] = str(getattr(model, "name", type(model).__name__))
-        log.info("loaded %s model %s in %.2f s", role, loaded[role], time.perf_counter() - started)
-    summary = ", ".join(f"{role} {name}" for role, name in loaded.items()) or "nothing"
-    notice(f"loaded {summary}")
-    notice(f"the network server ({host}:{port}) is not implemented yet")
-    notice("nothing to serve yet: use `voxwire transcribe` or `voxwire stream`")
+    from transports.app import ServerSettings, create_app
+    from transports.realtime_ws import RealtimeLimits
+    from transports.runtime import Runtime
+
+    started = time.perf_counter()
+    runtime = Runtime.load(model)
+    notice(f"loaded {runtime.asr.name} and the Silero VAD in {time.perf_counter() - started:.1f} s")
+    limits = RealtimeLimits(
+        max_sessions=max_sessions, max_message_bytes=int(max_message_mb * 1024 * 1024)
+    )
+    app = create_app(runtime, ServerSettings(realtime=limits))
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        ws="websockets-sansio",
+        ws_max_size=limits.max_message_bytes,
+        ws_ping_interval=ping_interval or None,
+        ws_ping_timeout=ping_timeout,
+        log_config=None,  # keep voxwire's logging set-up
+        timeout_graceful_shutdown=5,
+    )
+    notice(f"serving on http://{host}:{port} (realtime: ws://{host}:{port}/v1/realtime)")
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        runtime.close()

@@ -58,8 +58,10 @@ class Runtime:
         log.info("loaded ASR %s and VAD %s", asr.name, vad_spec or "silero")
         return cls(asr, functools.partial(load_vad, vad_spec))
 
-    def new_session(self, options: SessionOptions | None = None) -> Session:
-        return Session(self.vad_factory(), options)
+    def new_session(
+        self, options: SessionOptions | None = None, *, session_id: str | None = None
+    ) -> Session:
+        return Session(self.vad_factory(), options, session_id=session_id)
 
     def driver(self, session: Session, sink: EventSink) -> SessionDriver:
         return SessionDriver(session, self.asr_worker, sink)

@@ -1,0 +1,58 @@
+"""The ASGI application: one app for every network API, on one Runtime.
+
+Later transports add their routes here; each route module only translates
+between its protocol and the engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, WebSocket
+
+from transports.realtime_ws import RealtimeLimits, SessionSlots, serve_realtime
+from transports.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What `voxwire serve` is told on its command line."""
+
+    realtime: RealtimeLimits = field(default_factory=RealtimeLimits)
+
+
+def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> FastAPI:
+    """Build the app on loaded models; the caller owns (and closes) the runtime."""
+    settings = settings or ServerSettings()
+    from importlib.metadata import version
+
+    app = FastAPI(title="voxwire", version=version("voxwire"))
+    slots = SessionSlots(settings.realtime.max_sessions)
+    app.state.runtime = runtime
+    app.state.realtime_slots = slots
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        """200 once the models are loaded (the app exists only after they are)."""
+        worker = runtime.asr_worker
+        return {
+            "status": "ok",
+            "models": {"asr": runtime.asr.name, "vad": "silero"},
+            "realtime_sessions": {"active": slots.in_use, "max": slots.limit},
+            "asr_worker": {
+                "queue_depth": worker.queue_depth,
+                "load": round(worker.load, 3),
+                **dataclasses.asdict(worker.stats),
+            },
+        }
+
+    @app.websocket("/v1/realtime")
+    async def realtime(websocket: WebSocket) -> None:
+        await serve_realtime(websocket, runtime, slots, settings.realtime)
+
+    return app

@@ -1,0 +1,429 @@
+"""The OpenAI Realtime API (GA) on the wire: client events in, server events out.
+
+Parsing turns a text frame into a typed client event or a :class:`ProtocolError`
+that names the offending field; :class:`SessionConfig` holds a session's
+settings as the API shows them and maps them onto engine options. Nothing here
+touches a socket.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from engine.audio import SUPPORTED_INPUT_RATES
+from engine.errors import PeerError
+from engine.segmenter import SegmenterOptions
+from engine.session import SessionOptions
+
+DEFAULT_INPUT_RATE = 24_000
+"""OpenAI's input rate; voxwire also takes the other SUPPORTED_INPUT_RATES."""
+
+OPENAI_TRANSCRIPTION_MODELS = frozenset(
+    {
+        "whisper-1",
+        "gpt-transcribe",
+        "gpt-live-transcribe",
+        "gpt-4o-transcribe",
+        "gpt-4o-mini-transcribe",
+        "gpt-4o-mini-transcribe-2025-12-15",
+        "gpt-4o-transcribe-diarize",
+        "gpt-realtime-whisper",
+    }
+)
+"""OpenAI's transcription model names: clients send them unchanged, and they
+select the server's configured recogniser."""
+
+
+class ProtocolError(PeerError):
+    """A client event the server cannot act on; the socket stays open."""
+
+    def __init__(
+        self, message: str, *, code: str = "invalid_request_error", param: str | None = None
+    ) -> None:
+        super().__init__(message, param=param)
+        self.code = code
+
+
+def new_event_id() -> str:
+    return f"event_{secrets.token_hex(10)}"
+
+
+# -- client events ---------------------------------------------------------------------
+
+
+class _Lenient(BaseModel):
+    """Fields voxwire does not use (noise_reduction, tools...) are accepted and ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class AudioFormat(_Lenient):
+    type: Literal["audio/pcm"] = "audio/pcm"
+    rate: int = DEFAULT_INPUT_RATE
+
+
+class TranscriptionSettings(_Lenient):
+    model: str | None = None
+    language: str | None = None
+    prompt: str | None = None
+
+
+class TurnDetection(_Lenient):
+    type: Literal["server_vad", "semantic_vad"] = "server_vad"
+    threshold: float | None = None
+    prefix_padding_ms: int | None = None
+    silence_duration_ms: int | None = None
+    create_response: bool | None = None
+    interrupt_response: bool | None = None
+    idle_timeout_ms: int | None = None
+
+
+class AudioInput(_Lenient):
+    format: AudioFormat | None = None
+    transcription: TranscriptionSettings | None = None
+    turn_detection: TurnDetection | None = None
+
+
+class AudioSettings(_Lenient):
+    input: AudioInput | None = None
+
+
+class SessionSettings(_Lenient):
+    type: Literal["transcription", "realtime"] | None = None
+    audio: AudioSettings | None = None
+    instructions: str | None = None
+
+
+class SessionUpdate(_Lenient):
+    type: Literal["session.update"]
+    event_id: str | None = None
+    session: SessionSettings
+
+
+class AudioAppend(_Lenient):
+    type: Literal["input_audio_buffer.append"]
+    event_id: str | None = None
+    audio: str
+
+
+class AudioCommit(_Lenient):
+    type: Literal["input_audio_buffer.commit"]
+    event_id: str | None = None
+
+
+class AudioClear(_Lenient):
+    type: Literal["input_audio_buffer.clear"]
+    event_id: str | None = None
+
+
+class StatsRequest(_Lenient):
+    """voxwire's own: ask for the session's audio counters ('nothing lost', checkable)."""
+
+    type: Literal["voxwire.session.stats"]
+    event_id: str | None = None
+
+
+ClientEvent = SessionUpdate | AudioAppend | AudioCommit | AudioClear | StatsRequest
+
+_CLIENT_EVENTS: dict[str, type[ClientEvent]] = {
+    "session.update": SessionUpdate,
+    "input_audio_buffer.append": AudioAppend,
+    "input_audio_buffer.commit": AudioCommit,
+    "input_audio_buffer.clear": AudioClear,
+    "voxwire.session.stats": StatsRequest,
+}
+
+
+def parse_client_event(text: str) -> ClientEvent:
+    """A text frame as a client event, or a ProtocolError saying what is wrong."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"the event is not valid JSON: {exc.msg}", code="invalid_json") from exc
+    if not isinstance(raw, dict):
+        raise ProtocolError("an event must be a JSON object", code="invalid_json")
+    kind = raw.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError(
+            "the event has no 'type'", code="missing_required_parameter", param="type"
+        )
+    model = _CLIENT_EVENTS.get(kind)
+    if model is None:
+        raise ProtocolError(
+            f"unknown or unsupported event type {kind!r}", code="invalid_value", param="type"
+        )
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(part) for part in first["loc"])
+        raise ProtocolError(
+            f"invalid {kind} event: {param}: {first['msg']}", code="invalid_value", param=param
+        ) from exc
+
+
+def client_event_id(text: str) -> str | None:
+    """The event_id of a (possibly invalid) client event, for the error that answers it."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    event_id = raw.get("event_id") if isinstance(raw, dict) else None
+    return event_id if isinstance(event_id, str) else None
+
+
+def decode_pcm16(data: bytes, *, param: str | None = "audio") -> bytes:
+    """Check that raw bytes are whole PCM16 samples."""
+    if len(data) % 2:
+        raise ProtocolError(
+            f"audio must be whole 16-bit samples: {len(data)} bytes is an odd count",
+            code="invalid_audio",
+            param=param,
+        )
+    return data
+
+
+def decode_base64_audio(text: str) -> bytes:
+    """Base64 PCM16 LE mono from an append event."""
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ProtocolError(
+            "audio is not valid base64", code="invalid_audio", param="audio"
+        ) from exc
+    return decode_pcm16(data)
+
+
+# -- session configuration --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TurnDetectionConfig:
+    threshold: float = 0.5
+    prefix_padding_ms: int = 300
+    silence_duration_ms: int = 500
+    create_response: bool = True
+    interrupt_response: bool = True
+    idle_timeout_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """A Realtime session's settings as the API shows them."""
+
+    type: Literal["transcription", "realtime"]
+    session_id: str
+    model: str
+    """The recogniser's name (transcription.model as shown to the client)."""
+    realtime_model: str | None = None
+    input_rate: int = DEFAULT_INPUT_RATE
+    language: str | None = None
+    prompt: str = ""
+    turn_detection: TurnDetectionConfig | None = field(default_factory=TurnDetectionConfig)
+    instructions: str = ""
+
+    def session_options(self, base: SessionOptions | None = None) -> SessionOptions:
+        """The engine options this configuration asks for."""
+        base = base or SessionOptions()
+        turn = self.turn_detection or TurnDetectionConfig()
+        segmenter = replace(
+            base.segmenter,
+            threshold=turn.threshold,
+            prefix_padding_ms=turn.prefix_padding_ms,
+            silence_duration_ms=turn.silence_duration_ms,
+        )
+        return replace(
+            base,
+            input_rate=self.input_rate,
+            server_vad=self.turn_detection is not None,
+            segmenter=segmenter,
+            language=self.language,
+            prompt=self.prompt,
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The `session` object of session.created and session.updated."""
+        turn: dict[str, Any] | None = None
+        if self.turn_detection is not None:
+            td = self.turn_detection
+            turn = {
+                "type": "server_vad",
+                "threshold": td.threshold,
+                "prefix_padding_ms": td.prefix_padding_ms,
+                "silence_duration_ms": td.silence_duration_ms,
+                "create_response": td.create_response,
+                "interrupt_response": td.interrupt_response,
+                "idle_timeout_ms": td.idle_timeout_ms,
+            }
+        audio_input = {
+            "format": {"type": "audio/pcm", "rate": self.input_rate},
+            "transcription": {
+                "model": self.model,
+                "language": self.language,
+                "prompt": self.prompt,
+            },
+            "turn_detection": turn,
+            "noise_reduction": None,
+        }
+        if self.type == "transcription":
+            return {
+                "type": "transcription",
+                "object": "realtime.transcription_session",
+                "id": self.session_id,
+                "audio": {"input": audio_input},
+                "include": None,
+            }
+        return {
+            "type": "realtime",
+            "object": "realtime.session",
+            "id": self.session_id,
+            "model": self.realtime_model,
+            "instructions": self.instructions,
+            "output_modalities": ["audio"],
+            "audio": {"input": audio_input},
+        }
+
+
+@dataclass(frozen=True)
+class ModelCatalogue:
+    """What a session may ask for: the recogniser's name and whether it knows languages
+    other than English."""
+
+    asr_name: str
+    multilingual: bool
+
+
+def apply_update(
+    config: SessionConfig, update: SessionSettings, catalogue: ModelCatalogue
+) -> SessionConfig:
+    """The configuration after a session.update: only fields present change, and an
+    explicit null turn_detection switches server VAD off."""
+    changes: dict[str, Any] = {}
+    if update.type is not None and update.type != config.type:
+        how = "?intent=transcription" if update.type == "transcription" else "?model=..."
+        raise ProtocolError(
+            f"a {config.type} session cannot become a {update.type} session; connect with {how}",
+            code="invalid_value",
+            param="session.type",
+        )
+    if update.instructions is not None:
+        changes["instructions"] = update.instructions
+    audio_input = update.audio.input if update.audio is not None else None
+    if audio_input is not None:
+        fields = audio_input.model_fields_set
+        if "format" in fields and audio_input.format is not None:
+            rate = audio_input.format.rate
+            if rate not in SUPPORTED_INPUT_RATES:
+                raise ProtocolError(
+                    f"unsupported input rate {rate} Hz; voxwire takes "
+                    + ", ".join(str(r) for r in sorted(SUPPORTED_INPUT_RATES)),
+                    code="unsupported_sample_rate",
+                    param="session.audio.input.format.rate",
+                )
+            changes["input_rate"] = rate
+        if "transcription" in fields and audio_input.transcription is not None:
+            changes.update(_transcription_changes(audio_input.transcription, catalogue))
+        if "turn_detection" in fields:
+            changes["turn_detection"] = _turn_detection(
+                audio_input.turn_detection, config.turn_detection
+            )
+    return replace(config, **changes)
+
+
+def _transcription_changes(
+    settings: TranscriptionSettings, catalogue: ModelCatalogue
+) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    fields = settings.model_fields_set
+    model = settings.model
+    if (
+        model is not None
+        and model != catalogue.asr_name
+        and model not in OPENAI_TRANSCRIPTION_MODELS
+    ):
+        raise ProtocolError(
+            f"unknown transcription model {model!r}: this server runs {catalogue.asr_name!r} "
+            "(OpenAI's model names select it too)",
+            code="model_not_found",
+            param="session.audio.input.transcription.model",
+        )
+    if "language" in fields:
+        language = settings.language or None
+        if language is not None and language != "en" and not catalogue.multilingual:
+            raise ProtocolError(
+                f"{catalogue.asr_name} knows only English; configure a multilingual "
+                f"Whisper model to transcribe {language!r}",
+                code="unsupported_language",
+                param="session.audio.input.transcription.language",
+            )
+        changes["language"] = language
+    if "prompt" in fields:
+        changes["prompt"] = settings.prompt or ""
+    return changes
+
+
+def _turn_detection(
+    update: TurnDetection | None, current: TurnDetectionConfig | None
+) -> TurnDetectionConfig | None:
+    if update is None:
+        return None
+    if update.type == "semantic_vad":
+        raise ProtocolError(
+            "semantic_vad is not supported; use server_vad (or null for manual commits)",
+            code="invalid_value",
+            param="session.audio.input.turn_detection.type",
+        )
+    base = current or TurnDetectionConfig()
+    values = {
+        name: value
+        for name in update.model_fields_set
+        if name != "type" and (value := getattr(update, name)) is not None
+    }
+    new = replace(base, **values)
+    try:
+        SegmenterOptions(
+            threshold=new.threshold,
+            prefix_padding_ms=new.prefix_padding_ms,
+            silence_duration_ms=new.silence_duration_ms,
+        )
+    except ValueError as exc:
+        raise ProtocolError(
+            str(exc), code="invalid_value", param="session.audio.input.turn_detection"
+        ) from exc
+    return new
+
+
+# -- server events ---------------------------------------------------------------------
+
+
+def server_event(kind: str, **payload: Any) -> dict[str, Any]:
+    """A server event with a fresh event_id."""
+    return {"type": kind, "event_id": new_event_id(), **payload}
+
+
+def error_event(
+    *,
+    message: str,
+    code: str,
+    error_type: str = "invalid_request_error",
+    param: str | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """The `error` server event."""
+    return server_event(
+        "error",
+        error={
+            "type": error_type,
+            "code": code,
+            "message": message,
+            "param": param,
+            "event_id": event_id,
+        },
+    )

@@ -1,0 +1,299 @@
+"""`GET /v1/realtime`: one WebSocket connection speaking the OpenAI Realtime API.
+
+The connection translates frames into Session calls (through the SessionDriver,
+so audio work runs off the event loop and decodes on the shared workers) and
+session events into frames. It reads the next frame only when the last one has
+been handled, so a fast client is paced by the engine rather than buffered;
+events wait in a bounded queue, and a client that stops reading them is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from engine.audio import pcm16_to_float32
+from engine.driver import SessionDriver
+from engine.errors import VoxwireError, describe
+from engine.events import Event
+from engine.session import Session
+from transports.realtime_protocol import (
+    AudioAppend,
+    AudioClear,
+    AudioCommit,
+    ClientEvent,
+    ModelCatalogue,
+    SessionConfig,
+    SessionUpdate,
+    StatsRequest,
+    apply_update,
+    client_event_id,
+    decode_base64_audio,
+    decode_pcm16,
+    error_event,
+    parse_client_event,
+    server_event,
+)
+from transports.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_INTERNAL_ERROR = 1011
+
+
+@dataclass(frozen=True)
+class RealtimeLimits:
+    """Per-server bounds of the Realtime endpoint."""
+
+    max_sessions: int = 64
+    max_message_bytes: int = 8 * 1024 * 1024
+    """Larger frames are refused by the WebSocket layer (close code 1009)."""
+    max_queued_events: int = 1024
+    """Events waiting for a slow reader; beyond this the client is disconnected."""
+
+    def __post_init__(self) -> None:
+        if self.max_sessions < 1 or self.max_queued_events < 1:
+            raise ValueError("max_sessions and max_queued_events must be at least 1")
+
+
+class SessionSlots:
+    """Counts live Realtime sessions against the limit; a slot is taken before anything
+    else is allocated and given back when the connection is gone."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active: dict[str, RealtimeConnection] = {}
+        self._reserved = 0
+
+    def try_reserve(self) -> bool:
+        if self._reserved >= self.limit:
+            return False
+        self._reserved += 1
+        return True
+
+    def release(self) -> None:
+        self._reserved -= 1
+
+    @property
+    def in_use(self) -> int:
+        return self._reserved
+
+
+async def serve_realtime(
+    websocket: WebSocket, runtime: Runtime, slots: SessionSlots, limits: RealtimeLimits
+) -> None:
+    """Handle one `GET /v1/realtime` connection from handshake to cleanup."""
+    subprotocol = "realtime" if "realtime" in websocket.scope.get("subprotocols", []) else None
+    if not slots.try_reserve():
+        await websocket.accept(subprotocol=subprotocol)
+        await websocket.close(
+            CLOSE_TRY_AGAIN_LATER, f"server is at its limit of {slots.limit} sessions"
+        )
+        log.warning("refused a realtime connection: %d sessions are open", slots.limit)
+        return
+    try:
+        await websocket.accept(subprotocol=subprotocol)
+        config = _initial_config(websocket, runtime)
+        connection = RealtimeConnection(websocket, runtime, config, limits)
+        slots.active[config.session_id] = connection
+        try:
+            await connection.serve()
+        finally:
+            slots.active.pop(config.session_id, None)
+    finally:
+        slots.release()
+
+
+def _initial_config(websocket: WebSocket, runtime: Runtime) -> SessionConfig:
+    query = websocket.query_params
+    session_id = f"sess_{secrets.token_hex(10)}"
+    if query.get("intent") == "transcription" or "model" not in query:
+        return SessionConfig(type="transcription", session_id=session_id, model=runtime.asr.name)
+    return SessionConfig(
+        type="realtime",
+        session_id=session_id,
+        model=runtime.asr.name,
+        realtime_model=query["model"],
+    )
+
+
+class RealtimeConnection:
+    """One client's session: reads client events, writes server events."""
+
+    def __init__(
+        self, websocket: WebSocket, runtime: Runtime, config: SessionConfig, limits: RealtimeLimits
+    ) -> None:
+        self.websocket = websocket
+        self.runtime = runtime
+        self.config = config
+        self.limits = limits
+        self.catalogue = ModelCatalogue(
+            asr_name=runtime.asr.name, multilingual=bool(getattr(runtime.asr, "multilingual", True))
+        )
+        self.session: Session = runtime.new_session(
+            config.session_options(), session_id=config.session_id
+        )
+        self.driver: SessionDriver = runtime.driver(self.session, self._on_session_events)
+        self._outgoing: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(
+            limits.max_queued_events
+        )
+        self._closing: asyncio.Task[None] | None = None
+        self.opened_at = time.monotonic()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        log.info("%s: %s session opened", self.config.session_id, self.config.type)
+        writer = asyncio.create_task(self._write_events(), name=f"{self.config.session_id}:writer")
+        self._send(server_event("session.created", session=self.config.to_wire()))
+        try:
+            await self._read_events()
+        finally:
+            await self.driver.close()
+            if self._closing is not None:
+                await self._closing
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            c = self.session.counters
+            log.info(
+                "%s: closed after %.1f s: %.1f s of audio in, %.1f s transcribed, "
+                "%d partial and %d final decodes, %d jobs dropped, %d samples evicted",
+                self.config.session_id,
+                time.monotonic() - self.opened_at,
+                c.samples_resampled / 16_000,
+                c.samples_transcribed / 16_000,
+                c.partial_decodes,
+                c.final_decodes,
+                c.jobs_dropped,
+                c.evicted_samples,
+            )
+
+    async def _read_events(self) -> None:
+        while True:
+            try:
+                message = await self.websocket.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("bytes")
+            text = message.get("text")
+            try:
+                if data is not None:
+                    await self._append(decode_pcm16(data, param=None))
+                elif text is not None:
+                    await self._handle(parse_client_event(text))
+            except VoxwireError as exc:
+                self._send_error(exc, client_event_id(text) if text is not None else None)
+            except Exception:
+                log.exception("%s: internal error; closing the session", self.config.session_id)
+                self._send(
+                    error_event(
+                        message="internal server error",
+                        code="internal_error",
+                        error_type="server_error",
+                    )
+                )
+                self._close_soon(CLOSE_INTERNAL_ERROR, "internal server error")
+                return
+
+    # -- client events -------------------------------------------------------------------
+
+    async def _handle(self, event: ClientEvent) -> None:
+        if isinstance(event, AudioAppend):
+            await self._append(decode_base64_audio(event.audio))
+        elif isinstance(event, AudioCommit):
+            await self.driver.run(Session.commit)
+        elif isinstance(event, AudioClear):
+            await self.driver.run(Session.clear)
+        elif isinstance(event, SessionUpdate):
+            await self._update(event)
+        elif isinstance(event, StatsRequest):
+            self._send(
+                server_event(
+                    "voxwire.session.stats",
+                    session_id=self.config.session_id,
+                    counters=dataclasses.asdict(self.session.counters),
+                )
+            )
+
+    async def _append(self, pcm: bytes) -> None:
+        if pcm:
+            await self.driver.feed(pcm16_to_float32(pcm))
+
+    async def _update(self, event: SessionUpdate) -> None:
+        new = apply_update(self.config, event.session, self.catalogue)
+        options = new.session_options(self.session.options)
+        await self.driver.run(lambda session: session.reconfigure(options))
+        self.config = new
+        self._send(server_event("session.updated", session=new.to_wire()))
+
+    # -- server events -------------------------------------------------------------------
+
+    def _on_session_events(self, events: Sequence[Event], _facts: dict[str, float]) -> None:
+        for event in events:
+            self._send(server_event(event.type, **_payload(event)))
+
+    def _send_error(self, exc: VoxwireError, event_id: str | None) -> None:
+        desc = describe(exc)
+        log.info("%s: client error %s: %s", self.config.session_id, desc.code, desc.message)
+        self._send(
+            error_event(
+                message=desc.message,
+                code=desc.code,
+                error_type="invalid_request_error" if desc.is_peer_error else "server_error",
+                param=desc.param,
+                event_id=event_id,
+            )
+        )
+
+    def _send(self, event: dict[str, Any]) -> None:
+        if self._closing is not None:
+            return
+        try:
+            self._outgoing.put_nowait(event)
+        except asyncio.QueueFull:
+            log.warning(
+                "%s: %d events unread; closing the connection",
+                self.config.session_id,
+                self.limits.max_queued_events,
+            )
+            self._close_soon(CLOSE_POLICY_VIOLATION, "client is not reading events")
+
+    def _close_soon(self, code: int, reason: str) -> None:
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self.websocket.application_state is WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await self.websocket.close(code, reason)
+
+    async def _write_events(self) -> None:
+        while True:
+            event = await self._outgoing.get()
+            if event is None:
+                return
+            try:
+                await self.websocket.send_text(json.dumps(event, separators=(",", ":")))
+            except Exception:  # the peer is gone; the reader sees the disconnect
+                return
+
+
+def _payload(event: Event) -> dict[str, Any]:
+    body = event.to_json_dict()
+    body.pop("type", None)
+    return body
