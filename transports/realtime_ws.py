@@ -182,7 +182,7 @@ class RealtimeConnection:
             )
 
     async def _read_events(self) -> None:
-        while True:
+        while self._closing is None:
             try:
                 message = await self.websocket.receive()
             except (WebSocketDisconnect, RuntimeError):
@@ -294,6 +294,6 @@ class RealtimeConnection:
 
 
 def _payload(event: Event) -> dict[str, Any]:
-    body = event.to_json_dict()
+    body = event.model_dump(by_alias=True)  # null fields stay, as OpenAI sends them
     body.pop("type", None)
     return body
