@@ -150,7 +150,9 @@ class Segmenter:
         if self.state is not VadState.SILENCE:
             self._go(VadState.SILENCE)
         self._utterance = None
-        self._previous_end = self.position
+        self._position = self.position  # the held-back part of a frame is discarded too
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._previous_end = self._position
         self.vad.reset()
 
     def skip_to(self, position: int) -> None:

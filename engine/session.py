@@ -216,6 +216,8 @@ class Session:
         events = self._feed_model_rate(self.resampler.flush())
         self.resampler = StreamResampler(self.options.input_rate)
         if self._uncommitted_samples < self._min_commit:
+            if events:  # the flush filled an item to the limit: that was the commit
+                return events
             got = self._uncommitted_samples * 1000 // MODEL_RATE
             raise EmptyCommit(
                 f"buffer too small: expected at least {self.options.min_commit_ms} ms "
@@ -246,11 +248,14 @@ class Session:
         switching it on runs the VAD over the audio not yet committed.
         """
         self._check_open()
-        old, self.options = self.options, options
+        if options.buffer_seconds != self.options.buffer_seconds:
+            raise ValueError("buffer_seconds is fixed when the session is created")
         events: list[Event] = []
-        if options.input_rate != old.input_rate:
+        if options.input_rate != self.options.input_rate:
+            # What the old resampler holds back belongs to the old settings.
             events.extend(self._feed_model_rate(self.resampler.flush()))
             self.resampler = StreamResampler(options.input_rate)
+        old, self.options = self.options, options
         if options.segmenter != old.segmenter:
             self.segmenter.configure(options.segmenter)
         if old.server_vad and not options.server_vad:
@@ -275,9 +280,9 @@ class Session:
     def _uncommitted_samples(self) -> int:
         return self.buffer.end - max(self._uncommitted_start, self.buffer.start)
 
-    def _commit_uncommitted(self) -> list[Event]:
+    def _commit_uncommitted(self, end: int | None = None) -> list[Event]:
         start = max(self._uncommitted_start, self.buffer.start)
-        end = self.buffer.end
+        end = self.buffer.end if end is None else end
         self._uncommitted_start = end
         self._committed_samples += end - start
         self.counters.samples_segmented = self.segmenter.samples_segmented + self._committed_samples
@@ -296,14 +301,13 @@ class Session:
         # Without VAD an item may not outgrow what the recogniser takes in one
         # window: the session commits it itself, so no audio is lost.
         max_samples = int(self.options.segmenter.max_utterance_s * MODEL_RATE)
-        if self._uncommitted_samples >= max_samples:
-            log.info(
-                "%s: %d s of uncommitted audio, committing it",
-                self.session_id,
-                self._uncommitted_samples // MODEL_RATE,
+        events: list[Event] = []
+        while self._uncommitted_samples >= max_samples:
+            log.info("%s: %d samples uncommitted, committing them", self.session_id, max_samples)
+            events.extend(
+                self._commit_uncommitted(self.buffer.end - self._uncommitted_samples + max_samples)
             )
-            return self._commit_uncommitted() + self._run_inline()
-        return []
+        return events + self._run_inline()
 
     def _segment(self, audio: npt.NDArray[np.float32]) -> list[Event]:
         events: list[Event] = []
