@@ -195,12 +195,6 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.startswith("voxwire ")
 
 
-def test_serve_reports_loaded_models(asr: ScriptedAsr, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run("serve", "--port", "9999") == 0
-    err = capsys.readouterr().err
-    assert "loaded asr scripted" in err and "127.0.0.1:9999" in err
-
-
 def test_every_command_is_registered() -> None:
     commands = {c.name for c in cli.build_app().registered_commands}
     groups = {g.name for g in cli.build_app().registered_groups}

@@ -54,7 +54,7 @@ async def say_sentence(
 
 
 def test_health(server: LiveServer) -> None:
-    with urllib.request.urlopen(server.http_url + "/health", within=10) as response:
+    with urllib.request.urlopen(server.http_url + "/health", timeout=10) as response:
         assert response.status == 200
         body = json.loads(response.read())
     assert body["status"] == "ok"
