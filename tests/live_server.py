@@ -88,10 +88,9 @@ def live_server(runtime: Runtime, settings: ServerSettings | None = None) -> Ite
         create_app(runtime, settings),
         host="127.0.0.1",
         port=0,
-        ws="websockets-sansio",
-        ws_max_size=settings.realtime.max_message_bytes,
         log_config=None,
         lifespan="off",
+        **settings.uvicorn_options(),
     )
     server = uvicorn.Server(config)
     live = LiveServer(server=server, thread=threading.Thread(), port=0, runtime=runtime)

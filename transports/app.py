@@ -24,6 +24,19 @@ class ServerSettings:
     """What `voxwire serve` is told on its command line."""
 
     realtime: RealtimeLimits = field(default_factory=RealtimeLimits)
+    ping_interval_s: float | None = 20.0
+    """Keepalive pings on every WebSocket; None sends none."""
+    ping_timeout_s: float = 20.0
+    """A peer that does not answer a ping within this is disconnected (half-open TCP)."""
+
+    def uvicorn_options(self) -> dict[str, Any]:
+        """The uvicorn.Config keywords that carry these settings."""
+        return {
+            "ws": "websockets-sansio",
+            "ws_max_size": self.realtime.max_message_bytes,
+            "ws_ping_interval": self.ping_interval_s,
+            "ws_ping_timeout": self.ping_timeout_s,
+        }
 
 
 def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> FastAPI:

@@ -62,17 +62,16 @@ def serve(
     limits = RealtimeLimits(
         max_sessions=max_sessions, max_message_bytes=int(max_message_mb * 1024 * 1024)
     )
-    app = create_app(runtime, ServerSettings(realtime=limits))
+    settings = ServerSettings(
+        realtime=limits, ping_interval_s=ping_interval or None, ping_timeout_s=ping_timeout
+    )
     config = uvicorn.Config(
-        app,
+        create_app(runtime, settings),
         host=host,
         port=port,
-        ws="websockets-sansio",
-        ws_max_size=limits.max_message_bytes,
-        ws_ping_interval=ping_interval or None,
-        ws_ping_timeout=ping_timeout,
         log_config=None,  # keep voxwire's logging set-up
         timeout_graceful_shutdown=5,
+        **settings.uvicorn_options(),
     )
     notice(f"serving on http://{host}:{port} (realtime: ws://{host}:{port}/v1/realtime)")
     try:
