@@ -6,6 +6,9 @@ Prints a table and writes JSON. Figures:
   through Session(s), and its ratio to the offline pass;
 - final latency: wall-clock time from speech_stopped to the completed transcript,
   and what one final decode costs when the speculative decode missed.
+
+`voxwire bench stream --file FILE`: concurrent Realtime streams against a server;
+the logic lives in transports/bench_stream.py.
 """
 
 from __future__ import annotations
@@ -181,3 +184,60 @@ def _print_table(result: dict[str, Any]) -> None:
         "final latency p50 / p95 / max (ms)", f"{lat['p50']} / {lat['p95']} / {lat['max']}"
     )
     Console().print(table)
+
+
+@bench_app.command("stream")
+def bench_stream(
+    file: Annotated[
+        Path, typer.Option("--file", "-f", help="Speech file (any format FFmpeg decodes).")
+    ],
+    streams: Annotated[
+        int, typer.Option("--streams", min=1, max=64, help="Most concurrent streams.")
+    ] = 8,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url", help="ws:// URL of a running server (default: start `voxwire serve`)."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="ASR model spec of the spawned server.")
+    ] = None,
+    levels: Annotated[
+        str | None,
+        typer.Option(
+            "--levels", help="Comma-separated stream counts (default: 1,2,4,8,12,... up to N)."
+        ),
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
+        "bench-results/stream.json"
+    ),
+    silence_ms: Annotated[
+        int, typer.Option("--silence-ms", min=0, help="Silence sent after the file.")
+    ] = 1000,
+    chunk_ms: Annotated[
+        int, typer.Option("--chunk-ms", min=1, max=1000, help="Audio per binary frame.")
+    ] = 20,
+    warmup: Annotated[
+        bool, typer.Option("--warmup/--no-warmup", help="One unmeasured short stream first.")
+    ] = True,
+) -> None:
+    """Latency and lost audio of N concurrent Realtime streams of FILE, level by level."""
+    from transports.bench_stream import StreamBenchOptions, parse_levels, run_stream_bench
+
+    try:
+        ladder = parse_levels(levels, streams)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--levels") from exc
+    run_stream_bench(
+        StreamBenchOptions(
+            file=file,
+            levels=tuple(ladder),
+            output=output,
+            url=url,
+            model=model,
+            silence_ms=silence_ms,
+            chunk_ms=chunk_ms,
+            warmup=warmup,
+        )
+    )

@@ -437,32 +437,34 @@ def test_stats_balance_after_a_session(
 def test_a_peer_that_stops_answering_pings_is_dropped(runtime: Runtime) -> None:
     """A half-open connection (the peer's machine is gone) is found by keepalive pings."""
     settings = ServerSettings(ping_interval_s=0.3, ping_timeout_s=0.3)
-    with live_server(runtime, settings) as live:
-        with socket.create_connection(("127.0.0.1", live.port)) as raw:
-            key = base64.b64encode(os.urandom(16)).decode()
-            raw.sendall(
-                (
-                    "GET /v1/realtime?intent=transcription HTTP/1.1\r\n"
-                    f"Host: 127.0.0.1:{live.port}\r\nUpgrade: websocket\r\n"
-                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                    "Sec-WebSocket-Version: 13\r\n\r\n"
-                ).encode()
-            )
-            assert raw.recv(4096).startswith(b"HTTP/1.1 101")
-            assert live.slots_in_use() == 1
-            # Read frames (session.created, pings) but never answer a ping.
-            raw.settimeout(1)
-            dropped_after: float | None = None
-            started = time.monotonic()
-            while time.monotonic() - started < 5:
-                try:
-                    data = raw.recv(4096)
-                except TimeoutError:
-                    continue
-                except ConnectionResetError:
-                    data = b""
-                if not data:  # the server closed the connection
-                    dropped_after = time.monotonic() - started
-                    break
-            assert dropped_after is not None, "the server kept a peer that answers no pings"
-            live.wait_until_idle(timeout=5)
+    with (
+        live_server(runtime, settings) as live,
+        socket.create_connection(("127.0.0.1", live.port)) as raw,
+    ):
+        key = base64.b64encode(os.urandom(16)).decode()
+        raw.sendall(
+            (
+                "GET /v1/realtime?intent=transcription HTTP/1.1\r\n"
+                f"Host: 127.0.0.1:{live.port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        assert raw.recv(4096).startswith(b"HTTP/1.1 101")
+        assert live.slots_in_use() == 1
+        # Read frames (session.created, pings) but never answer a ping.
+        raw.settimeout(1)
+        dropped_after: float | None = None
+        started = time.monotonic()
+        while time.monotonic() - started < 5:
+            try:
+                data = raw.recv(4096)
+            except TimeoutError:
+                continue
+            except ConnectionResetError:
+                data = b""
+            if not data:  # the server closed the connection
+                dropped_after = time.monotonic() - started
+                break
+        assert dropped_after is not None, "the server kept a peer that answers no pings"
+        live.wait_until_idle(timeout=5)
