@@ -95,7 +95,9 @@ class UtterancePolicy:
             return False
         stretch = 1.0 + (opts.max_load_stretch - 1.0) * min(max(load, 0.0), 1.0)
         interval = opts.partial_interval_ms * stretch / 1000
-        if opts.partial_budget is not None:
+        if opts.partial_budget is not None and self.committed:
+            # The budget applies once the first words are out: until then the
+            # person waits for any text at all, and decodes of short audio are cheap.
             interval = max(interval, self._last_cost / opts.partial_budget)
         return audio_end - self._last_request_end >= int(interval * RATE)
 

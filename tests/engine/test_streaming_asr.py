@@ -101,12 +101,19 @@ def test_load_stretches_the_cadence() -> None:
 
 
 def test_compute_budget_spaces_out_expensive_partials() -> None:
-    opts = StreamingOptions(partial_interval_ms=300, min_partial_audio_ms=0, partial_budget=0.1)
+    opts = StreamingOptions(
+        partial_interval_ms=300, min_partial_audio_ms=0, partial_budget=0.1, commit_lag_words=1
+    )
     policy = UtterancePolicy(0, opts)
     policy.requested(0)
-    policy.on_partial("a b", 0, compute_seconds=0.05)  # 50 ms -> wait 500 ms of audio
-    assert not policy.partial_due(int(0.45 * RATE))
-    assert policy.partial_due(int(0.5 * RATE))
+    policy.on_partial("a b", 0, compute_seconds=0.05)
+    # Until the first words are committed the budget does not apply.
+    assert policy.partial_due(int(0.3 * RATE))
+    policy.requested(int(0.3 * RATE))
+    assert policy.on_partial("a b c", int(0.3 * RATE), compute_seconds=0.05) == "a"
+    # 50 ms per decode -> wait 500 ms of audio
+    assert not policy.partial_due(int(0.75 * RATE))
+    assert policy.partial_due(int(0.8 * RATE))
     unbounded = UtterancePolicy(0, StreamingOptions(min_partial_audio_ms=0, partial_budget=None))
     unbounded.requested(0)
     unbounded.on_partial("a b", 0, compute_seconds=0.05)
