@@ -12,6 +12,7 @@ TORCH_PIN := torch==2.13.0
 APT_PACKAGES :=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
+ARGS ?=
 LINT_PATHS := engine models transports demos tests
 
 .PHONY: help setup serve test lint format clean
@@ -45,7 +46,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $@
 
 serve: setup
-	$(BIN)/voxwire serve
+	$(BIN)/voxwire serve $(ARGS)
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
