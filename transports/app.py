@@ -1,7 +1,8 @@
 """The ASGI application: one app for every network API, on one Runtime.
 
-Later transports add their routes here; each route module only translates
-between its protocol and the engine.
+Each API lives in its own module that exports ``router(runtime, settings)``;
+this module mounts them, maps voxwire errors to HTTP answers in one place, and
+serves /health.
 """
 
 from __future__ import annotations
@@ -9,25 +10,43 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
+from engine.errors import VoxwireError, describe
 from transports.realtime_ws import RealtimeLimits, SessionSlots, serve_realtime
 from transports.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+MiB = 1024 * 1024
+
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """What `voxwire serve` is told on its command line."""
+    """What `voxwire serve` is told (command line or configuration file)."""
 
     realtime: RealtimeLimits = field(default_factory=RealtimeLimits)
     ping_interval_s: float | None = 20.0
     """Keepalive pings on every WebSocket; None sends none."""
     ping_timeout_s: float = 20.0
     """A peer that does not answer a ping within this is disconnected (half-open TCP)."""
+    max_upload_bytes: int = 25 * MiB
+    """Larger request bodies get 413 without being read whole."""
+    max_workflow_input_bytes: int = 20 * MiB
+    data_dir: Path = field(default_factory=lambda: Path("voxwire-data"))
+    """Where workflows (SQLite) and other state persist."""
+    allow_url_inputs: bool = False
+    """Whether workflow inputs may be URLs the server fetches (never private addresses)."""
+    url_fetch_timeout_s: float = 10.0
+    api_keys: tuple[str, ...] = ()
+    """Bearer keys; empty means no authentication."""
+    result_cache_entries: int = 256
+    """Hugging Face endpoint result cache (x-use-cache)."""
 
     def uvicorn_options(self) -> dict[str, Any]:
         """The uvicorn.Config keywords that carry these settings."""
@@ -39,6 +58,19 @@ class ServerSettings:
         }
 
 
+def openai_error_body(error: BaseException) -> tuple[int, dict[str, Any]]:
+    """(status, body) in OpenAI's error shape for any exception."""
+    desc = describe(error)
+    return desc.http_status, {
+        "error": {
+            "message": desc.message,
+            "type": "invalid_request_error" if desc.is_peer_error else "server_error",
+            "param": desc.param,
+            "code": desc.code,
+        }
+    }
+
+
 def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> FastAPI:
     """Build the app on loaded models; the caller owns (and closes) the runtime."""
     settings = settings or ServerSettings()
@@ -47,7 +79,31 @@ def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> Fast
     app = FastAPI(title="voxwire", version=version("voxwire"))
     slots = SessionSlots(settings.realtime.max_sessions)
     app.state.runtime = runtime
+    app.state.settings = settings
     app.state.realtime_slots = slots
+
+    @app.exception_handler(VoxwireError)
+    async def voxwire_error(_request: Request, exc: VoxwireError) -> JSONResponse:
+        status, body = openai_error_body(exc)
+        if status >= 500:
+            log.warning("request failed: %s", exc)
+        return JSONResponse(body, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        param = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
+        return JSONResponse(
+            {
+                "error": {
+                    "message": f"{param or 'request'}: {first.get('msg')}",
+                    "type": "invalid_request_error",
+                    "param": param or None,
+                    "code": "invalid_value",
+                }
+            },
+            status_code=400,
+        )
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -67,5 +123,7 @@ def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> Fast
     @app.websocket("/v1/realtime")
     async def realtime(websocket: WebSocket) -> None:
         await serve_realtime(websocket, runtime, slots, settings.realtime)
+
+    # -- routers of the other APIs (each module: router(runtime, settings)) ----------------
 
     return app
