@@ -159,6 +159,10 @@ class UtterancePolicy:
 
     def _commit(self, words: list[str]) -> str:
         lead = " " if self.committed else ""
+        if not self.committed and words and words[0].islower():
+            # Whisper writes the first word of a short, unfinished clip in lower case
+            # ("the quick brown"), though the finished sentence starts with a capital.
+            words = [words[0][0].upper() + words[0][1:], *words[1:]]
         self.committed.extend(words)
         return lead + " ".join(words)
 

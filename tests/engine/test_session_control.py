@@ -91,10 +91,10 @@ def test_manual_turns_feed_nothing_until_the_client_commits() -> None:
 
     events = s.complete(job, DecodeResult(text="hello there"))
     assert events == [
-        TranscriptionDelta(item_id="item_m_0001", delta="hello there"),
+        TranscriptionDelta(item_id="item_m_0001", delta="Hello there"),
         TranscriptionCompleted(
             item_id="item_m_0001",
-            transcript="hello there",
+            transcript="Hello there",
             usage=TranscriptionUsage(seconds=1.5),
             timings=UtteranceTimings(audio_start_ms=0, audio_end_ms=1500),
         ),
@@ -121,7 +121,7 @@ def test_manual_commit_with_an_inline_decoder_transcribes_at_once() -> None:
     assert s.feed(tone(0.75)) == []
     events = s.commit()
     assert kinds(events) == (InputAudioCommitted, TranscriptionDelta, TranscriptionCompleted)
-    assert events[1] == TranscriptionDelta(item_id="item_i_0001", delta="heard 12000")
+    assert events[1] == TranscriptionDelta(item_id="item_i_0001", delta="Heard 12000")
     assert completed(events)[0].usage.seconds == 0.75
     assert s.take_jobs() == []
 
@@ -225,7 +225,7 @@ def test_manual_end_of_stream_after_a_commit_and_with_too_little_audio() -> None
     t.feed(tone(0.3))
     events = t.end_of_stream()
     assert kinds(events) == (InputAudioCommitted, TranscriptionDelta, TranscriptionCompleted)
-    assert completed(events)[0].transcript == "heard 4800"
+    assert completed(events)[0].transcript == "Heard 4800"
 
 
 # -- client commit and clear with server VAD -----------------------------------------------
@@ -365,7 +365,7 @@ def test_server_vad_clear_drops_the_open_utterance_and_its_jobs() -> None:
     (spec3,) = [j for j in jobs if j.kind is JobKind.SPECULATIVE]
     assert spec3.start >= cleared_at
     (done,) = completed(s.complete(spec3, DecodeResult(text="fresh start")))
-    assert (done.item_id, done.transcript) == ("item_k_0003", "fresh start")
+    assert (done.item_id, done.transcript) == ("item_k_0003", "Fresh start")
 
 
 def test_server_vad_clear_ignores_late_results_for_the_cleared_item() -> None:

@@ -61,7 +61,7 @@ def test_speculation_voided_when_speech_resumes() -> None:
     s.feed(quiet(0.5))
     events = s.complete(spec2, DecodeResult(text="whole utterance"))
     assert isinstance(events[-1], TranscriptionCompleted)
-    assert events[-1].transcript == "whole utterance"
+    assert events[-1].transcript == "Whole utterance"
     assert s.counters.speculative_misses == 1
 
 
@@ -101,7 +101,7 @@ def test_resumed_speech_speculates_again_with_what_is_committed_now() -> None:
     s.feed(quiet(0.2))
     jobs = s.take_jobs()
     (spec,) = [j for j in jobs if j.kind is JobKind.SPECULATIVE]
-    assert spec.request.prefix == "one two"
+    assert spec.request.prefix == "One two"
     for late in (j for j in jobs if j.kind is JobKind.PARTIAL):
         assert s.complete(late, DecodeResult(text="ignored")) == []
     s.feed(tone(0.3))  # speech resumes: speculation void
@@ -109,11 +109,11 @@ def test_resumed_speech_speculates_again_with_what_is_committed_now() -> None:
     s.complete(p3, DecodeResult(text="one two three four five six"))  # commits more
     s.feed(quiet(0.2))
     (spec2,) = jobs_of(s, JobKind.SPECULATIVE)
-    assert spec2.request.prefix == "one two three"
+    assert spec2.request.prefix == "One two three"
     s.complete(spec2, DecodeResult(text="one two three four five six"))
     events = s.feed(quiet(0.5))
     assert isinstance(events[-1], TranscriptionCompleted)
-    assert events[-1].transcript == "one two three four five six"
+    assert events[-1].transcript == "One two three four five six"
 
 
 def test_a_refused_final_becomes_a_failed_event_and_the_session_goes_on() -> None:

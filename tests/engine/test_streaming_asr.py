@@ -25,10 +25,10 @@ def test_commits_only_what_two_hypotheses_agree_on() -> None:
 def test_the_last_word_is_never_committed_early() -> None:
     policy = UtterancePolicy(0, LAG1)
     policy.on_partial("fox jump", 8000)
-    assert policy.on_partial("fox jump", 12000) == "fox"
-    assert policy.committed_text == "fox"
+    assert policy.on_partial("fox jump", 12000) == "Fox"
+    assert policy.committed_text == "Fox"
     _, transcript = policy.on_final("fox jumps")
-    assert transcript == "fox jumps"
+    assert transcript == "Fox jumps"
 
 
 def test_decode_prefix_leaves_off_a_final_full_stop() -> None:
@@ -63,11 +63,11 @@ def test_hypothesis_that_drops_the_forced_prefix_is_ignored() -> None:
     policy = UtterancePolicy(0, LAG1)
     policy.on_partial("one two three four", 8000)
     policy.on_partial("one two three four", 12000)
-    assert policy.committed_text == "one two three"
+    assert policy.committed_text == "One two three"
     assert policy.on_partial("won too", 16000) == ""
-    assert policy.committed_text == "one two three"
+    assert policy.committed_text == "One two three"
     _, transcript = policy.on_final("one two three four five")
-    assert transcript == "one two three four five"
+    assert transcript == "One two three four five"
 
 
 def test_stale_result_is_ignored() -> None:
@@ -110,7 +110,7 @@ def test_compute_budget_spaces_out_expensive_partials() -> None:
     # Until the first words are committed the budget does not apply.
     assert policy.partial_due(int(0.3 * RATE))
     policy.requested(int(0.3 * RATE))
-    assert policy.on_partial("a b c", int(0.3 * RATE), compute_seconds=0.05) == "a"
+    assert policy.on_partial("a b c", int(0.3 * RATE), compute_seconds=0.05) == "A"
     # 50 ms per decode -> wait 500 ms of audio
     assert not policy.partial_due(int(0.75 * RATE))
     assert policy.partial_due(int(0.8 * RATE))
@@ -123,7 +123,7 @@ def test_compute_budget_spaces_out_expensive_partials() -> None:
 def test_default_holds_back_two_words_for_right_context() -> None:
     policy = UtterancePolicy(0)
     policy.on_partial("the quit brown fox", 8000)
-    assert policy.on_partial("the quick brown fox jumps", 12000) == "the"
+    assert policy.on_partial("the quick brown fox jumps", 12000) == "The"
     assert policy.on_partial("the quick brown fox jumps over", 16000) == " quick brown"
 
 
@@ -131,11 +131,11 @@ def test_final_that_starts_over_right_after_the_prefix_keeps_its_continuation() 
     policy = UtterancePolicy(0, LAG1)
     policy.on_partial("the quick brown fox jumps over the", 8000)
     policy.on_partial("the quick brown fox jumps over the lazy", 12000)
-    assert policy.committed_text == "the quick brown fox jumps over"
+    assert policy.committed_text == "The quick brown fox jumps over"
     _, transcript = policy.on_final(
         "the quick brown fox jumps over The quick brown fox jumps over the lazy dog."
     )
-    assert transcript == "the quick brown fox jumps over the lazy dog."
+    assert transcript == "The quick brown fox jumps over the lazy dog."
 
 
 SENTENCE = [
@@ -186,3 +186,16 @@ def test_deltas_always_add_up_to_the_whole_final(hyps: list[str], lag: int) -> N
     assert transcript.startswith(committed)
     assert "".join([*deltas, last]) == transcript
     assert len(transcript.split()) == len(SENTENCE)
+
+
+def test_the_first_committed_word_gets_a_capital() -> None:
+    """Whisper writes short unfinished clips in lower case; the sentence starts with a capital,
+    and later words are left as the recogniser wrote them."""
+    policy = UtterancePolicy(0, LAG1)
+    policy.on_partial("the quick brown", 8000)
+    assert policy.on_partial("the quick brown fox", 12000) == "The quick"
+    assert policy.decode_prefix == "The quick"
+    assert policy.on_partial("The quick brown fox jumps", 16000) == " brown"
+    mixed = UtterancePolicy(0, LAG1)
+    mixed.on_partial("iPhone sales rose", 8000)
+    assert mixed.on_partial("iPhone sales rose again", 12000) == "iPhone sales"
