@@ -68,7 +68,7 @@ import math
 import re
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -286,6 +286,25 @@ class FasterWhisperAsr:
         ``options.temperature == 0`` uses Whisper's temperature fallback schedule
         (0, 0.2, ..., 1.0); any other value decodes at that temperature only.
         """
+        language, duration, segments = self._long_form(audio, options)
+        collected = tuple(segments)
+        return Transcription(
+            text=" ".join(s.text for s in collected if s.text),
+            language=language,
+            duration=duration,
+            segments=collected,
+        )
+
+    def transcribe_segments(
+        self, audio: AudioArray, options: TranscribeOptions
+    ) -> Iterator[Segment]:
+        """The segments of :meth:`transcribe`, each decoded when the caller asks for it."""
+        return self._long_form(audio, options)[2]
+
+    def _long_form(
+        self, audio: AudioArray, options: TranscribeOptions
+    ) -> tuple[str, float, Iterator[Segment]]:
+        """(language, duration, lazy segments) of faster-whisper's long-form pipeline."""
         samples = _audio_1d(audio)
         language = options.language
         if language is None and not self.multilingual:
@@ -305,38 +324,8 @@ class FasterWhisperAsr:
             vad_filter=False,
         )
         duration = len(samples) / SAMPLE_RATE
-        segments: list[Segment] = []
-        for seg in segments_iter:
-            words = tuple(
-                Word(
-                    word=w.word.strip(),
-                    start=float(w.start),
-                    end=float(min(w.end, duration)),
-                    probability=float(w.probability),
-                )
-                for w in (seg.words or ())
-            )
-            segments.append(
-                Segment(
-                    id=len(segments),
-                    start=float(seg.start),
-                    end=float(min(seg.end, duration)),
-                    text=seg.text.strip(),
-                    words=words,
-                    avg_logprob=float(seg.avg_logprob),
-                    no_speech_prob=float(seg.no_speech_prob),
-                    tokens=tuple(int(t) for t in seg.tokens),
-                    temperature=float(seg.temperature or 0.0),
-                    compression_ratio=float(seg.compression_ratio),
-                )
-            )
-        text = " ".join(s.text for s in segments if s.text)
-        return Transcription(
-            text=text,
-            language=str(info.language or language or "en"),
-            duration=duration,
-            segments=tuple(segments),
-        )
+        detected = str(info.language or language or "en")
+        return detected, duration, _segments(segments_iter, duration)
 
     # ---------------------------------------------------------------- streaming
 
@@ -585,3 +574,29 @@ class FasterWhisperAsr:
                 DecodeResult(text=text, words=w, compute_seconds=share, audio_seconds=item.duration)
             )
         return out
+
+
+def _segments(segments_iter: Iterable[Any], duration: float) -> Iterator[Segment]:
+    """faster-whisper's segments as voxwire Segments, numbered from 0."""
+    for index, seg in enumerate(segments_iter):
+        words = tuple(
+            Word(
+                word=w.word.strip(),
+                start=float(w.start),
+                end=float(min(w.end, duration)),
+                probability=float(w.probability),
+            )
+            for w in (seg.words or ())
+        )
+        yield Segment(
+            id=index,
+            start=float(seg.start),
+            end=float(min(seg.end, duration)),
+            text=seg.text.strip(),
+            words=words,
+            avg_logprob=float(seg.avg_logprob),
+            no_speech_prob=float(seg.no_speech_prob),
+            tokens=tuple(int(t) for t in seg.tokens),
+            temperature=float(seg.temperature or 0.0),
+            compression_ratio=float(seg.compression_ratio),
+        )

@@ -113,6 +113,13 @@ class AsrModel(Protocol):
         """Transcribe audio of any length."""
         ...
 
+    def transcribe_segments(
+        self, audio: AudioArray, options: TranscribeOptions
+    ) -> Iterator[Segment]:
+        """The segments of :meth:`transcribe`, each decoded only when asked for (a lazy
+        generator), so a caller can send the first before the last is decoded."""
+        ...
+
     def decode(self, requests: Sequence[DecodeRequest]) -> list[DecodeResult]:
         """Decode a batch of short clips (each at most 30 s), one result per request."""
         ...

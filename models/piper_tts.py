@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,9 @@ from models.errors import ModelLoadFailed, ModelNotFoundError
 from models.interfaces import AudioArray
 
 DEFAULT_VOICE = "en_US-joe-medium"
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Control characters (NUL and the like) that espeak-ng refuses; spoken as spaces."""
 
 
 class PiperTts:
@@ -60,7 +64,7 @@ class PiperTts:
             raise ValueError("speed must be between 0.25 and 4.0")
         config = SynthesisConfig(length_scale=1.0 / speed)
         with self._lock:  # espeak-ng, which phonemises, is not thread-safe
-            sentences = self._voice.phonemize(text)
+            sentences = self._voice.phonemize(_CONTROL.sub(" ", text))
         for phonemes in sentences:
             if not phonemes:
                 continue

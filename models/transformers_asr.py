@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -361,12 +361,24 @@ class TransformersAsr:
 
     def transcribe(self, audio: AudioArray, options: TranscribeOptions) -> Transcription:
         """Transcribe audio of any length in consecutive 30 s chunks, one segment each."""
+        segments = tuple(self.transcribe_segments(audio, options))
+        return Transcription(
+            text=" ".join(s.text for s in segments),
+            language=options.language or "en",
+            duration=len(_clip(audio)) / SAMPLE_RATE,
+            segments=segments,
+        )
+
+    def transcribe_segments(
+        self, audio: AudioArray, options: TranscribeOptions
+    ) -> Iterator[Segment]:
+        """The segments of :meth:`transcribe`, one 30 s chunk decoded per segment asked for."""
         samples = _clip(audio)
         duration = len(samples) / SAMPLE_RATE
         step = CHUNK_SECONDS * SAMPLE_RATE
-        segments: list[Segment] = []
         previous = options.initial_prompt or ""
         language = options.language or "en"
+        count = 0
         for offset in range(0, max(len(samples), 1), step):
             piece = samples[offset : offset + step]
             if len(piece) == 0:
@@ -388,23 +400,16 @@ class TransformersAsr:
                 token_tuple = ()
             previous = text
             if text:
-                segments.append(
-                    Segment(
-                        id=len(segments),
-                        start=start_s,
-                        end=end_s,
-                        text=text,
-                        words=words,
-                        tokens=token_tuple,
-                        temperature=options.temperature,
-                    )
+                yield Segment(
+                    id=count,
+                    start=start_s,
+                    end=end_s,
+                    text=text,
+                    words=words,
+                    tokens=token_tuple,
+                    temperature=options.temperature,
                 )
-        return Transcription(
-            text=" ".join(s.text for s in segments),
-            language=language,
-            duration=duration,
-            segments=tuple(segments),
-        )
+                count += 1
 
 
 def _clip(audio: AudioArray) -> AudioArray:

@@ -97,3 +97,9 @@ def test_a_backend_that_does_not_do_the_task_is_refused() -> None:
 
     with pytest.raises(ModelNotFoundError, match="does not do"):
         load_model(ModelSpec("x", "text-to-speech", "vader"))
+
+
+def test_piper_speaks_text_with_control_characters(tts: PiperTts) -> None:
+    """espeak-ng refuses NUL; such characters are spoken as spaces, not a crash."""
+    chunks = list(tts.synthesize("Hello\x00there. The bell\x07 rings."))
+    assert len(chunks) == 2

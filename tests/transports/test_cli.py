@@ -48,6 +48,11 @@ class ScriptedAsr:
             "Hello world.", "en", duration, (Segment(0, 0.0, duration, "Hello world."),)
         )
 
+    def transcribe_segments(
+        self, audio: AudioArray, options: TranscribeOptions
+    ) -> Iterator[Segment]:
+        yield from self.transcribe(audio, options).segments
+
     def decode(self, requests: Sequence[DecodeRequest]) -> list[DecodeResult]:
         return [DecodeResult("") for _ in requests]
 
