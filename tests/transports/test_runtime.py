@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -57,7 +58,18 @@ def test_work_runs_on_the_model_worker_not_the_event_loop(fresh: Runtime) -> Non
     assert worker_thread != loop_thread
 
 
-def test_without_waiting_a_loading_model_answers_503(fresh: Runtime) -> None:
+def test_without_waiting_a_loading_model_answers_503(
+    fresh: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import models.registry
+
+    real_load = models.registry.load_model
+
+    def slow_load(spec: ModelSpec) -> object:
+        time.sleep(0.5)  # a model that takes a while to load
+        return real_load(spec)
+
+    monkeypatch.setattr(models.registry, "load_model", slow_load)
     entry = fresh.resolve("silero-speech", "audio-classification")
 
     async def main() -> None:
