@@ -1,8 +1,9 @@
 """The ASGI application: one app for every network API, on one Runtime.
 
 Each API lives in its own module that exports ``router(runtime, settings)``;
-this module mounts them, maps voxwire errors to HTTP answers in one place, and
-serves /health.
+this module mounts them, maps voxwire errors to HTTP answers in one place,
+serves /health and /metrics, and wraps every route in the metrics, API-key and
+body-limit middleware.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from engine.errors import VoxwireError, describe
+from transports import http_hf, http_openai, workflows
+from transports.auth import ApiKeyMiddleware
+from transports.body_limit import BodyLimitMiddleware
+from transports.metrics import AppMetrics, HttpMetricsMiddleware
 from transports.realtime_ws import RealtimeLimits, SessionSlots, serve_realtime
 from transports.runtime import Runtime
 
@@ -45,6 +50,8 @@ class ServerSettings:
     url_fetch_timeout_s: float = 10.0
     api_keys: tuple[str, ...] = ()
     """Bearer keys; empty means no authentication."""
+    public_metrics: bool = False
+    """Serve /metrics without an API key even when keys are set (/health always is)."""
     result_cache_entries: int = 256
     """Hugging Face endpoint result cache (x-use-cache)."""
 
@@ -89,6 +96,12 @@ def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> Fast
             log.warning("request failed: %s", exc)
         return JSONResponse(body, status_code=status)
 
+    @app.exception_handler(Exception)
+    async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error while answering a request", exc_info=exc)
+        status, body = openai_error_body(exc)  # says only "server error"
+        return JSONResponse(body, status_code=status)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
@@ -124,6 +137,36 @@ def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> Fast
     async def realtime(websocket: WebSocket) -> None:
         await serve_realtime(websocket, runtime, slots, settings.realtime)
 
+    _add_metrics_auth_and_limits(app, runtime, slots, settings)
+
     # -- routers of the other APIs (each module: router(runtime, settings)) ----------------
+    app.include_router(http_openai.router(runtime, settings))
+    app.include_router(http_hf.router(runtime, settings))
+    app.include_router(workflows.router(runtime, settings))
 
     return app
+
+
+def _add_metrics_auth_and_limits(
+    app: FastAPI, runtime: Runtime, slots: SessionSlots, settings: ServerSettings
+) -> None:
+    """/metrics, and the pure ASGI middleware that wraps every route (outermost first):
+    HTTP metrics, then API keys (before routing), then the request body limit."""
+    metrics = AppMetrics(runtime, slots)
+    app.state.metrics = metrics
+    app.add_api_route(
+        "/metrics",
+        metrics.endpoint,
+        methods=["GET"],
+        response_class=PlainTextResponse,
+        summary="Prometheus metrics (text format)",
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    public = ["/health", *(["/metrics"] if settings.public_metrics else [])]
+    app.add_middleware(
+        ApiKeyMiddleware,
+        keys=settings.api_keys,
+        public_paths=public,
+        on_reject=metrics.on_auth_rejected,
+    )
+    app.add_middleware(HttpMetricsMiddleware, metrics=metrics, routes=lambda: app.router.routes)

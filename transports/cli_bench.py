@@ -9,6 +9,9 @@ Prints a table and writes JSON. Figures:
 
 `voxwire bench stream --file FILE`: concurrent Realtime streams against a server;
 the logic lives in transports/bench_stream.py.
+
+`voxwire bench http --file FILE`: transcription throughput and speech time to first
+byte over the OpenAI HTTP endpoints; the logic lives in transports/bench_http.py.
 """
 
 from __future__ import annotations
@@ -239,5 +242,67 @@ def bench_stream(
             silence_ms=silence_ms,
             chunk_ms=chunk_ms,
             warmup=warmup,
+        )
+    )
+
+
+@bench_app.command("http")
+def bench_http(
+    file: Annotated[
+        Path, typer.Option("--file", "-f", help="Speech file to transcribe (any format).")
+    ],
+    concurrency: Annotated[
+        str,
+        typer.Option("--concurrency", help="Comma-separated requests in flight at once."),
+    ] = "1,2,4,8",
+    requests: Annotated[
+        int, typer.Option("--requests", "-n", min=1, help="Transcriptions per level.")
+    ] = 8,
+    speech_requests: Annotated[
+        int, typer.Option("--speech-requests", min=0, help="Speech requests per format; 0: none.")
+    ] = 5,
+    text: Annotated[
+        str | None, typer.Option("--text", help="Speech input (default: four sentences).")
+    ] = None,
+    formats: Annotated[
+        str, typer.Option("--formats", help="Comma-separated speech response formats.")
+    ] = "pcm,mp3",
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="http:// URL of a running server (default: start one)."),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="ASR model spec of the spawned server.")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", help="Bearer key for a server that needs one.")
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
+        "bench-results/http.json"
+    ),
+) -> None:
+    """Transcription throughput under concurrency and speech time to first byte, over HTTP."""
+    from transports.bench_http import DEFAULT_TEXT, HttpBenchOptions, run_http_bench
+    from transports.bench_stream import parse_levels
+
+    try:
+        levels = parse_levels(concurrency, 1)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--concurrency") from exc
+    chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
+    if speech_requests and not chosen:
+        raise typer.BadParameter("name at least one format", param_hint="--formats")
+    run_http_bench(
+        HttpBenchOptions(
+            file=file,
+            levels=tuple(levels),
+            requests=requests,
+            speech_requests=speech_requests,
+            speech_text=text or DEFAULT_TEXT,
+            formats=chosen,
+            output=output,
+            url=url,
+            model=model,
+            api_key=api_key,
         )
     )

@@ -1,20 +1,36 @@
 """`voxwire serve`: load the models, then serve the network APIs with uvicorn.
 
 The models load before the socket opens, so once the server answers, `/health`
-is 200 and every route is ready.
+is 200 and every route is ready. Settings come from the built-in defaults, then
+`--config FILE` (TOML, see transports/config.py), then the command line, each
+overriding the one before; API keys from `--api-key`, else `VOXWIRE_API_KEYS`,
+else the file.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
 import time
-from typing import Annotated
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Final, cast
 
 import typer
 
-from transports.cli import notice
+from engine.errors import ModelLoadError, ModelNotFound, VoxwireError
+from transports.cli import describe_exception, notice
+
+if TYPE_CHECKING:
+    from models.interfaces import AsrModel
+    from transports.config import ServeConfig
+    from transports.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+ASR_TASK: Final = "automatic-speech-recognition"
 
 
 def register(app: typer.Typer) -> None:
@@ -23,58 +39,230 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="TOML configuration file (examples/voxwire.toml)."),
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to listen on. (default: 127.0.0.1)")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=0, max=65535, help="TCP port. (default: 8000)")
+    ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="ASR model spec (default: embedded).")
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Streaming ASR model: a catalogue id or an ASR spec "
+            "(default: the file's [defaults] asr, else the embedded one).",
+        ),
     ] = None,
     max_sessions: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--max-sessions",
             min=1,
-            help="Realtime sessions at once; the next gets close code 1013.",
+            help="Realtime sessions at once; the next gets close code 1013. (default: 64)",
         ),
-    ] = 64,
+    ] = None,
     max_message_mb: Annotated[
-        float,
-        typer.Option("--max-message-mb", min=0.01, help="Largest WebSocket message accepted."),
-    ] = 8.0,
+        float | None,
+        typer.Option(
+            "--max-message-mb", min=0.01, help="Largest WebSocket message accepted. (default: 8)"
+        ),
+    ] = None,
     ping_interval: Annotated[
-        float,
-        typer.Option("--ping-interval", min=0.0, help="Seconds between keepalive pings; 0: none."),
-    ] = 20.0,
+        float | None,
+        typer.Option(
+            "--ping-interval",
+            min=0.0,
+            help="Seconds between keepalive pings; 0: none. (default: 20)",
+        ),
+    ] = None,
     ping_timeout: Annotated[
-        float,
-        typer.Option("--ping-timeout", min=0.1, help="Seconds to wait for a pong before closing."),
-    ] = 20.0,
+        float | None,
+        typer.Option(
+            "--ping-timeout",
+            min=0.1,
+            help="Seconds to wait for a pong before closing. (default: 20)",
+        ),
+    ] = None,
+    max_upload_mb: Annotated[
+        float | None,
+        typer.Option(
+            "--max-upload-mb",
+            min=0.001,
+            help="Larger request bodies get 413. (default: 25)",
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Where state persists. (default: voxwire-data)"),
+    ] = None,
+    allow_url_inputs: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-url-inputs/--no-url-inputs",
+            help="Let workflow inputs be URLs the server fetches. (default: no)",
+        ),
+    ] = None,
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--api-key",
+            help="Require 'Authorization: Bearer KEY' (repeatable; also VOXWIRE_API_KEYS, "
+            "comma-separated). /health never needs a key.",
+        ),
+    ] = None,
+    public_metrics: Annotated[
+        bool | None,
+        typer.Option(
+            "--public-metrics/--protected-metrics",
+            help="/metrics without an API key when keys are set. (default: protected)",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the OpenAI Realtime API on /v1/realtime (more APIs to come) and /health."""
+    """Serve the OpenAI Realtime API on /v1/realtime, the HTTP APIs, /health and /metrics."""
     import uvicorn
 
-    from transports.app import ServerSettings, create_app
-    from transports.realtime_ws import RealtimeLimits
+    from transports import config as configuration
+    from transports.app import create_app
+    from transports.auth import api_keys_from
+
+    overrides: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "max_sessions": max_sessions,
+        "max_message_mb": max_message_mb,
+        "ping_interval": ping_interval,
+        "ping_timeout": ping_timeout,
+        "max_upload_mb": max_upload_mb,
+        "data_dir": None if data_dir is None else str(data_dir),
+        "allow_url_inputs": allow_url_inputs,
+        "public_metrics": public_metrics,
+    }
+    file_config = None if config is None else configuration.read_config(config)
+    file_keys = file_config.server.api_keys if file_config is not None else []
+    keys = api_keys_from(api_key or [], config=file_keys)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if keys:
+        overrides["api_keys"] = list(keys)
+    plan = configuration.resolve(
+        file_config, overrides, source=None if config is None else str(config)
+    )
+    runtime = load_runtime(plan, model)
+    try:
+        # The embedded models are small: load them now, so no first request waits.
+        from models.registry import EMBEDDED_MODELS
+
+        embedded = tuple(
+            spec.id
+            for spec in EMBEDDED_MODELS
+            if runtime.catalog.get(spec.id) is not None
+            and runtime.catalog[spec.id].spec == spec
+            and not runtime.catalog[spec.id].loaded
+        )
+        preload(runtime, tuple(dict.fromkeys(embedded + plan.preload)))
+        settings = plan.settings
+        app = create_app(runtime, settings)
+        server_config = uvicorn.Config(
+            app,
+            host=plan.host,
+            port=plan.port,
+            log_config=None,  # keep voxwire's logging set-up
+            timeout_graceful_shutdown=5,
+            **settings.uvicorn_options(),
+        )
+        if settings.api_keys:
+            metrics = "public" if settings.public_metrics else "needs a key"
+            notice(f"{len(settings.api_keys)} API key(s) needed (/health open, /metrics {metrics})")
+        notice(
+            f"serving on http://{plan.host}:{plan.port} "
+            f"(realtime: ws://{plan.host}:{plan.port}/v1/realtime)"
+        )
+        uvicorn.Server(server_config).run()
+    finally:
+        runtime.close()
+
+
+def load_runtime(plan: ServeConfig, model: str | None) -> Runtime:
+    """The Runtime on `plan`'s catalogue; its streaming recogniser is `model` (a catalogue
+    id or any ASR spec), else the configured default ASR, else the embedded one."""
+    from models.registry import DEFAULT_ASR, ModelSpec, load_asr, load_model, load_vad
     from transports.runtime import Runtime
 
     started = time.perf_counter()
-    runtime = Runtime.load(model)
-    notice(f"loaded {runtime.asr.name} and the Silero VAD in {time.perf_counter() - started:.1f} s")
-    limits = RealtimeLimits(
-        max_sessions=max_sessions, max_message_bytes=int(max_message_mb * 1024 * 1024)
+    specs = {spec.id: spec for spec in plan.specs}
+    defaults = dict(plan.defaults)
+    wanted = model or defaults.get(ASR_TASK) or DEFAULT_ASR
+    with _model_errors(wanted):
+        spec = specs.get(wanted)
+        if spec is not None and spec.task == ASR_TASK:
+            asr = cast("AsrModel", load_model(spec))
+        else:
+            asr = load_asr(wanted)
+            spec = specs.get(asr.name) or ModelSpec(
+                asr.name, ASR_TASK, "faster-whisper", source=wanted
+            )
+            specs = {spec.id: spec, **specs}
+    with _model_errors("silero"):
+        load_vad(None)  # now, so a broken VAD fails at start-up
+    defaults[ASR_TASK] = spec.id
+    runtime = Runtime(
+        asr,
+        functools.partial(load_vad, None),
+        specs=list(specs.values()),
+        default_asr=spec.id,
+        defaults=defaults,
     )
-    settings = ServerSettings(
-        realtime=limits, ping_interval_s=ping_interval or None, ping_timeout_s=ping_timeout
-    )
-    config = uvicorn.Config(
-        create_app(runtime, settings),
-        host=host,
-        port=port,
-        log_config=None,  # keep voxwire's logging set-up
-        timeout_graceful_shutdown=5,
-        **settings.uvicorn_options(),
-    )
-    notice(f"serving on http://{host}:{port} (realtime: ws://{host}:{port}/v1/realtime)")
+    notice(f"loaded {spec.id} and the Silero VAD in {time.perf_counter() - started:.1f} s")
+    return runtime
+
+
+def preload(runtime: Runtime, model_ids: tuple[str, ...]) -> None:
+    """Load the models marked `preload` now, one log line each; a failure is fatal."""
+    if not model_ids:
+        return
+
+    async def load_all() -> None:
+        async def one(model_id: str) -> None:
+            entry = runtime.catalog[model_id]
+            started = time.perf_counter()
+            with _model_errors(model_id):
+                await runtime.ensure_loaded(entry)
+            notice(
+                f"loaded {model_id} ({entry.spec.task}) in {time.perf_counter() - started:.1f} s"
+            )
+
+        # Every load finishes (or fails) before the first failure is raised: a
+        # process must not exit while a loader thread is inside native code.
+        results = await asyncio.gather(
+            *(one(model_id) for model_id in model_ids), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    asyncio.run(load_all())
+
+
+@contextlib.contextmanager
+def _model_errors(model_id: str) -> Iterator[None]:
+    """Any failure while loading `model_id` becomes one engine error that names it."""
+    from models.errors import ModelError, ModelNotFoundError
+
+    failed = f"model {model_id!r} failed to load"
     try:
-        uvicorn.Server(config).run()
-    finally:
-        runtime.close()
+        yield
+    except (ModelNotFound, ModelNotFoundError) as exc:
+        message = str(exc)
+        if model_id not in message:
+            message = f"model {model_id!r}: {message}"
+        raise ModelNotFound(message) from exc
+    except VoxwireError as exc:
+        raise ModelLoadError(f"{failed}: {exc.message}") from exc
+    except ModelError as exc:
+        raise ModelLoadError(f"{failed}: {exc}") from exc
+    except Exception as exc:
+        raise ModelLoadError(f"{failed}: {describe_exception(exc)}") from exc

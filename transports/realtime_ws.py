@@ -26,7 +26,7 @@ from engine.audio import pcm16_to_float32
 from engine.driver import SessionDriver
 from engine.errors import VoxwireError, describe
 from engine.events import Event
-from engine.session import Session
+from engine.session import Session, SessionCounters
 from transports.realtime_protocol import (
     AudioAppend,
     AudioClear,
@@ -76,15 +76,37 @@ class SessionSlots:
         self.limit = limit
         self.active: dict[str, RealtimeConnection] = {}
         self._reserved = 0
+        self.opened = 0
+        """Sessions opened since start (metrics)."""
+        self.refused = 0
+        """Connections refused at the limit since start (metrics)."""
+        self.finished = SessionCounters()
+        """The counters of every session that has ended, summed (metrics add the live ones)."""
 
     def try_reserve(self) -> bool:
         if self._reserved >= self.limit:
+            self.refused += 1
             return False
         self._reserved += 1
         return True
 
     def release(self) -> None:
         self._reserved -= 1
+
+    def register(self, connection: RealtimeConnection) -> None:
+        """A session is open: count it and make its live counters visible."""
+        self.active[connection.config.session_id] = connection
+        self.opened += 1
+
+    def retire(self, session_id: str) -> None:
+        """A session has ended: fold its counters into `finished` (no await in between,
+        so a scrape sees each session exactly once)."""
+        connection = self.active.pop(session_id, None)
+        if connection is not None:
+            counters = connection.session.counters
+            for item in dataclasses.fields(SessionCounters):
+                total = getattr(self.finished, item.name) + getattr(counters, item.name)
+                setattr(self.finished, item.name, total)
 
     @property
     def in_use(self) -> int:
@@ -107,11 +129,11 @@ async def serve_realtime(
         await websocket.accept(subprotocol=subprotocol)
         config = _initial_config(websocket, runtime)
         connection = RealtimeConnection(websocket, runtime, config, limits)
-        slots.active[config.session_id] = connection
+        slots.register(connection)
         try:
             await connection.serve()
         finally:
-            slots.active.pop(config.session_id, None)
+            slots.retire(config.session_id)
     finally:
         slots.release()
 

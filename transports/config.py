@@ -1,0 +1,299 @@
+"""`voxwire serve --config FILE`: the TOML configuration file.
+
+```toml
+[server]                      # every key optional; see examples/voxwire.toml
+port = 8000
+api_keys = ["sk-local-1"]
+
+[models.whisper-small]        # a model the server offers (or replaces an embedded id)
+task = "automatic-speech-recognition"
+backend = "transformers"
+source = "openai/whisper-small"
+preload = true
+
+[defaults]                    # the model each task uses when a request names none
+asr = "whisper-small"
+```
+
+The file is read with tomllib and checked by pydantic models that forbid
+unknown keys; every problem is reported as one line naming the file and the
+key. :func:`resolve` turns the file (or no file) plus command-line overrides
+into a :class:`ServeConfig`: the :class:`ServerSettings`, the model catalogue
+(the embedded models with the file's models added or replacing them) and the
+default model per task.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from engine.errors import VoxwireError
+from models.registry import BACKENDS, EMBEDDED_MODELS, ModelSpec, Task
+from transports.app import MiB, ServerSettings
+from transports.realtime_ws import RealtimeLimits
+
+_SETTINGS = ServerSettings()
+_LIMITS = _SETTINGS.realtime
+
+TASK_ALIASES: dict[str, Task] = {
+    "asr": "automatic-speech-recognition",
+    "vad": "voice-activity-detection",
+    "tts": "text-to-speech",
+    "audio_classification": "audio-classification",
+    "text_classification": "text-classification",
+}
+"""Short names of the tasks, as `[defaults]` keys and as a model's `task`."""
+
+
+class ConfigError(VoxwireError):
+    """A configuration file that cannot be read or does not validate."""
+
+    code = "invalid_config"
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class ServerTable(_Table):
+    """`[server]`: how the server listens and what it allows."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    max_sessions: int = Field(_LIMITS.max_sessions, ge=1)
+    max_message_mb: float = Field(_LIMITS.max_message_bytes / MiB, gt=0)
+    max_queued_events: int = Field(_LIMITS.max_queued_events, ge=1)
+    ping_interval: float = Field(_SETTINGS.ping_interval_s or 0.0, ge=0)
+    """Seconds between keepalive pings; 0 sends none."""
+    ping_timeout: float = Field(_SETTINGS.ping_timeout_s, gt=0)
+    max_upload_mb: float = Field(_SETTINGS.max_upload_bytes / MiB, gt=0)
+    max_workflow_input_mb: float = Field(_SETTINGS.max_workflow_input_bytes / MiB, gt=0)
+    data_dir: str = str(_SETTINGS.data_dir)
+    allow_url_inputs: bool = _SETTINGS.allow_url_inputs
+    url_fetch_timeout: float = Field(_SETTINGS.url_fetch_timeout_s, gt=0)
+    api_keys: list[str] = Field(default_factory=list)
+    public_metrics: bool = _SETTINGS.public_metrics
+    result_cache_entries: int = Field(_SETTINGS.result_cache_entries, ge=0)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_are_usable(cls, keys: list[str]) -> list[str]:
+        for key in keys:
+            if not key or any(c.isspace() for c in key) or not key.isprintable():
+                raise ValueError("a key must be non-empty printable text without spaces")
+        return keys
+
+    def settings(self) -> ServerSettings:
+        """These values as the app's :class:`ServerSettings`."""
+        return ServerSettings(
+            realtime=RealtimeLimits(
+                max_sessions=self.max_sessions,
+                max_message_bytes=int(self.max_message_mb * MiB),
+                max_queued_events=self.max_queued_events,
+            ),
+            ping_interval_s=self.ping_interval or None,
+            ping_timeout_s=self.ping_timeout,
+            max_upload_bytes=int(self.max_upload_mb * MiB),
+            max_workflow_input_bytes=int(self.max_workflow_input_mb * MiB),
+            data_dir=Path(self.data_dir).expanduser(),
+            allow_url_inputs=self.allow_url_inputs,
+            url_fetch_timeout_s=self.url_fetch_timeout,
+            api_keys=tuple(dict.fromkeys(self.api_keys)),
+            public_metrics=self.public_metrics,
+            result_cache_entries=self.result_cache_entries,
+        )
+
+
+class ModelTable(_Table):
+    """`[models.<id>]`: one model of the catalogue."""
+
+    task: Task
+    backend: str | None = None
+    """Default: the first backend that does the task (e.g. faster-whisper for ASR)."""
+    source: str | None = None
+    """A local path or a hub id; none for the backend's embedded model."""
+    device: str = "auto"
+    preload: bool = False
+    """Load at start-up rather than on first use."""
+    description: str = ""
+    licence: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_task_names(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("task") in TASK_ALIASES:
+            return {**data, "task": TASK_ALIASES[data["task"]]}
+        return data
+
+    @model_validator(mode="after")
+    def _backend_does_the_task(self) -> Self:
+        offered = BACKENDS[self.task]
+        if self.backend is not None and self.backend not in offered:
+            raise ValueError(
+                f"backend {self.backend!r} does not do {self.task}; "
+                f"choose one of {', '.join(offered)}"
+            )
+        return self
+
+    def spec(self, model_id: str) -> ModelSpec:
+        """This table as the catalogue's :class:`ModelSpec`."""
+        return ModelSpec(
+            model_id,
+            self.task,
+            self.backend or BACKENDS[self.task][0],
+            source=self.source,
+            device=self.device,
+            description=self.description,
+            licence=self.licence,
+        )
+
+
+def _task_field(short: str) -> Any:
+    return Field(None, validation_alias=AliasChoices(short, TASK_ALIASES[short]))
+
+
+class DefaultsTable(_Table):
+    """`[defaults]`: the model id each task uses when a request names none."""
+
+    asr: str | None = _task_field("asr")
+    vad: str | None = _task_field("vad")
+    tts: str | None = _task_field("tts")
+    audio_classification: str | None = _task_field("audio_classification")
+    text_classification: str | None = _task_field("text_classification")
+
+    def by_task(self) -> dict[str, str]:
+        """The defaults that are set, keyed by task."""
+        return {
+            TASK_ALIASES[name]: value
+            for name, value in self.model_dump().items()
+            if value is not None
+        }
+
+
+class ConfigFile(_Table):
+    """The whole file; every table is optional."""
+
+    server: ServerTable = Field(default_factory=ServerTable)
+    models: dict[str, ModelTable] = Field(default_factory=dict)
+    defaults: DefaultsTable = Field(default_factory=DefaultsTable)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything `voxwire serve` needs besides the command line's model option."""
+
+    host: str
+    port: int
+    settings: ServerSettings
+    specs: tuple[ModelSpec, ...]
+    """The catalogue: embedded models, replaced or extended by the file's."""
+    defaults: dict[str, str]
+    """Default model id per task, as the file set them."""
+    preload: tuple[str, ...]
+    """Model ids to load at start-up."""
+    source: str = "built-in defaults"
+    """Where the configuration came from, for messages."""
+
+
+def read_config(path: Path) -> ConfigFile:
+    """Read and validate a configuration file; :class:`ConfigError` names file and key."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc.__class__.__name__})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, str(path))
+
+
+def parse_config(data: Mapping[str, Any], source: str) -> ConfigFile:
+    """Validate already parsed TOML; `source` names it in errors."""
+    for model_id in data.get("models", {}) if isinstance(data.get("models"), dict) else {}:
+        if not model_id or model_id != model_id.strip() or "/" in model_id:
+            raise ConfigError(f"{source}: models.{model_id!r}: not a usable model id")
+    try:
+        return ConfigFile.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(describe_validation(exc, source)) from None
+
+
+def describe_validation(error: ValidationError, source: str) -> str:
+    """One line naming `source`, each offending key and what is wrong with it."""
+    problems = []
+    for item in error.errors(include_url=False):
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        else:
+            message = str(item["msg"]).removeprefix("Value error, ")
+        problems.append(f"{key}: {message}")
+    return f"{source}: " + "; ".join(problems)
+
+
+def resolve(
+    config: ConfigFile | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    source: str | None = None,
+) -> ServeConfig:
+    """The file's values (or the defaults) with `overrides` ([server] keys from the
+    command line) on top, checked against the catalogue."""
+    config = config or ConfigFile()
+    label = source or "built-in defaults"
+    server = config.server
+    if overrides:
+        merged = {**server.model_dump(exclude_unset=True), **overrides}
+        try:
+            server = ServerTable.model_validate(merged)
+        except ValidationError as exc:
+            raise ConfigError(describe_validation(exc, "command line")) from None
+    specs = {spec.id: spec for spec in EMBEDDED_MODELS}
+    for model_id, table in config.models.items():
+        specs[model_id] = table.spec(model_id)
+    defaults = config.defaults.by_task()
+    for task, model_id in defaults.items():
+        short = next(name for name, full in TASK_ALIASES.items() if full == task)
+        spec = specs.get(model_id)
+        if spec is None:
+            offered = ", ".join(s.id for s in specs.values() if s.task == task) or "none"
+            raise ConfigError(
+                f"{label}: defaults.{short}: unknown model {model_id!r} (offered: {offered})"
+            )
+        if spec.task != task:
+            raise ConfigError(
+                f"{label}: defaults.{short}: model {model_id!r} does {spec.task}, not {task}"
+            )
+    return ServeConfig(
+        host=server.host,
+        port=server.port,
+        settings=server.settings(),
+        specs=tuple(specs.values()),
+        defaults=defaults,
+        preload=tuple(model_id for model_id, table in config.models.items() if table.preload),
+        source=label,
+    )
+
+
+def load(path: Path | None, overrides: Mapping[str, Any] | None = None) -> ServeConfig:
+    """`resolve` on the file at `path` (None: no file)."""
+    if path is None:
+        return resolve(None, overrides)
+    return resolve(read_config(path), overrides, source=str(path))

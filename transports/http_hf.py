@@ -1,0 +1,390 @@
+"""Hugging Face Inference API style predictions: ``POST /models/{model_id}``.
+
+Serves the catalogue's audio-classification, automatic-speech-recognition and
+text-classification models the way the Hugging Face serverless API does:
+
+* body: the raw audio bytes (any format PyAV decodes), or JSON
+  ``{"inputs": <base64 audio | text>, "parameters": {...}, "options": {...}}``;
+  a text model also takes the text itself as the body;
+* answer: ``[{"label", "score"}]`` best first (``top_k``, default 5, and
+  ``function_to_apply`` softmax | sigmoid | none), or ``{"text"}`` for speech
+  recognition (``return_timestamps`` adds ``chunks``);
+* ``x-wait-for-model: true`` waits for a model that is still loading, otherwise
+  503 ``{"error": "Model X is currently loading", "estimated_time": s}``;
+* ``x-use-cache`` (default true) answers a request seen before from a bounded
+  LRU cache keyed by (model, sha256 of the input, parameters);
+* errors are ``{"error": message}`` with the right status, never internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engine.errors import PayloadTooLarge, PeerError, VoxwireError, describe
+from models.interfaces import (
+    AsrModel,
+    AudioArray,
+    AudioClassifier,
+    TextClassifier,
+    TranscribeOptions,
+)
+from transports.classification import DEFAULT_TOP_K, FunctionToApply, label_scores
+from transports.media import decode_audio
+from transports.runtime import CatalogEntry, ModelLoading, Runtime
+
+if TYPE_CHECKING:
+    from transports.app import ServerSettings
+
+log = logging.getLogger(__name__)
+
+SERVED_TASKS = ("audio-classification", "automatic-speech-recognition", "text-classification")
+MAX_AUDIO_SECONDS = 30 * 60.0
+"""Longest audio one request may carry (decoded duration)."""
+MAX_TEXT_CHARS = 100_000
+
+CacheKey = tuple[str, str, str]
+Answer = list[dict[str, Any]] | dict[str, Any]
+
+
+class HfInvalidRequest(PeerError):
+    """A body, header or parameter the endpoint cannot use."""
+
+    code = "invalid_request"
+
+
+class HfModelNotFound(PeerError):
+    """No model of that id in the catalogue."""
+
+    code = "model_not_found"
+    http_status = 404
+
+
+class ClassificationParameters(BaseModel):
+    """Parameters of audio- and text-classification requests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    top_k: int | None = Field(default=None, ge=1, le=1000)
+    function_to_apply: FunctionToApply = "softmax"
+
+
+class AsrParameters(BaseModel):
+    """Parameters of speech-recognition requests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    return_timestamps: bool = False
+
+
+class HfOptions(BaseModel):
+    """The legacy ``options`` object (the headers take precedence)."""
+
+    use_cache: bool | None = None
+    wait_for_model: bool | None = None
+
+
+class HfJsonBody(BaseModel):
+    """A JSON request: base64 audio or text in ``inputs``."""
+
+    inputs: str
+    parameters: dict[str, Any] | None = None
+    options: HfOptions | None = None
+
+
+class ResultCache:
+    """A bounded least-recently-used map of answers (used on the event loop only)."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max(0, max_entries)
+        self._entries: OrderedDict[CacheKey, Answer] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: CacheKey) -> Answer | None:
+        answer = self._entries.get(key)
+        if answer is not None:
+            self._entries.move_to_end(key)
+        return answer
+
+    def put(self, key: CacheKey, answer: Answer) -> None:
+        if self.max_entries == 0:
+            return
+        self._entries[key] = answer
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with PayloadTooLarge as soon as it passes `limit`."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"the request body is {declared} bytes, more than the limit of {limit} bytes"
+        )
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the request body is more than the limit of {limit} bytes")
+    return bytes(body)
+
+
+def validation_message(error: ValidationError, prefix: str = "") -> str:
+    """One line naming the first invalid field, for a 400 answer."""
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in (prefix, *first.get("loc", ())) if p != "")
+    return f"{where or 'body'}: {first.get('msg', 'invalid value')}"
+
+
+def _flag(request: Request, header: str, fallback: bool | None, default: bool) -> bool:
+    value = request.headers.get(header)
+    if value is None:
+        return default if fallback is None else fallback
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise HfInvalidRequest(f"header {header} must be true or false, not {value[:20]!r}")
+
+
+def _looks_like_json_request(task: str, body: bytes) -> bool:
+    """A JSON request sent without a JSON content type (``curl -d '{"inputs": ...}'``)."""
+    if body.lstrip()[:1] != b"{":
+        return False
+    if task != "text-classification":
+        return True  # no audio format starts with "{"
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(payload, dict) and "inputs" in payload
+
+
+def _error_response(error: BaseException, model_id: str) -> JSONResponse:
+    if isinstance(error, ModelLoading):
+        return JSONResponse(
+            {
+                "error": f"Model {model_id} is currently loading",
+                "estimated_time": error.estimated_seconds,
+            },
+            status_code=503,
+        )
+    desc = describe(error)
+    if not desc.is_peer_error:
+        log.warning("prediction with %s failed: %r", model_id, error)
+    return JSONResponse({"error": desc.message}, status_code=desc.http_status)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One request made ready to run: the input, its digest and the parameters."""
+
+    audio: bytes | None
+    text: str | None
+    digest: str
+    parameters: ClassificationParameters | AsrParameters
+    use_cache: bool
+    wait_for_model: bool
+
+
+class HfPredictor:
+    """Answers ``POST /models/{model_id}`` on the runtime's catalogue."""
+
+    def __init__(self, runtime: Runtime, settings: ServerSettings) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.cache = ResultCache(settings.result_cache_entries)
+
+    async def answer(self, model_id: str, request: Request) -> Response:
+        """The HTTP answer (never raises: every error becomes ``{"error": ...}``)."""
+        try:
+            return await self._answer(model_id, request)
+        except VoxwireError as exc:
+            return _error_response(exc, model_id)
+        except Exception as exc:  # an unexpected bug must not leak a traceback
+            log.exception("prediction with %s failed", model_id)
+            return _error_response(exc, model_id)
+
+    def entry(self, model_id: str) -> CatalogEntry:
+        """The catalogue entry of `model_id`, if this endpoint serves its task."""
+        entry = self.runtime.catalog.get(model_id)
+        if entry is None:
+            raise HfModelNotFound(f"Model {model_id} does not exist")
+        if entry.spec.task not in SERVED_TASKS:
+            raise HfInvalidRequest(
+                f"model {model_id} does {entry.spec.task}; this endpoint serves "
+                f"{', '.join(SERVED_TASKS)} models"
+            )
+        return entry
+
+    async def _answer(self, model_id: str, request: Request) -> Response:
+        entry = self.entry(model_id)
+        body = await read_body(request, self.settings.max_upload_bytes)
+        prepared = self._prepare(entry, request, body)
+        key: CacheKey = (entry.spec.id, prepared.digest, prepared.parameters.model_dump_json())
+        headers = {"x-compute-type": "cpu"}
+        if prepared.use_cache:
+            cached = self.cache.get(key)
+            if cached is not None:
+                return JSONResponse(cached, headers={**headers, "x-cache": "hit"})
+        await self.runtime.ensure_loaded(entry, wait=prepared.wait_for_model)
+        started = time.perf_counter()
+        result = await self._run(entry, prepared)
+        headers["x-compute-time"] = f"{time.perf_counter() - started:.3f}"
+        self.cache.put(key, result)
+        return JSONResponse(result, headers={**headers, "x-cache": "miss"})
+
+    def _prepare(self, entry: CatalogEntry, request: Request, body: bytes) -> _Prepared:
+        task = entry.spec.task
+        content_type = request.headers.get("content-type", "").lower()
+        is_json = "json" in content_type or _looks_like_json_request(task, body)
+        options = HfOptions()
+        raw_parameters: dict[str, Any] = {}
+        audio: bytes | None = None
+        text: str | None = None
+        if is_json:
+            try:
+                payload = HfJsonBody.model_validate_json(body)
+            except ValidationError as exc:
+                raise HfInvalidRequest(validation_message(exc)) from None
+            options = payload.options or options
+            raw_parameters = payload.parameters or {}
+            if task == "text-classification":
+                text = payload.inputs
+            else:
+                try:
+                    audio = base64.b64decode(payload.inputs, validate=True)
+                except (binascii.Error, ValueError):
+                    raise HfInvalidRequest(
+                        "inputs must be base64-encoded audio (or send the audio bytes as the body)"
+                    ) from None
+        elif task == "text-classification":
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise HfInvalidRequest("the text is not valid UTF-8") from None
+        else:
+            audio = body
+        if text is not None and len(text) > MAX_TEXT_CHARS:
+            raise HfInvalidRequest(f"inputs is longer than {MAX_TEXT_CHARS} characters")
+        if audio is not None and not audio:
+            raise HfInvalidRequest("no audio: send the audio bytes as the body")
+        parameters = self._parameters(task, raw_parameters)
+        digest = hashlib.sha256(audio if audio is not None else (text or "").encode()).hexdigest()
+        return _Prepared(
+            audio=audio,
+            text=text,
+            digest=digest,
+            parameters=parameters,
+            use_cache=_flag(request, "x-use-cache", options.use_cache, True),
+            wait_for_model=_flag(request, "x-wait-for-model", options.wait_for_model, False),
+        )
+
+    @staticmethod
+    def _parameters(task: str, raw: dict[str, Any]) -> ClassificationParameters | AsrParameters:
+        try:
+            if task == "automatic-speech-recognition":
+                return AsrParameters.model_validate(raw)
+            return ClassificationParameters.model_validate(raw)
+        except ValidationError as exc:
+            raise HfInvalidRequest(validation_message(exc, "parameters")) from None
+
+    async def _decode(self, audio: bytes) -> AudioArray:
+        return await asyncio.to_thread(
+            decode_audio,
+            audio,
+            max_bytes=self.settings.max_upload_bytes,
+            max_seconds=MAX_AUDIO_SECONDS,
+        )
+
+    async def _run(self, entry: CatalogEntry, prepared: _Prepared) -> Answer:
+        parameters = prepared.parameters
+        if isinstance(parameters, AsrParameters):
+            assert prepared.audio is not None
+            audio = await self._decode(prepared.audio)
+            return await transcribe(
+                self.runtime, entry, audio, timestamps=parameters.return_timestamps
+            )
+        if entry.spec.task == "text-classification":
+            assert prepared.text is not None
+            labels, logits = await classify_text(self.runtime, entry, prepared.text)
+        else:
+            assert prepared.audio is not None
+            audio = await self._decode(prepared.audio)
+            labels, logits = await classify_audio(self.runtime, entry, audio)
+        return label_scores(
+            labels,
+            logits,
+            top_k=parameters.top_k or DEFAULT_TOP_K,
+            function_to_apply=parameters.function_to_apply,
+        )
+
+
+Logits = tuple[tuple[str, ...], list[float]]
+
+
+async def classify_audio(runtime: Runtime, entry: CatalogEntry, audio: AudioArray) -> Logits:
+    """(labels, logits) of an audio classifier, computed on its worker."""
+
+    def work(model: Any) -> Logits:
+        classifier = cast(AudioClassifier, model)
+        return tuple(classifier.labels), [float(x) for x in classifier.logits(audio)]
+
+    return await runtime.call(entry, work)
+
+
+async def classify_text(runtime: Runtime, entry: CatalogEntry, text: str) -> Logits:
+    """(labels, logits) of a text classifier, computed on its worker."""
+
+    def work(model: Any) -> Logits:
+        classifier = cast(TextClassifier, model)
+        return tuple(classifier.labels), [float(x) for x in classifier.logits(text)]
+
+    return await runtime.call(entry, work)
+
+
+async def transcribe(
+    runtime: Runtime, entry: CatalogEntry, audio: AudioArray, *, timestamps: bool = False
+) -> dict[str, Any]:
+    """``{"text"}`` (plus ``chunks`` with timestamps) from a recogniser, on its worker."""
+
+    def work(model: Any) -> dict[str, Any]:
+        result = cast(AsrModel, model).transcribe(audio, TranscribeOptions())
+        answer: dict[str, Any] = {"text": result.text.strip()}
+        if timestamps:
+            answer["chunks"] = [
+                {"text": s.text.strip(), "timestamp": [round(s.start, 3), round(s.end, 3)]}
+                for s in result.segments
+            ]
+        return answer
+
+    return await runtime.call(entry, work)
+
+
+def router(runtime: Runtime, settings: ServerSettings) -> APIRouter:
+    """The ``POST /models/{model_id}`` route on `runtime`'s catalogue."""
+    api = APIRouter(tags=["huggingface"])
+    predictor = HfPredictor(runtime, settings)
+
+    @api.post("/models/{model_id:path}", response_model=None)
+    async def predict(model_id: str, request: Request) -> Response:
+        """Classify or transcribe the body with `model_id` (Hugging Face's API)."""
+        return await predictor.answer(model_id, request)
+
+    return api

@@ -1,0 +1,670 @@
+"""OpenAI's audio API over HTTP, as the official `openai` SDK calls it.
+
+* ``POST /v1/audio/transcriptions`` (multipart): ``file`` in anything PyAV
+  decodes, ``model``, ``language``, ``prompt``, ``temperature``,
+  ``response_format`` (json, text, srt, verbose_json, vtt),
+  ``timestamp_granularities[]`` (word, segment; verbose_json only; words are
+  aligned only when asked for) and ``stream`` (server-sent
+  ``transcript.text.delta`` events, one per segment, then ``transcript.text.done``;
+  they leave once the whole file is transcribed, since ``AsrModel.transcribe``
+  returns a complete Transcription rather than segments as they are decoded).
+* ``POST /v1/audio/translations``: the same without granularities or streaming;
+  speech in any language becomes English text. Translating needs a multilingual
+  Whisper model; an English-only one (the embedded ``whisper-tiny.en``)
+  transcribes English speech, which is its own English translation, and cannot
+  detect or translate anything else. Clients may send ``language`` (not in
+  OpenAI's API) to name the source language: with an English-only model any
+  language but ``en`` gets a 400 naming the multilingual model to configure.
+* ``POST /v1/audio/speech`` (JSON): ``input`` (1 to 4096 characters), ``voice``
+  (OpenAI's voice names select the model's default voice; the model's own voice
+  names are accepted too), ``response_format`` (mp3, opus, aac, flac, wav, pcm;
+  all 24 kHz mono), ``speed`` (0.25 to 4) and ``stream_format`` (``audio`` or
+  ``sse``: ``speech.audio.delta`` events with base64 audio, then
+  ``speech.audio.done``). The answer streams sentence by sentence: each sentence
+  is synthesised by one call on the TTS model's worker and waits in a bounded
+  queue, so a slow reader slows synthesis down and a client that goes away stops
+  it. ``speech.audio.done`` reports ``usage`` with the input's characters as
+  ``input_tokens`` (voxwire has no tokeniser; OpenAI bills TTS by character).
+* ``GET /v1/models`` and ``GET /v1/models/{id}``: the model catalogue in
+  OpenAI's list shape, with voxwire's ``task``, ``backend``, ``loaded``,
+  ``description`` and ``licence``.
+
+Inference runs on the models' workers through :meth:`Runtime.call`, decoding of
+uploads in a thread; errors are voxwire errors that the app turns into OpenAI's
+error shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import functools
+import itertools
+import json
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+
+from engine.errors import InvalidAudio, LocalError, ModelNotFound, PeerError, VoxwireError
+from models.interfaces import (
+    AsrModel,
+    AudioArray,
+    Segment,
+    SpeechSynthesizer,
+    TranscribeOptions,
+    Transcription,
+)
+from transports.audio_encoding import MEDIA_TYPES as AUDIO_MEDIA_TYPES
+from transports.audio_encoding import AudioFormat, StreamingEncoder
+from transports.formats import LANGUAGE_NAMES, MEDIA_TYPES, ResponseFormat, render, verbose_json
+from transports.media import decode_audio
+from transports.runtime import CatalogEntry, Runtime
+
+if TYPE_CHECKING:
+    from transports.app import ServerSettings
+
+log = logging.getLogger(__name__)
+
+ASR: Final = "automatic-speech-recognition"
+TTS: Final = "text-to-speech"
+
+MAX_SPEECH_CHARS: Final = 4096
+"""OpenAI's limit on the `input` of a speech request."""
+
+SPEECH_QUEUE_CHUNKS: Final = 4
+"""Encoded sentences that may wait for a slow client before synthesis pauses."""
+
+OPENAI_VOICES: Final = frozenset(
+    {
+        "alloy", "ash", "ballad", "cedar", "coral", "echo", "fable",
+        "marin", "nova", "onyx", "sage", "shimmer", "verse",
+    }
+)  # fmt: skip
+"""OpenAI's built-in voice names; each selects the model's default voice."""
+
+MULTILINGUAL_HINT: Final = (
+    "configure a multilingual Whisper model, e.g. a CTranslate2 conversion of "
+    "openai/whisper-small (`voxwire serve --model DIR` or the configuration file)"
+)
+
+FormT = TypeVar("FormT", bound=BaseModel)
+
+
+class UnsupportedMediaType(PeerError):
+    """A request body of a content type the endpoint does not read."""
+
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+class InvalidParameter(PeerError):
+    """A request field with a value the endpoint does not accept."""
+
+    code = "invalid_value"
+
+
+class ModelFailed(LocalError):
+    """A model raised something unexpected; the peer learns only that it failed."""
+
+    code = "model_error"
+
+
+class UnsupportedLanguage(PeerError):
+    """A language the code does not name, or that the model cannot handle."""
+
+    code = "unsupported_language"
+
+
+# -- request bodies ------------------------------------------------------------------------
+
+
+class AudioForm(BaseModel):
+    """The form fields shared by transcriptions and translations."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str | None = None
+    language: str | None = None
+    prompt: str | None = None
+    response_format: ResponseFormat = ResponseFormat.JSON
+    temperature: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class TranscriptionForm(AudioForm):
+    """`POST /v1/audio/transcriptions` fields besides the file."""
+
+    timestamp_granularities: list[Literal["word", "segment"]] = Field(default_factory=list)
+    stream: bool = False
+
+
+class TranslationForm(AudioForm):
+    """`POST /v1/audio/translations` fields besides the file (`language` is voxwire's)."""
+
+
+class VoiceRef(BaseModel):
+    """A voice given as an object, as the SDK allows for custom voices."""
+
+    id: str
+
+
+class SpeechRequest(BaseModel):
+    """`POST /v1/audio/speech` body."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str | None = None
+    input: str = Field(min_length=1, max_length=MAX_SPEECH_CHARS)
+    voice: str | VoiceRef | None = None
+    response_format: AudioFormat = AudioFormat.MP3
+    speed: float = Field(default=1.0, ge=0.25, le=4.0)
+    stream_format: Literal["audio", "sse"] = "audio"
+    instructions: str | None = None
+    """Accepted and ignored, as by OpenAI's tts-1."""
+
+    @field_validator("input")
+    @classmethod
+    def _speakable(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("input has no text to speak")
+        return value
+
+
+class ModelCard(BaseModel):
+    """One model in OpenAI's shape plus what voxwire knows about it."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "voxwire"
+    task: str
+    backend: str
+    loaded: bool
+    description: str
+    licence: str
+
+
+class ModelList(BaseModel):
+    """`GET /v1/models`."""
+
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+# -- uploads -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A multipart request: the file's bytes and the other fields."""
+
+    data: bytes
+    fields: dict[str, str | list[str]]
+
+
+LIST_FIELDS: Final = frozenset({"timestamp_granularities", "include", "known_speaker_names"})
+
+
+async def read_upload(request: Request) -> Upload:
+    """The `file` part and the other fields of a multipart/form-data request."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise UnsupportedMediaType(
+            f"send multipart/form-data with the audio in a 'file' field, not {content_type!r}"
+        )
+    try:
+        form = await request.form(max_files=4, max_fields=64)
+    except HTTPException as exc:
+        raise PeerError(f"malformed multipart body: {exc.detail}") from None
+    try:
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise PeerError("the 'file' field with the audio is missing", param="file")
+        data = await file.read()
+        fields: dict[str, str | list[str]] = {}
+        for key in form:
+            name = key.removesuffix("[]")
+            values = [v for v in form.getlist(key) if isinstance(v, str)]
+            if name != "file" and values:
+                fields[name] = values if name in LIST_FIELDS else values[-1]
+        return Upload(data, fields)
+    finally:
+        await form.close()
+
+
+def parse_form(model: type[FormT], fields: Mapping[str, str | list[str]]) -> FormT:
+    """Validate form fields (empty ones count as absent) into `model`; 400 when invalid."""
+    present = {k: v for k, v in fields.items() if v not in ("", [])}
+    try:
+        return model.model_validate(present)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+
+
+async def decode_upload(upload: Upload, max_bytes: int) -> AudioArray:
+    """The upload as 16 kHz mono float32, decoded in a thread (never on the loop)."""
+    if not upload.data:
+        raise InvalidAudio("the uploaded file is empty (0 bytes)", param="file")
+    try:
+        return await asyncio.to_thread(decode_audio, upload.data, max_bytes=max_bytes)
+    except InvalidAudio as exc:
+        exc.param = exc.param or "file"
+        raise
+
+
+# -- speech recognition --------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def model_failures(what: str) -> Iterator[None]:
+    """Let voxwire errors through; log anything else a model raises as ModelFailed."""
+    try:
+        yield
+    except VoxwireError:
+        raise
+    except Exception as exc:
+        log.exception("%s failed", what)
+        raise ModelFailed(f"{what} failed") from exc
+
+
+def check_language(entry: CatalogEntry, language: str | None, action: str) -> str | None:
+    """The request's language as a Whisper code, refused if the model cannot do it."""
+    if language is None:
+        return None
+    code = language.strip().lower()
+    if code not in LANGUAGE_NAMES:
+        raise UnsupportedLanguage(
+            f"unknown language {language!r}; give an ISO-639-1 code such as 'en'",
+            param="language",
+        )
+    if code != "en" and not getattr(entry.model, "multilingual", True):
+        raise UnsupportedLanguage(
+            f"model {entry.spec.id} is English-only and cannot {action} "
+            f"{LANGUAGE_NAMES[code]} speech; {MULTILINGUAL_HINT}",
+            param="language",
+        )
+    return code
+
+
+def _transcribe_on(model: AsrModel, audio: AudioArray, options: TranscribeOptions) -> Transcription:
+    return model.transcribe(audio, options)
+
+
+async def transcribe(
+    runtime: Runtime, entry: CatalogEntry, audio: AudioArray, options: TranscribeOptions
+) -> Transcription:
+    """Run one offline transcription on the entry's worker and log it."""
+    started = time.perf_counter()
+    work = functools.partial(_transcribe_on, audio=audio, options=options)
+    with model_failures(f"{options.task} with {entry.spec.id}"):
+        result = await runtime.call(entry, work)
+    log.info(
+        "%s with %s: %.1f s of audio, %d segments, in %.2f s",
+        options.task,
+        entry.spec.id,
+        result.duration,
+        len(result.segments),
+        time.perf_counter() - started,
+    )
+    return result
+
+
+def duration_usage(result: Transcription) -> dict[str, Any]:
+    """OpenAI's duration usage of a transcription."""
+    return {"type": "duration", "seconds": round(result.duration, 3)}
+
+
+def transcript_response(
+    result: Transcription,
+    fmt: ResponseFormat,
+    *,
+    task: Literal["transcribe", "translate"],
+    granularities: list[Literal["word", "segment"]] | None = None,
+) -> Response:
+    """The transcription in `fmt`; usage only where OpenAI's transcription has it."""
+    if fmt is ResponseFormat.JSON:
+        body: dict[str, Any] = {"text": result.text.strip()}
+        if task == "transcribe":
+            body["usage"] = duration_usage(result)
+        return JSONResponse(body)
+    if fmt is ResponseFormat.VERBOSE_JSON:
+        granularities = granularities or []
+        body = verbose_json(result, task=task, word_timestamps="word" in granularities)
+        if granularities and "segment" not in granularities:
+            del body["segments"]
+        if task == "transcribe":
+            body["usage"] = duration_usage(result)
+        return JSONResponse(body)
+    return Response(render(result, fmt), media_type=MEDIA_TYPES[fmt])
+
+
+def sse(event: Mapping[str, Any]) -> bytes:
+    """One server-sent event carrying `event` as JSON."""
+    return f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+
+
+async def transcript_events(
+    runtime: Runtime, entry: CatalogEntry, audio: AudioArray, options: TranscribeOptions
+) -> AsyncIterator[bytes]:
+    """`transcript.text.delta` per segment as the recogniser decodes it, then
+    `transcript.text.done`; the deltas concatenate to the done event's text.
+
+    Each segment is decoded by its own call on the model's worker, so the first
+    delta leaves while later segments are still to be decoded, and a client that
+    goes away stops the decoding.
+    """
+    started = time.perf_counter()
+    with model_failures(f"streamed {options.task} with {entry.spec.id}"):
+        segments = await runtime.call(
+            entry, functools.partial(_segments_on, audio=audio, options=options)
+        )
+    text = ""
+    count = 0
+    try:
+        while True:
+            with model_failures(f"streamed {options.task} with {entry.spec.id}"):
+                segment = await runtime.call(entry, functools.partial(_next_segment, segments))
+            if segment is None:
+                break
+            count += 1
+            if not segment.text:
+                continue
+            delta = f" {segment.text}" if text else segment.text
+            text += delta
+            yield sse({"type": "transcript.text.delta", "delta": delta})
+        yield sse({"type": "transcript.text.done", "text": text})
+        log.info(
+            "streamed %s with %s: %d segments in %.2f s",
+            options.task,
+            entry.spec.id,
+            count,
+            time.perf_counter() - started,
+        )
+    finally:
+        close = getattr(segments, "close", None)
+        if close is not None:
+            with contextlib.suppress(ValueError):  # still running on the worker: it ends there
+                close()
+
+
+def _segments_on(
+    model: AsrModel, audio: AudioArray, options: TranscribeOptions
+) -> Iterator[Segment]:
+    return model.transcribe_segments(audio, options)
+
+
+def _next_segment(segments: Iterator[Segment], _model: object) -> Segment | None:
+    return next(segments, None)
+
+
+# -- speech synthesis ----------------------------------------------------------------------
+
+
+def pick_voice(model: SpeechSynthesizer, requested: str | VoiceRef | None) -> str | None:
+    """The model's voice for a request: None (the default) for OpenAI's names."""
+    name = requested.id if isinstance(requested, VoiceRef) else requested
+    if name is None or name.lower() in OPENAI_VOICES:
+        return None
+    if name in model.voices:
+        return name
+    raise InvalidParameter(
+        f"unknown voice {name!r}; use one of OpenAI's voices ({', '.join(sorted(OPENAI_VOICES))})"
+        f" or one of this model's: {', '.join(model.voices)}",
+        param="voice",
+    )
+
+
+class SpeechJob:
+    """One speech request's state, advanced one sentence per call on the TTS worker."""
+
+    def __init__(self, text: str, voice: str | None, speed: float, fmt: AudioFormat) -> None:
+        self.text = text
+        self.voice = voice
+        self.speed = speed
+        self.format = fmt
+        self.sentences = 0
+        self.audio_seconds = 0.0
+        self._chunks: Iterator[AudioArray] = iter(())
+        self._encoder: StreamingEncoder | None = None
+        self._done = False
+
+    def step(self, model: SpeechSynthesizer) -> bytes | None:
+        """Synthesise and encode the next sentence; the file's tail after the last;
+        None once everything was returned. Runs on the worker thread."""
+        if self._done:
+            return None
+        if self._encoder is None:
+            self._encoder = StreamingEncoder(self.format, input_rate=model.sample_rate)
+            self._chunks = iter(model.synthesize(self.text, voice=self.voice, speed=self.speed))
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            self._done = True
+            return self._encoder.finish()
+        self.sentences += 1
+        self.audio_seconds += len(chunk) / model.sample_rate
+        return self._encoder.feed(chunk)
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+_END: Final = None
+_task_ids = itertools.count(1)
+
+
+class SpeechStream:
+    """Runs a SpeechJob on the model's worker, sentence by sentence, into a bounded
+    queue; iterate :meth:`chunks` for the bytes and call :meth:`close` when done."""
+
+    def __init__(self, runtime: Runtime, entry: CatalogEntry, job: SpeechJob) -> None:
+        self.job = job
+        self._runtime = runtime
+        self._entry = entry
+        self._queue: asyncio.Queue[bytes | _Failed | None] = asyncio.Queue(SPEECH_QUEUE_CHUNKS)
+        self._task = asyncio.create_task(self._produce(), name=f"speech-{next(_task_ids)}")
+
+    async def _produce(self) -> None:
+        try:
+            while (chunk := await self._runtime.call(self._entry, self.job.step)) is not None:
+                if chunk:
+                    await self._queue.put(chunk)
+        except Exception as exc:  # handed to the reader, which raises it
+            await self._queue.put(_Failed(exc))
+        else:
+            await self._queue.put(_END)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The encoded bytes, sentence by sentence; raises what synthesis raised."""
+        while (item := await self._queue.get()) is not _END:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+
+    def close(self) -> None:
+        """Stop synthesis (a sentence already on the worker finishes, unread)."""
+        self._task.cancel()
+
+
+async def audio_body(stream: SpeechStream) -> AsyncGenerator[bytes, None]:
+    """The audio bytes as they come; closing the body stops synthesis."""
+    started = time.perf_counter()
+    sent = 0
+    try:
+        async for chunk in stream.chunks():
+            sent += len(chunk)
+            yield chunk
+    except Exception as exc:
+        if sent:
+            log.warning("speech synthesis failed mid-stream, cutting the response: %r", exc)
+        raise
+    finally:
+        stream.close()
+        _log_speech(stream.job, sent, started)
+
+
+async def sse_body(stream: SpeechStream) -> AsyncGenerator[bytes, None]:
+    """`speech.audio.delta` events with base64 audio, then `speech.audio.done`; a
+    failure after the first event becomes an `error` event."""
+    started = time.perf_counter()
+    sent = 0
+    try:
+        async for chunk in stream.chunks():
+            yield sse({"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()})
+            sent += len(chunk)
+        chars = len(stream.job.text)
+        usage = {"input_tokens": chars, "output_tokens": 0, "total_tokens": chars}
+        done = {"type": "speech.audio.done", "usage": usage}
+        yield sse({**done, "voxwire.audio_seconds": round(stream.job.audio_seconds, 3)})
+    except Exception as exc:
+        if not sent:
+            raise
+        log.warning("speech synthesis failed mid-stream: %r", exc)
+        yield sse({"type": "error", "error": {"type": "server_error", "message": "server error"}})
+    finally:
+        stream.close()
+        _log_speech(stream.job, sent, started)
+
+
+def _log_speech(job: SpeechJob, sent: int, started: float) -> None:
+    log.info(
+        "speech: %d characters -> %d sentences, %.1f s of %s audio, %d bytes sent in %.2f s",
+        len(job.text),
+        job.sentences,
+        job.audio_seconds,
+        job.format,
+        sent,
+        time.perf_counter() - started,
+    )
+
+
+async def _prepend(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first is not None:
+        yield first
+    async for chunk in rest:
+        yield chunk
+
+
+async def start_speech(
+    runtime: Runtime, entry: CatalogEntry, job: SpeechJob, *, sse_events: bool
+) -> Response:
+    """Start synthesis and wait for the body's first bytes, so that a failure before
+    any audio is an HTTP error; then stream the rest.
+
+    The body is started here, so even a response that is never sent closes it
+    (and stops synthesis) when it is dropped.
+    """
+    stream = SpeechStream(runtime, entry, job)
+    body = sse_body(stream) if sse_events else audio_body(stream)
+    try:
+        with model_failures(f"speech with {entry.spec.id}"):
+            first = await anext(body, None)
+    except BaseException:
+        await body.aclose()
+        raise
+    media_type = "text/event-stream" if sse_events else AUDIO_MEDIA_TYPES[job.format]
+    return StreamingResponse(_prepend(first, body), media_type=media_type)
+
+
+# -- the router ----------------------------------------------------------------------------
+
+
+def model_card(entry: CatalogEntry, created: int) -> ModelCard:
+    """One catalogue entry as OpenAI's model object."""
+    spec = entry.spec
+    return ModelCard(
+        id=spec.id,
+        created=created,
+        task=spec.task,
+        backend=spec.backend,
+        loaded=entry.loaded,
+        description=spec.description,
+        licence=spec.licence,
+    )
+
+
+def router(runtime: Runtime, settings: ServerSettings) -> APIRouter:
+    """The OpenAI audio and model endpoints on `runtime`."""
+    api = APIRouter(tags=["openai"])
+    created = int(time.time())
+
+    @api.post("/v1/audio/transcriptions", response_model=None)
+    async def transcriptions(request: Request) -> Response:
+        """Transcribe an audio file (OpenAI `audio.transcriptions.create`)."""
+        upload = await read_upload(request)
+        form = parse_form(TranscriptionForm, upload.fields)
+        granularities = list(dict.fromkeys(form.timestamp_granularities))
+        if granularities and form.response_format is not ResponseFormat.VERBOSE_JSON:
+            raise InvalidParameter(
+                "timestamp_granularities needs response_format verbose_json",
+                param="timestamp_granularities",
+            )
+        entry = runtime.resolve(form.model, ASR)
+        await runtime.ensure_loaded(entry)
+        options = TranscribeOptions(
+            language=check_language(entry, form.language, "transcribe"),
+            word_timestamps="word" in granularities,
+            initial_prompt=form.prompt or None,
+            temperature=form.temperature,
+        )
+        audio = await decode_upload(upload, settings.max_upload_bytes)
+        if form.stream:
+            events = transcript_events(runtime, entry, audio, options)
+            return StreamingResponse(events, media_type="text/event-stream")
+        result = await transcribe(runtime, entry, audio, options)
+        return transcript_response(
+            result, form.response_format, task="transcribe", granularities=granularities
+        )
+
+    @api.post("/v1/audio/translations", response_model=None)
+    async def translations(request: Request) -> Response:
+        """Translate speech into English text (OpenAI `audio.translations.create`)."""
+        upload = await read_upload(request)
+        form = parse_form(TranslationForm, upload.fields)
+        entry = runtime.resolve(form.model, ASR)
+        await runtime.ensure_loaded(entry)
+        language = check_language(entry, form.language, "translate")
+        multilingual = bool(getattr(entry.model, "multilingual", True))
+        options = TranscribeOptions(
+            language=language if multilingual else "en",
+            task="translate" if multilingual else "transcribe",
+            initial_prompt=form.prompt or None,
+            temperature=form.temperature,
+        )
+        audio = await decode_upload(upload, settings.max_upload_bytes)
+        result = await transcribe(runtime, entry, audio, options)
+        return transcript_response(result, form.response_format, task="translate")
+
+    @api.post("/v1/audio/speech", response_model=None)
+    async def speech(body: SpeechRequest) -> Response:
+        """Speak text (OpenAI `audio.speech.create`), streamed sentence by sentence."""
+        entry = runtime.resolve(body.model, TTS)
+        await runtime.ensure_loaded(entry)
+        voice = pick_voice(entry.model, body.voice)
+        job = SpeechJob(body.input, voice, body.speed, body.response_format)
+        return await start_speech(runtime, entry, job, sse_events=body.stream_format == "sse")
+
+    @api.get("/v1/models")
+    async def list_models() -> ModelList:
+        """Every model this server offers (OpenAI `models.list`)."""
+        return ModelList(data=[model_card(e, created) for e in runtime.entries()])
+
+    @api.get("/v1/models/{model_id:path}")
+    async def get_model(model_id: str) -> ModelCard:
+        """One model (OpenAI `models.retrieve`); 404 for an unknown id."""
+        entry = runtime.catalog.get(model_id)
+        if entry is None:
+            raise ModelNotFound(f"unknown model {model_id!r}", param="model")
+        return model_card(entry, created)
+
+    return api

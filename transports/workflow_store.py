@@ -1,0 +1,186 @@
+"""Workflow definitions persisted in SQLite (``<data_dir>/voxwire.db``).
+
+The store keeps records and nothing else: validation belongs to
+:mod:`transports.workflows`. Every call runs in a thread (``asyncio.to_thread``)
+on a connection of its own, so the event loop never waits on the disk. The
+database and its directory are created on first use; a ``schema_version`` table
+records which migrations have run, and a database written by a newer voxwire is
+refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.errors import LocalError
+
+SCHEMA_VERSION = 1
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE workflows (
+            id TEXT PRIMARY KEY,
+            definition TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+    ),
+}
+"""The statements that take the schema from version n - 1 to n."""
+
+
+class WorkflowStoreError(LocalError):
+    """The database cannot be opened, read or written."""
+
+    code = "workflow_store_error"
+
+
+class DuplicateWorkflow(Exception):
+    """A workflow with that id is already stored."""
+
+
+class StoreFull(Exception):
+    """The store holds as many workflows as it may."""
+
+
+@dataclass(frozen=True)
+class StoredWorkflow:
+    """One stored workflow: its id, its definition (JSON-compatible) and when it was made."""
+
+    id: str
+    definition: dict[str, Any]
+    created_at: str
+
+
+class WorkflowStore:
+    """Workflows in one SQLite file, at most `max_workflows` of them."""
+
+    def __init__(self, path: Path, *, max_workflows: int = 1000) -> None:
+        self.path = path
+        self.max_workflows = max_workflows
+        self._ready = False
+        self._lock = threading.Lock()
+
+    # -- the async API (each call in a worker thread) -------------------------------------
+
+    async def add(self, workflow: StoredWorkflow) -> None:
+        """Store a new workflow; DuplicateWorkflow or StoreFull if it cannot be."""
+        await asyncio.to_thread(self.add_sync, workflow)
+
+    async def get(self, workflow_id: str) -> StoredWorkflow | None:
+        """The workflow of that id, or None."""
+        return await asyncio.to_thread(self.get_sync, workflow_id)
+
+    async def all(self) -> list[StoredWorkflow]:
+        """Every stored workflow, oldest first."""
+        return await asyncio.to_thread(self.all_sync)
+
+    async def delete(self, workflow_id: str) -> bool:
+        """Remove a workflow; False if there was none of that id."""
+        return await asyncio.to_thread(self.delete_sync, workflow_id)
+
+    # -- the same, blocking --------------------------------------------------------------
+
+    def add_sync(self, workflow: StoredWorkflow) -> None:
+        with self._connection() as db:
+            db.execute("BEGIN IMMEDIATE")
+            (count,) = db.execute("SELECT COUNT(*) FROM workflows").fetchone()
+            if count >= self.max_workflows:
+                db.execute("ROLLBACK")
+                raise StoreFull(f"the server holds its limit of {self.max_workflows} workflows")
+            try:
+                db.execute(
+                    "INSERT INTO workflows (id, definition, created_at) VALUES (?, ?, ?)",
+                    (workflow.id, json.dumps(workflow.definition), workflow.created_at),
+                )
+            except sqlite3.IntegrityError:
+                db.execute("ROLLBACK")
+                raise DuplicateWorkflow(workflow.id) from None
+            db.execute("COMMIT")
+
+    def get_sync(self, workflow_id: str) -> StoredWorkflow | None:
+        with self._connection() as db:
+            row = db.execute(
+                "SELECT id, definition, created_at FROM workflows WHERE id = ?", (workflow_id,)
+            ).fetchone()
+        return None if row is None else _record(row)
+
+    def all_sync(self) -> list[StoredWorkflow]:
+        with self._connection() as db:
+            rows = db.execute(
+                "SELECT id, definition, created_at FROM workflows ORDER BY created_at, id"
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def delete_sync(self, workflow_id: str) -> bool:
+        with self._connection() as db:
+            cursor = db.execute("DELETE FROM workflows WHERE id = ?", (workflow_id,))
+            return cursor.rowcount > 0
+
+    # -- internals -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        try:
+            db = self._open()
+        except sqlite3.Error as exc:
+            raise WorkflowStoreError(f"cannot open {self.path}: {exc}") from exc
+        try:
+            yield db
+        except sqlite3.Error as exc:
+            raise WorkflowStoreError(f"{self.path}: {exc}") from exc
+        finally:
+            db.close()
+
+    def _open(self) -> sqlite3.Connection:
+        with self._lock:
+            if not self._ready:
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise WorkflowStoreError(f"cannot create {self.path.parent}: {exc}") from exc
+            # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
+            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            if not self._ready:
+                try:
+                    _migrate(db)
+                except BaseException:
+                    db.close()
+                    raise
+                self._ready = True
+            return db
+
+
+def _record(row: tuple[str, str, str]) -> StoredWorkflow:
+    definition = json.loads(row[1])
+    return StoredWorkflow(row[0], definition if isinstance(definition, dict) else {}, row[2])
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring the schema to SCHEMA_VERSION (one transaction; safe against a second process)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        version = int(row[0]) if row and row[0] is not None else 0
+        if version > SCHEMA_VERSION:
+            raise WorkflowStoreError(
+                f"the database has schema version {version}; this voxwire knows up to "
+                f"{SCHEMA_VERSION} (it was written by a newer voxwire)"
+            )
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[step]:
+                db.execute(statement)
+            db.execute("DELETE FROM schema_version")
+            db.execute("INSERT INTO schema_version (version) VALUES (?)", (step,))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise

@@ -1,0 +1,571 @@
+"""Workflows after Clarifai: named graphs of models, run on each input of a request.
+
+A workflow is a list of nodes; each node runs one catalogue model on either the
+workflow input (no ``input``) or another node's output (``input``: that node's
+id). Audio models (speech recognition, audio classification) take the audio
+input; text classifiers take a speech-recognition node's text, or the workflow
+input when it is text. Definitions are validated here (ids, known models,
+no cycles, matching kinds), stored by :mod:`transports.workflow_store`, and run
+node by node on the models' workers through :meth:`Runtime.call`.
+
+Routes (``/v1/workflows``): ``POST`` creates, ``GET`` lists, ``GET /{id}`` and
+``DELETE /{id}``, and ``POST /{id}/results`` runs the workflow on up to 32
+inputs, answering in Clarifai's shape: a status per request, per input and per
+node output. One input's failure is reported in its own status and does not
+fail the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from engine.errors import PayloadTooLarge, PeerError, describe
+from models.interfaces import AudioArray
+from transports.classification import top_labels
+from transports.http_hf import (
+    Logits,
+    classify_audio,
+    classify_text,
+    read_body,
+    transcribe,
+    validation_message,
+)
+from transports.media import decode_audio
+from transports.runtime import Runtime
+from transports.url_fetch import UrlFetcher, UrlInputsDisabled
+from transports.workflow_store import DuplicateWorkflow, StoredWorkflow, StoreFull, WorkflowStore
+
+if TYPE_CHECKING:
+    from transports.app import ServerSettings
+
+log = logging.getLogger(__name__)
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+"""Workflow and node ids."""
+INPUT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+MAX_NODES = 16
+MAX_WORKFLOWS = 1000
+MAX_INPUTS = 32
+"""Inputs per results request (Clarifai's limit)."""
+MAX_TEXT_CHARS = 100_000
+MAX_AUDIO_SECONDS = 30 * 60.0
+CONCURRENT_INPUTS = 4
+"""Inputs of one request decoded and run at the same time (bounds memory)."""
+DEFINITION_BODY_LIMIT = 64 * 1024
+
+Kind = Literal["audio", "text", "concepts"]
+
+TASK_KINDS: dict[str, tuple[Kind, Kind]] = {
+    "automatic-speech-recognition": ("audio", "text"),
+    "audio-classification": ("audio", "concepts"),
+    "text-classification": ("text", "concepts"),
+}
+"""What a node of each task takes and gives."""
+
+OK: dict[str, Any] = {"code": 10000, "description": "Ok"}
+MIXED: dict[str, Any] = {"code": 10010, "description": "Mixed Success"}
+
+
+def failure(details: str) -> dict[str, Any]:
+    """Clarifai's FAILURE status with a message for whoever sent the request."""
+    return {"code": 10020, "description": "Failure", "details": details}
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+class WorkflowNotFound(PeerError):
+    """No workflow of that id."""
+
+    code = "workflow_not_found"
+    http_status = 404
+
+
+class WorkflowExists(PeerError):
+    """A workflow of that id exists already."""
+
+    code = "workflow_exists"
+    http_status = 409
+
+
+class InvalidWorkflow(PeerError):
+    """A definition that cannot run (or no longer can, on this server's models)."""
+
+    code = "invalid_workflow"
+
+
+class WorkflowLimit(PeerError):
+    """The server holds as many workflows as it may."""
+
+    code = "workflow_limit"
+    http_status = 409
+
+
+class InvalidResultsRequest(PeerError):
+    """A results request that does not have the expected shape."""
+
+    code = "invalid_request"
+
+
+# -- definitions ----------------------------------------------------------------------------
+
+
+class NodeDefinition(BaseModel):
+    """One node: a model, and where its input comes from (None: the workflow input)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=ID_PATTERN)
+    model: str = Field(min_length=1, max_length=256)
+    input: str | None = Field(default=None, max_length=64)
+
+
+class WorkflowDefinition(BaseModel):
+    """A workflow as a client defines it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=ID_PATTERN)
+    nodes: list[NodeDefinition] = Field(min_length=1, max_length=MAX_NODES)
+
+
+@dataclass(frozen=True)
+class PlannedNode:
+    """A validated node with its model's task and kinds."""
+
+    id: str
+    model: str
+    task: str
+    input: str | None
+    takes: Kind
+    gives: Kind
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated workflow: nodes in definition order, and what its input is."""
+
+    id: str
+    input_kind: Kind
+    nodes: tuple[PlannedNode, ...]
+
+    def in_dependency_order(self) -> list[PlannedNode]:
+        """Nodes such that each comes after the node it takes its input from."""
+        done: set[str] = set()
+        ordered: list[PlannedNode] = []
+        pending = list(self.nodes)
+        while pending:
+            ready = [n for n in pending if n.input is None or n.input in done]
+            if not ready:  # a cycle: plan_workflow refuses these
+                raise InvalidWorkflow(f"workflow {self.id!r} has a cycle")
+            for node in ready:
+                done.add(node.id)
+                ordered.append(node)
+            pending = [n for n in pending if n.id not in done]
+        return ordered
+
+
+def plan_workflow(definition: WorkflowDefinition, runtime: Runtime) -> Plan:
+    """Validate `definition` against the runtime's catalogue; InvalidWorkflow says why not."""
+    by_id: dict[str, NodeDefinition] = {}
+    for node in definition.nodes:
+        if node.id in by_id:
+            raise InvalidWorkflow(f"node id {node.id!r} is used twice", param="nodes")
+        by_id[node.id] = node
+    planned: dict[str, PlannedNode] = {}
+    for node in definition.nodes:
+        planned[node.id] = _plan_node(node, by_id, runtime)
+    _refuse_cycles(planned)
+    for planned_node in planned.values():
+        if planned_node.input is not None:
+            _check_kinds(planned_node, planned[planned_node.input])
+    root_kinds = {n.takes for n in planned.values() if n.input is None}
+    if len(root_kinds) != 1:
+        raise InvalidWorkflow(
+            "the nodes that take the workflow input must all take audio or all take text",
+            param="nodes",
+        )
+    (input_kind,) = root_kinds
+    return Plan(definition.id, input_kind, tuple(planned.values()))
+
+
+def _plan_node(node: NodeDefinition, nodes: dict[str, NodeDefinition], rt: Runtime) -> PlannedNode:
+    entry = rt.catalog.get(node.model)
+    if entry is None:
+        offered = ", ".join(e.spec.id for e in rt.catalog.values() if e.spec.task in TASK_KINDS)
+        raise InvalidWorkflow(
+            f"node {node.id!r}: unknown model {node.model!r}; workflows can use {offered}",
+            param="nodes",
+        )
+    task = entry.spec.task
+    if task not in TASK_KINDS:
+        raise InvalidWorkflow(
+            f"node {node.id!r}: model {node.model!r} does {task}, which workflows do not run "
+            f"(they run {', '.join(TASK_KINDS)} models)",
+            param="nodes",
+        )
+    if node.input is not None:
+        if node.input == node.id:
+            raise InvalidWorkflow(f"node {node.id!r} takes its own output", param="nodes")
+        if node.input not in nodes:
+            raise InvalidWorkflow(
+                f"node {node.id!r}: input {node.input!r} is not a node of this workflow "
+                "(leave input out to take the workflow input)",
+                param="nodes",
+            )
+    takes, gives = TASK_KINDS[task]
+    return PlannedNode(node.id, node.model, task, node.input, takes, gives)
+
+
+def _refuse_cycles(nodes: dict[str, PlannedNode]) -> None:
+    for start in nodes.values():
+        seen = [start.id]
+        current = start
+        while current.input is not None:
+            if current.input in seen:
+                cycle = seen[seen.index(current.input) :]
+                raise InvalidWorkflow(f"nodes {', '.join(cycle)} form a cycle", param="nodes")
+            seen.append(current.input)
+            current = nodes[current.input]
+
+
+def _check_kinds(node: PlannedNode, source: PlannedNode) -> None:
+    if source.gives == node.takes:
+        return
+    if node.takes == "audio":
+        hint = "audio models take the workflow input"
+    else:
+        hint = "text models take a speech-recognition node's text or the workflow input"
+    raise InvalidWorkflow(
+        f"node {node.id!r} ({node.task}) takes {node.takes}, but node {source.id!r} "
+        f"gives {source.gives}; {hint}",
+        param="nodes",
+    )
+
+
+# -- results requests -----------------------------------------------------------------------
+
+
+class AudioData(BaseModel):
+    """Audio as base64 bytes or a URL the server fetches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base64: str | None = None
+    url: str | None = Field(default=None, max_length=8192)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AudioData:
+        if (self.base64 is None) == (self.url is None):
+            raise ValueError("give exactly one of audio.base64 or audio.url")
+        return self
+
+
+class TextData(BaseModel):
+    """Text given inline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    raw: str = Field(max_length=MAX_TEXT_CHARS)
+
+
+class InputData(BaseModel):
+    """What one input carries: audio or text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    audio: AudioData | None = None
+    text: TextData | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> InputData:
+        if (self.audio is None) == (self.text is None):
+            raise ValueError("give exactly one of data.audio or data.text")
+        return self
+
+
+class WorkflowInput(BaseModel):
+    """One input of a results request."""
+
+    id: str | None = Field(default=None, pattern=INPUT_ID_PATTERN)
+    data: InputData
+
+
+class ResultsRequest(BaseModel):
+    """``POST /v1/workflows/{id}/results``."""
+
+    inputs: list[WorkflowInput] = Field(min_length=1, max_length=MAX_INPUTS)
+
+
+# -- running --------------------------------------------------------------------------------
+
+
+class _UpstreamFailed(Exception):
+    def __init__(self, node_id: str) -> None:
+        super().__init__(node_id)
+        self.node_id = node_id
+
+
+NodeValue = str | Logits
+
+
+class WorkflowRunner:
+    """Runs a plan on inputs: decodes (or fetches) each, then its nodes on the workers."""
+
+    def __init__(
+        self, runtime: Runtime, settings: ServerSettings, fetcher: UrlFetcher | None = None
+    ) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.fetcher = fetcher or UrlFetcher(
+            max_bytes=settings.max_workflow_input_bytes, timeout_s=settings.url_fetch_timeout_s
+        )
+
+    async def run(self, plan: Plan, inputs: list[WorkflowInput]) -> list[dict[str, Any]]:
+        """One Clarifai result per input, in order."""
+        slots = asyncio.Semaphore(CONCURRENT_INPUTS)
+
+        async def one(item: WorkflowInput) -> dict[str, Any]:
+            async with slots:
+                return await self.run_input(plan, item)
+
+        return list(await asyncio.gather(*(one(item) for item in inputs)))
+
+    async def run_input(self, plan: Plan, item: WorkflowInput) -> dict[str, Any]:
+        """The result for one input; its failures stay in its own status."""
+        result: dict[str, Any] = {"input": {"id": item.id or uuid.uuid4().hex}}
+        try:
+            value = await self._load(plan, item.data)
+        except Exception as exc:
+            return {**result, "status": failure(_safe_message(exc)), "outputs": []}
+        outputs = await self._run_nodes(plan, value)
+        succeeded = sum(1 for o in outputs if o["status"]["code"] == OK["code"])
+        if succeeded == len(outputs):
+            status = OK
+        elif succeeded:
+            status = MIXED
+        else:
+            status = failure("no node of the workflow succeeded")
+        return {**result, "status": status, "outputs": outputs}
+
+    async def _load(self, plan: Plan, data: InputData) -> AudioArray | str:
+        given: Kind = "audio" if data.audio is not None else "text"
+        if given != plan.input_kind:
+            field = "data.audio" if plan.input_kind == "audio" else "data.text.raw"
+            raise InvalidResultsRequest(
+                f"workflow {plan.id!r} takes {plan.input_kind} inputs ({field}), not {given}"
+            )
+        if data.text is not None:
+            return data.text.raw
+        assert data.audio is not None
+        limit = self.settings.max_workflow_input_bytes
+        if data.audio.url is not None:
+            encoded = await self.fetcher.fetch(data.audio.url)
+        else:
+            encoded = _decode_base64(data.audio.base64 or "", limit)
+        return await asyncio.to_thread(
+            decode_audio, encoded, max_bytes=limit, max_seconds=MAX_AUDIO_SECONDS
+        )
+
+    async def _run_nodes(self, plan: Plan, value: AudioArray | str) -> list[dict[str, Any]]:
+        tasks: dict[str, asyncio.Task[NodeValue]] = {}
+
+        async def run_node(node: PlannedNode) -> NodeValue:
+            source: AudioArray | str | NodeValue = value
+            if node.input is not None:
+                try:
+                    source = await tasks[node.input]
+                except Exception:
+                    raise _UpstreamFailed(node.input) from None
+            return await self._run_model(node, source)
+
+        for node in plan.in_dependency_order():
+            tasks[node.id] = asyncio.create_task(run_node(node), name=f"workflow-{node.id}")
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        return [_output(node, tasks[node.id]) for node in plan.nodes]
+
+    async def _run_model(self, node: PlannedNode, source: AudioArray | str | Logits) -> NodeValue:
+        entry = self.runtime.catalog[node.model]
+        if node.task == "automatic-speech-recognition":
+            assert not isinstance(source, str | tuple)
+            answer = await transcribe(self.runtime, entry, source)
+            return str(answer["text"])
+        if node.task == "audio-classification":
+            assert not isinstance(source, str | tuple)
+            return await classify_audio(self.runtime, entry, source)
+        assert isinstance(source, str)
+        return await classify_text(self.runtime, entry, source)
+
+
+def _decode_base64(text: str, limit: int) -> bytes:
+    if len(text) // 4 * 3 > limit + 3:
+        raise PayloadTooLarge(
+            f"audio is about {len(text) // 4 * 3} bytes, more than the limit of {limit} bytes"
+        )
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidResultsRequest("data.audio.base64 is not valid base64") from None
+
+
+def _safe_message(error: BaseException) -> str:
+    if not isinstance(error, PeerError):
+        log.warning("workflow input failed: %r", error)
+    return describe(error).message
+
+
+def _output(node: PlannedNode, task: asyncio.Task[NodeValue]) -> dict[str, Any]:
+    output: dict[str, Any] = {
+        "node_id": node.id,
+        "model": {"id": node.model, "task": node.task},
+    }
+    error = task.exception()
+    if isinstance(error, _UpstreamFailed):
+        return {**output, "status": failure(f"not run: its input node {error.node_id!r} failed")}
+    if error is not None:
+        return {**output, "status": failure(_safe_message(error))}
+    value = task.result()
+    if isinstance(value, str):
+        return {**output, "status": OK, "data": {"text": {"raw": value}}}
+    labels, logits = value
+    concepts = [
+        {"id": label, "name": label, "value": score}
+        for label, score in top_labels(labels, logits, top_k=None)
+    ]
+    return {**output, "status": OK, "data": {"concepts": concepts}}
+
+
+# -- the HTTP API ---------------------------------------------------------------------------
+
+
+def _describe_workflow(stored: StoredWorkflow) -> dict[str, Any]:
+    return {
+        "id": stored.id,
+        "nodes": stored.definition.get("nodes", []),
+        "input_type": stored.definition.get("input_type"),
+        "created_at": stored.created_at,
+    }
+
+
+class WorkflowService:
+    """The workflow routes' logic: definitions in the store, runs on the runner."""
+
+    def __init__(self, runtime: Runtime, settings: ServerSettings) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.store = WorkflowStore(settings.data_dir / "voxwire.db", max_workflows=MAX_WORKFLOWS)
+        self.runner = WorkflowRunner(runtime, settings)
+
+    async def create(self, request: Request) -> dict[str, Any]:
+        body = await read_body(request, DEFINITION_BODY_LIMIT)
+        try:
+            definition = WorkflowDefinition.model_validate_json(body)
+        except ValidationError as exc:
+            raise InvalidWorkflow(validation_message(exc)) from None
+        plan = plan_workflow(definition, self.runtime)
+        stored = StoredWorkflow(
+            definition.id,
+            {
+                "nodes": [n.model_dump() for n in definition.nodes],
+                "input_type": plan.input_kind,
+            },
+            datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        )
+        try:
+            await self.store.add(stored)
+        except DuplicateWorkflow:
+            raise WorkflowExists(f"a workflow with id {definition.id!r} exists already") from None
+        except StoreFull as exc:
+            raise WorkflowLimit(f"{exc}; delete some first") from None
+        return _describe_workflow(stored)
+
+    async def get(self, workflow_id: str) -> StoredWorkflow:
+        stored = await self.store.get(workflow_id)
+        if stored is None:
+            raise WorkflowNotFound(f"no workflow with id {workflow_id!r}")
+        return stored
+
+    async def results(self, workflow_id: str, request: Request) -> dict[str, Any]:
+        stored = await self.get(workflow_id)
+        try:
+            definition = WorkflowDefinition.model_validate(
+                {"id": stored.id, "nodes": stored.definition.get("nodes", [])}
+            )
+            plan = plan_workflow(definition, self.runtime)
+        except (ValidationError, InvalidWorkflow) as exc:
+            reason = exc.message if isinstance(exc, InvalidWorkflow) else "stored definition"
+            raise InvalidWorkflow(
+                f"workflow {workflow_id!r} cannot run on this server's models: {reason}"
+            ) from None
+        body = await read_body(request, self.settings.max_upload_bytes)
+        try:
+            parsed = ResultsRequest.model_validate_json(body)
+        except ValidationError as exc:
+            raise InvalidResultsRequest(validation_message(exc)) from None
+        if not self.settings.allow_url_inputs and any(
+            i.data.audio is not None and i.data.audio.url is not None for i in parsed.inputs
+        ):
+            raise UrlInputsDisabled(
+                "URL inputs are disabled on this server (start it with --allow-url-inputs "
+                "to let it fetch public http(s) URLs); send the audio as data.audio.base64",
+                param="inputs",
+            )
+        ids = [i.id for i in parsed.inputs if i.id is not None]
+        if len(ids) != len(set(ids)):
+            raise InvalidResultsRequest("input ids must be unique within a request")
+        results = await self.runner.run(plan, parsed.inputs)
+        codes = {r["status"]["code"] for r in results}
+        if codes == {OK["code"]}:
+            status = OK
+        elif OK["code"] in codes or MIXED["code"] in codes:
+            status = MIXED
+        else:
+            status = failure("every input failed; see each result's status")
+        return {"status": status, "workflow": {"id": plan.id}, "results": results}
+
+
+def router(runtime: Runtime, settings: ServerSettings) -> APIRouter:
+    """The ``/v1/workflows`` routes on `runtime`'s models, stored under settings.data_dir."""
+    service = WorkflowService(runtime, settings)
+    api = APIRouter(prefix="/v1/workflows", tags=["workflows"])
+
+    @api.post("", status_code=201)
+    async def create_workflow(request: Request) -> dict[str, Any]:
+        """Create a workflow (409 if the id exists)."""
+        return {"status": OK, "workflow": await service.create(request)}
+
+    @api.get("")
+    async def list_workflows() -> dict[str, Any]:
+        """Every workflow, oldest first."""
+        stored = await service.store.all()
+        return {"status": OK, "workflows": [_describe_workflow(s) for s in stored]}
+
+    @api.get("/{workflow_id}")
+    async def get_workflow(workflow_id: str) -> dict[str, Any]:
+        """One workflow (404 if unknown)."""
+        return {"status": OK, "workflow": _describe_workflow(await service.get(workflow_id))}
+
+    @api.delete("/{workflow_id}")
+    async def delete_workflow(workflow_id: str) -> dict[str, Any]:
+        """Remove a workflow (404 if unknown)."""
+        if not await service.store.delete(workflow_id):
+            raise WorkflowNotFound(f"no workflow with id {workflow_id!r}")
+        return {"status": OK}
+
+    @api.post("/{workflow_id}/results", response_model=None)
+    async def workflow_results(workflow_id: str, request: Request) -> Response:
+        """Run the workflow on each input (one result per input)."""
+        return JSONResponse(await service.results(workflow_id, request))
+
+    return api
