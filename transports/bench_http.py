@@ -31,11 +31,10 @@ from rich.table import Table
 
 from transports.bench_stream import (
     BenchError,
-    ServerHandle,
     fetch_health,
     machine_info,
     percentiles,
-    spawned_server,
+    server_under_test,
 )
 from transports.media import decode_audio
 
@@ -235,12 +234,8 @@ def run_http_bench(options: HttpBenchOptions) -> dict[str, Any]:
         raise BenchError(f"{options.file} holds no audio")
     data = options.file.read_bytes()
     with contextlib.ExitStack() as stack:
-        if options.url is None:
-            handle = stack.enter_context(spawned_server(options.model, err))
-        else:
-            if options.model is not None:
-                err.print("--model is ignored with --url: the running server chose its model")
-            handle = ServerHandle(url=http_base(options.url))
+        url = None if options.url is None else http_base(options.url)
+        handle = server_under_test(stack, url, options.model, err)
         base = http_base(handle.url)
         health = fetch_health(base + "/health")
         transcription, speech = asyncio.run(_measure(base, data, audio_seconds, options, err))

@@ -509,6 +509,17 @@ class ServerHandle:
         return found[:limit]
 
 
+def server_under_test(
+    stack: contextlib.ExitStack, url: str | None, model: str | None, err: Console
+) -> ServerHandle:
+    """A spawned `voxwire serve` (stopped when `stack` closes), or the server at `url`."""
+    if url is None:
+        return stack.enter_context(spawned_server(model, err))
+    if model is not None:
+        err.print("--model is ignored with --url: the running server chose its model")
+    return ServerHandle(url=url)
+
+
 def realtime_url(url: str) -> str:
     """`url` with the /v1/realtime path and ?intent=transcription when it has neither."""
     parts = urlsplit(url)
@@ -643,12 +654,8 @@ def run_stream_bench(options: StreamBenchOptions) -> dict[str, Any]:
     silence = np.zeros(RATE * options.silence_ms // 1000, dtype=np.float32)
     pcm = to_pcm16(np.concatenate([audio, silence]))
     with contextlib.ExitStack() as stack:
-        if options.url is None:
-            handle = stack.enter_context(spawned_server(options.model, err))
-        else:
-            if options.model is not None:
-                err.print("--model is ignored with --url: the running server chose its model")
-            handle = ServerHandle(url=realtime_url(options.url))
+        url = None if options.url is None else realtime_url(options.url)
+        handle = server_under_test(stack, url, options.model, err)
         try:
             health, levels = asyncio.run(
                 _run_levels(handle, audio, pcm, audio_seconds, options, out, err)
