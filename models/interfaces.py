@@ -189,3 +189,42 @@ class SpeechSynthesizer(Protocol):
         """Mono float32 audio at `sample_rate`, one chunk per sentence, each yielded as
         soon as it is synthesised (a generator: nothing runs before the first next())."""
         ...
+
+
+@runtime_checkable
+class WakeWordStream(Protocol):
+    """The state of wake-word detection on one audio stream."""
+
+    def reset(self) -> None:
+        """Forget all state, as at the start of a new stream."""
+        ...
+
+    def process(self, frame: AudioArray) -> dict[str, float]:
+        """Scores in [0, 1] per wake word for the next frame of exactly `frame_samples`."""
+        ...
+
+
+@runtime_checkable
+class WakeWordModel(Protocol):
+    """Streaming wake-word detection on 16 kHz audio."""
+
+    name: str
+    wake_words: tuple[str, ...]
+    frame_samples: int
+    """Samples per frame at 16 kHz (1280, 80 ms, for openWakeWord)."""
+
+    def new_stream(self) -> WakeWordStream:
+        """Fresh per-stream state; the model's sessions are shared."""
+        ...
+
+
+@runtime_checkable
+class SpeakerEncoder(Protocol):
+    """A voice embedding: utterances of one speaker lie close together."""
+
+    name: str
+    dimension: int
+
+    def embed(self, audio: AudioArray) -> npt.NDArray[np.float32]:
+        """An L2-normalised embedding of 16 kHz speech (at least about 1 s)."""
+        ...

