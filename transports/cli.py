@@ -24,6 +24,7 @@ PROG = "voxwire"
 
 _COMMAND_MODULES = [
     "transports.cli_transcribe",
+    "transports.cli_classify",
     "transports.cli_stream",
     "transports.cli_bench",
     "transports.cli_serve",

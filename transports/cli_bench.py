@@ -12,6 +12,9 @@ the logic lives in transports/bench_stream.py.
 
 `voxwire bench http --file FILE`: transcription throughput and speech time to first
 byte over the OpenAI HTTP endpoints; the logic lives in transports/bench_http.py.
+
+`voxwire bench classify`: the cost of each classifier and speaker encoder per audio
+second or per transcript; the logic lives in transports/bench_classify.py.
 """
 
 from __future__ import annotations
@@ -306,3 +309,62 @@ def bench_http(
             api_key=api_key,
         )
     )
+
+
+@bench_app.command("classify")
+def bench_classify(
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", help="Speech file (default: sentences spoken by Piper)."),
+    ] = None,
+    models: Annotated[
+        str | None,
+        typer.Option("--models", "-m", help="Comma-separated model ids (default: all)."),
+    ] = None,
+    text: Annotated[
+        list[str] | None,
+        typer.Option("--text", "-t", help="A transcript for the text classifiers (repeatable)."),
+    ] = None,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed passes.")] = 3,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="voxwire TOML file whose [models] are measured too."),
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
+        "bench-results/classify.json"
+    ),
+) -> None:
+    """Cost of each classifier per audio second (wake words streamed frame by frame) or
+    per transcript."""
+    from engine.errors import VoxwireError
+    from models.errors import ModelError
+    from models.registry import EMBEDDED_MODELS
+    from transports.bench_classify import (
+        DEFAULT_TRANSCRIPTS,
+        BenchClassifyError,
+        ClassifyBenchOptions,
+        run_classify_bench,
+    )
+    from transports.cli import fail
+
+    try:
+        specs = EMBEDDED_MODELS
+        if config is not None:
+            from transports.config import load
+
+            specs = load(config).specs
+        chosen = tuple(m.strip() for m in (models or "").split(",") if m.strip())
+        run_classify_bench(
+            ClassifyBenchOptions(
+                file=file,
+                transcripts=tuple(text) if text else DEFAULT_TRANSCRIPTS,
+                models=chosen,
+                specs=specs,
+                repeats=repeats,
+                output=output,
+            )
+        )
+    except (BenchClassifyError, ModelError, ValueError) as exc:
+        fail(str(exc))
+    except VoxwireError as exc:
+        fail(exc.message)
