@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from engine.errors import VoxwireError, describe
-from transports import http_hf, http_openai, workflows
+from transports import http_hf, http_openai, speakers, workflows
 from transports.auth import ApiKeyMiddleware
 from transports.body_limit import BodyLimitMiddleware
 from transports.metrics import AppMetrics, HttpMetricsMiddleware
@@ -143,6 +143,7 @@ def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> Fast
     app.include_router(http_openai.router(runtime, settings))
     app.include_router(http_hf.router(runtime, settings))
     app.include_router(workflows.router(runtime, settings))
+    app.include_router(speakers.router(runtime, settings))
 
     return app
 

@@ -78,7 +78,8 @@ class ClassificationParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     top_k: int | None = Field(default=None, ge=1, le=1000)
-    function_to_apply: FunctionToApply = "softmax"
+    function_to_apply: FunctionToApply | None = None
+    """None: sigmoid for a multi-label model (wake words), else softmax, as HF pipelines."""
 
 
 class AsrParameters(BaseModel):
@@ -332,11 +333,15 @@ class HfPredictor:
             labels,
             logits,
             top_k=parameters.top_k or DEFAULT_TOP_K,
-            function_to_apply=parameters.function_to_apply,
+            function_to_apply=parameters.function_to_apply or _default_function(entry),
         )
 
 
 Logits = tuple[tuple[str, ...], list[float]]
+
+
+def _default_function(entry: CatalogEntry) -> FunctionToApply:
+    return "sigmoid" if getattr(entry.model, "multi_label", False) else "softmax"
 
 
 async def classify_audio(runtime: Runtime, entry: CatalogEntry, audio: AudioArray) -> Logits:

@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from engine.audio import SUPPORTED_INPUT_RATES
 from engine.errors import PeerError
@@ -95,10 +95,34 @@ class AudioSettings(_Lenient):
     input: AudioInput | None = None
 
 
+class _Strict(BaseModel):
+    """voxwire's own objects: a misspelt field is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class WakeWordSettings(_Strict):
+    """`session["voxwire.wake_words"]`: when a wake word counts as detected."""
+
+    threshold: float | None = Field(default=None, gt=0.0, le=1.0)
+    refractory_ms: int | None = Field(default=None, ge=0, le=60_000)
+    names: list[str] | None = None
+
+
+class SpeakerSettings(_Strict):
+    """`session["voxwire.speakers"]`: how sure speaker identification must be."""
+
+    threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+
+
 class SessionSettings(_Lenient):
     type: Literal["transcription", "realtime"] | None = None
     audio: AudioSettings | None = None
     instructions: str | None = None
+    classifiers: list[str] | None = Field(default=None, alias="voxwire.classifiers")
+    wake_word_gate: StrictBool | None = Field(default=None, alias="voxwire.wake_word_gate")
+    wake_words: WakeWordSettings | None = Field(default=None, alias="voxwire.wake_words")
+    speakers: SpeakerSettings | None = Field(default=None, alias="voxwire.speakers")
 
 
 class SessionUpdate(_Lenient):
@@ -214,6 +238,53 @@ class TurnDetectionConfig:
     idle_timeout_ms: int | None = None
 
 
+CLASSIFIERS = ("wake_word", "speaker", "sentiment", "intent")
+"""What `voxwire.classifiers` may name, in the order session.updated lists them."""
+
+
+@dataclass(frozen=True)
+class WakeWordConfig:
+    """When a wake-word score counts as a detection."""
+
+    threshold: float = 0.5
+    refractory_ms: int = 2000
+    """After a detection, the same wake word is not reported again for this long."""
+    names: tuple[str, ...] | None = None
+    """The wake words that count; None: every wake word of the model."""
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "refractory_ms": self.refractory_ms,
+            "names": None if self.names is None else list(self.names),
+        }
+
+
+@dataclass(frozen=True)
+class ClassificationConfig:
+    """The live classification a session asked for (voxwire's own session fields)."""
+
+    classifiers: tuple[str, ...] = ()
+    wake_word_gate: bool = False
+    wake_words: WakeWordConfig = field(default_factory=WakeWordConfig)
+    speaker_threshold: float = 0.75
+    """Cosine similarity under which a voice is "unknown"."""
+
+    @property
+    def detects_wake_words(self) -> bool:
+        """Wake-word detection runs for the classifier and for the gate."""
+        return self.wake_word_gate or "wake_word" in self.classifiers
+
+    def to_wire(self) -> dict[str, Any]:
+        """The `voxwire.*` fields of the session object."""
+        return {
+            "voxwire.classifiers": list(self.classifiers),
+            "voxwire.wake_word_gate": self.wake_word_gate,
+            "voxwire.wake_words": self.wake_words.to_wire(),
+            "voxwire.speakers": {"threshold": self.speaker_threshold},
+        }
+
+
 @dataclass(frozen=True)
 class SessionConfig:
     """A Realtime session's settings as the API shows them."""
@@ -228,6 +299,7 @@ class SessionConfig:
     prompt: str = ""
     turn_detection: TurnDetectionConfig | None = field(default_factory=TurnDetectionConfig)
     instructions: str = ""
+    classification: ClassificationConfig = field(default_factory=ClassificationConfig)
 
     def session_options(self, base: SessionOptions | None = None) -> SessionOptions:
         """The engine options this configuration asks for."""
@@ -279,6 +351,7 @@ class SessionConfig:
                 "id": self.session_id,
                 "audio": {"input": audio_input},
                 "include": None,
+                **self.classification.to_wire(),
             }
         return {
             "type": "realtime",
@@ -288,6 +361,7 @@ class SessionConfig:
             "instructions": self.instructions,
             "output_modalities": ["audio"],
             "audio": {"input": audio_input},
+            **self.classification.to_wire(),
         }
 
 
@@ -334,7 +408,69 @@ def apply_update(
             changes["turn_detection"] = _turn_detection(
                 audio_input.turn_detection, config.turn_detection
             )
+    classification = _classification(update, config.classification)
+    if classification != config.classification:
+        changes["classification"] = classification
     return replace(config, **changes)
+
+
+def _classification(update: SessionSettings, current: ClassificationConfig) -> ClassificationConfig:
+    """The live classification after an update (only the fields present change; null
+    resets a field to its default)."""
+    fields = update.model_fields_set
+    new = current
+    if "classifiers" in fields:
+        names = update.classifiers or []
+        unknown = [n for n in names if n not in CLASSIFIERS]
+        if unknown:
+            raise ProtocolError(
+                f"unknown classifier {unknown[0]!r}; voxwire.classifiers takes "
+                + ", ".join(CLASSIFIERS),
+                code="invalid_value",
+                param="session.voxwire.classifiers",
+            )
+        new = replace(new, classifiers=tuple(c for c in CLASSIFIERS if c in names))
+    if "wake_word_gate" in fields:
+        new = replace(new, wake_word_gate=bool(update.wake_word_gate))
+    if "wake_words" in fields:
+        new = replace(new, wake_words=_wake_words(update.wake_words, current.wake_words))
+    if "speakers" in fields:
+        if update.speakers is None:
+            new = replace(new, speaker_threshold=ClassificationConfig().speaker_threshold)
+        elif update.speakers.threshold is not None:
+            new = replace(new, speaker_threshold=update.speakers.threshold)
+    return new
+
+
+def _wake_words(update: WakeWordSettings | None, current: WakeWordConfig) -> WakeWordConfig:
+    if update is None:
+        return WakeWordConfig()
+    values: dict[str, Any] = {
+        name: getattr(update, name)
+        for name in update.model_fields_set & {"threshold", "refractory_ms"}
+        if getattr(update, name) is not None
+    }
+    if "names" in update.model_fields_set:
+        names = update.names
+        if names is not None and not names:
+            raise ProtocolError(
+                "voxwire.wake_words.names must name at least one wake word (or be null: all)",
+                code="invalid_value",
+                param="session.voxwire.wake_words.names",
+            )
+        values["names"] = None if names is None else tuple(dict.fromkeys(names))
+    return replace(current, **values)
+
+
+def check_wake_words(config: ClassificationConfig, available: tuple[str, ...]) -> None:
+    """Raise a ProtocolError if `config` names a wake word the model does not know."""
+    unknown = [n for n in config.wake_words.names or () if n not in available]
+    if unknown:
+        raise ProtocolError(
+            f"unknown wake word {unknown[0]!r}; the wake-word model knows " + ", ".join(available),
+            code="invalid_value",
+            param="session.voxwire.wake_words.names",
+        )
 
 
 def _transcription_changes(

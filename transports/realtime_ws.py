@@ -5,6 +5,8 @@ so audio work runs off the event loop and decodes on the shared workers) and
 session events into frames. It reads the next frame only when the last one has
 been handled, so a fast client is paced by the engine rather than buffered;
 events wait in a bounded queue, and a client that stops reading them is closed.
+Audio passes through the session's :class:`~transports.live_classifiers.LiveClassifiers`
+(wake words, the wake-word gate, classification of finished items).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -27,6 +30,7 @@ from engine.driver import SessionDriver
 from engine.errors import VoxwireError, describe
 from engine.events import Event
 from engine.session import Session, SessionCounters
+from transports.live_classifiers import LiveClassifiers
 from transports.realtime_protocol import (
     AudioAppend,
     AudioClear,
@@ -45,6 +49,7 @@ from transports.realtime_protocol import (
     server_event,
 )
 from transports.runtime import Runtime
+from transports.speakers import SpeakerStore, store_for
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +133,9 @@ async def serve_realtime(
     try:
         await websocket.accept(subprotocol=subprotocol)
         config = _initial_config(websocket, runtime)
-        connection = RealtimeConnection(websocket, runtime, config, limits)
+        connection = RealtimeConnection(
+            websocket, runtime, config, limits, speakers=_speaker_store(websocket)
+        )
         slots.register(connection)
         try:
             await connection.serve()
@@ -136,6 +143,13 @@ async def serve_realtime(
             slots.retire(config.session_id)
     finally:
         slots.release()
+
+
+def _speaker_store(websocket: WebSocket) -> SpeakerStore | None:
+    """The enrolled speakers of the app serving `websocket` (its settings' data_dir)."""
+    app = websocket.scope.get("app")
+    data_dir = getattr(getattr(getattr(app, "state", None), "settings", None), "data_dir", None)
+    return store_for(data_dir) if isinstance(data_dir, Path) else None
 
 
 def _initial_config(websocket: WebSocket, runtime: Runtime) -> SessionConfig:
@@ -155,8 +169,15 @@ class RealtimeConnection:
     """One client's session: reads client events, writes server events."""
 
     def __init__(
-        self, websocket: WebSocket, runtime: Runtime, config: SessionConfig, limits: RealtimeLimits
+        self,
+        websocket: WebSocket,
+        runtime: Runtime,
+        config: SessionConfig,
+        limits: RealtimeLimits,
+        *,
+        speakers: SpeakerStore | None = None,
     ) -> None:
+        """`speakers`: who speaker identification may name (none: everyone is unknown)."""
         self.websocket = websocket
         self.runtime = runtime
         self.config = config
@@ -168,6 +189,9 @@ class RealtimeConnection:
             config.session_options(), session_id=config.session_id
         )
         self.driver: SessionDriver = runtime.driver(self.session, self._on_session_events)
+        self.live = LiveClassifiers(
+            runtime, self.driver, self._send, session_id=config.session_id, speakers=speakers
+        )
         self._outgoing: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(
             limits.max_queued_events
         )
@@ -183,6 +207,7 @@ class RealtimeConnection:
         try:
             await self._read_events()
         finally:
+            await self.live.close()
             await self.driver.close()
             if self._closing is not None:
                 await self._closing
@@ -240,6 +265,7 @@ class RealtimeConnection:
         elif isinstance(event, AudioCommit):
             await self.driver.run(Session.commit)
         elif isinstance(event, AudioClear):
+            self.live.clear()
             await self.driver.run(Session.clear)
         elif isinstance(event, SessionUpdate):
             await self._update(event)
@@ -249,18 +275,24 @@ class RealtimeConnection:
                     "voxwire.session.stats",
                     session_id=self.config.session_id,
                     counters=dataclasses.asdict(self.session.counters),
+                    classifiers=self.live.stats(),
                 )
             )
 
     async def _append(self, pcm: bytes) -> None:
         if pcm:
-            await self.driver.feed(pcm16_to_float32(pcm))
+            await self.live.feed(pcm16_to_float32(pcm), self.config.input_rate)
 
     async def _update(self, event: SessionUpdate) -> None:
         new = apply_update(self.config, event.session, self.catalogue)
+        changed = new.classification != self.config.classification
+        # Load and check the classifiers' models first: a failure leaves all unchanged.
+        entries = await self.live.prepare(new.classification) if changed else {}
         options = new.session_options(self.session.options)
         await self.driver.run(lambda session: session.reconfigure(options))
         self.config = new
+        if changed:
+            await self.live.apply(new.classification, entries)
         self._send(server_event("session.updated", session=new.to_wire()))
 
     # -- server events -------------------------------------------------------------------
@@ -268,6 +300,8 @@ class RealtimeConnection:
     def _on_session_events(self, events: Sequence[Event], _facts: dict[str, float]) -> None:
         for event in events:
             self._send(server_event(event.type, **_payload(event)))
+        # After the events are queued: classifications of an item follow its transcript.
+        self.live.on_events(events)
 
     def _send_error(self, exc: VoxwireError, event_id: str | None) -> None:
         desc = describe(exc)

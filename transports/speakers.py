@@ -1,0 +1,551 @@
+"""Known speakers: enrolment, a SQLite store, identification, and the ``/v1/speakers`` API.
+
+A speaker is a name and a voice embedding from the catalogue's speaker encoder
+(task ``speaker-embedding``, Resemblyzer by default). Each enrolment of a name adds
+one embedding; the stored voice is the normalised mean of all of them (the sum is
+kept, so extending is exact) and ``samples`` counts them. Identification picks the
+enrolled voice with the highest cosine similarity and answers ``unknown`` below a
+threshold (:data:`DEFAULT_THRESHOLD`, 0.75: on Piper's joe voice against an
+espeak-ng voice, utterances of one voice score 0.82-0.91 against each other and
+0.45-0.57 across voices). Embeddings of different encoders are never compared: a
+speaker belongs to the encoder that enrolled it.
+
+Speakers persist in ``<data_dir>/speakers.db`` (a file of its own, with a
+``schema_version`` table as the workflows' database has); every call runs in a
+thread, on a connection of its own. Routes:
+
+* ``POST /v1/speakers`` (multipart: ``name``, ``file``): enrol a new speaker (201) or
+  add a sample to an existing one (200); names are 1-64 characters without control
+  characters (``unknown`` is reserved); the audio must hold at least
+  :data:`MIN_ENROL_SECONDS` of audio with speech in it (400 otherwise);
+* ``GET /v1/speakers``: ``{"object": "list", "data": [{name, samples, created_at,
+  updated_at}]}``, oldest first;
+* ``DELETE /v1/speakers/{name}``: remove (404 for an unknown name);
+* ``POST /v1/speakers/identify`` (multipart: ``file``, optional ``threshold``): the
+  best match and the candidates' scores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import threading
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import numpy.typing as npt
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from engine.errors import InvalidAudio, LocalError, PeerError
+from models.interfaces import SAMPLE_RATE, AudioArray, SpeakerEncoder
+from transports.http_openai import Upload, decode_upload, read_upload
+from transports.runtime import CatalogEntry, Runtime
+
+if TYPE_CHECKING:
+    from transports.app import ServerSettings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLD = 0.75
+"""Cosine similarity under which a voice is "unknown" (see the module docstring)."""
+UNKNOWN = "unknown"
+"""The answer for a voice that matches no enrolled speaker; not a valid name."""
+MAX_NAME_CHARS = 64
+MAX_SPEAKERS = 1000
+MIN_ENROL_SECONDS = 1.0
+MAX_ENROL_SECONDS = 120.0
+SCHEMA_VERSION = 1
+DATABASE_NAME = "speakers.db"
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE speakers (
+            name TEXT PRIMARY KEY,
+            model TEXT NOT NULL,
+            dimension INTEGER NOT NULL,
+            embedding_sum BLOB NOT NULL,
+            samples INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE TABLE generation (value INTEGER NOT NULL)",
+        "INSERT INTO generation (value) VALUES (0)",
+    ),
+}
+"""The statements that take the schema from version n - 1 to n. `generation` counts
+writes, so a cached snapshot knows when it is stale."""
+
+Vector = npt.NDArray[np.float32]
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+class SpeakerStoreError(LocalError):
+    """The speakers' database cannot be opened, read or written."""
+
+    code = "speaker_store_error"
+
+
+class SpeakerNotFound(PeerError):
+    """No speaker of that name."""
+
+    code = "speaker_not_found"
+    http_status = 404
+
+
+class InvalidSpeakerName(PeerError):
+    """A name that is empty, too long, reserved or holds control characters."""
+
+    code = "invalid_value"
+
+
+class SpeakerConflict(PeerError):
+    """The store is full, or the name was enrolled with another encoder."""
+
+    code = "speaker_conflict"
+    http_status = 409
+
+
+class AudioTooShort(InvalidAudio):
+    """Too little audio (or speech) to learn a voice from."""
+
+    code = "audio_too_short"
+
+
+# -- names and matching -------------------------------------------------------------------
+
+
+def check_name(name: str) -> str:
+    """The name in NFC form, or InvalidSpeakerName saying what is wrong with it."""
+    name = unicodedata.normalize("NFC", name)
+    if not 1 <= len(name) <= MAX_NAME_CHARS:
+        raise InvalidSpeakerName(
+            f"a speaker name has 1 to {MAX_NAME_CHARS} characters, not {len(name)}", param="name"
+        )
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
+        raise InvalidSpeakerName("a speaker name may not hold control characters", param="name")
+    if not name.strip():
+        raise InvalidSpeakerName("a speaker name may not be blank", param="name")
+    if name.casefold() == UNKNOWN:
+        raise InvalidSpeakerName(
+            f"{UNKNOWN!r} is reserved for voices nobody enrolled", param="name"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Identification:
+    """The best match for a voice: a speaker's name (or ``unknown``) and its score."""
+
+    speaker: str
+    score: float
+    candidates: tuple[tuple[str, float], ...]
+    """Every enrolled speaker with its cosine similarity, best first."""
+
+
+@dataclass(frozen=True)
+class SpeakerSnapshot:
+    """The enrolled voices of one encoder: names and unit-length mean embeddings (rows)."""
+
+    model: str
+    names: tuple[str, ...]
+    voices: Vector
+
+    def identify(self, embedding: npt.ArrayLike, threshold: float) -> Identification:
+        """The speaker whose voice is closest to `embedding`; ``unknown`` under threshold."""
+        vector = _unit(np.asarray(embedding, dtype=np.float32).reshape(-1))
+        if not self.names:
+            return Identification(UNKNOWN, 0.0, ())
+        if vector.shape[0] != self.voices.shape[1]:
+            raise ValueError(
+                f"a {vector.shape[0]}-d embedding against {self.voices.shape[1]}-d voices"
+            )
+        scores = self.voices @ vector
+        order = np.argsort(-scores, kind="stable")
+        candidates = tuple((self.names[i], round(float(scores[i]), 4)) for i in order)
+        name, score = candidates[0]
+        return Identification(name if score >= threshold else UNKNOWN, score, candidates)
+
+
+def _unit(vector: npt.NDArray[Any]) -> Vector:
+    norm = float(np.linalg.norm(vector))
+    if not np.isfinite(norm) or norm == 0.0:
+        raise ValueError("an embedding of zero length or with NaNs")
+    return (vector / norm).astype(np.float32)
+
+
+# -- the store -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """One stored speaker as the API lists it."""
+
+    name: str
+    model: str
+    samples: int
+    created_at: str
+    updated_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "samples": self.samples,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+class SpeakerStore:
+    """Speakers in one SQLite file, at most `max_speakers` of them."""
+
+    def __init__(self, path: Path, *, max_speakers: int = MAX_SPEAKERS) -> None:
+        self.path = path
+        self.max_speakers = max_speakers
+        self._ready = False
+        self._lock = threading.Lock()
+        self._snapshots: dict[str, tuple[int, SpeakerSnapshot]] = {}
+
+    # -- the async API (each call in a worker thread) -------------------------------------
+
+    async def enrol(self, name: str, model: str, embedding: Vector) -> tuple[Speaker, bool]:
+        """Add one embedding to `name` (made if new); returns (speaker, created)."""
+        return await asyncio.to_thread(self.enrol_sync, name, model, embedding)
+
+    async def all(self) -> list[Speaker]:
+        """Every speaker, oldest first."""
+        return await asyncio.to_thread(self.all_sync)
+
+    async def delete(self, name: str) -> bool:
+        """Remove a speaker; False if there was none of that name."""
+        return await asyncio.to_thread(self.delete_sync, name)
+
+    async def snapshot(self, model: str) -> SpeakerSnapshot:
+        """The voices enrolled with encoder `model` (cached until the next write)."""
+        return await asyncio.to_thread(self.snapshot_sync, model)
+
+    # -- the same, blocking --------------------------------------------------------------
+
+    def enrol_sync(self, name: str, model: str, embedding: Vector) -> tuple[Speaker, bool]:
+        vector = np.asarray(embedding, dtype=np.float64).reshape(-1)
+        now = _now()
+        with self._connection() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute(
+                    "SELECT model, dimension, embedding_sum, samples, created_at "
+                    "FROM speakers WHERE name = ?",
+                    (name,),
+                ).fetchone()
+                if row is None:
+                    (count,) = db.execute("SELECT COUNT(*) FROM speakers").fetchone()
+                    if count >= self.max_speakers:
+                        raise SpeakerConflict(
+                            f"the server holds its limit of {self.max_speakers} speakers"
+                        )
+                    samples, created_at, total = 1, now, vector
+                    db.execute(
+                        "INSERT INTO speakers VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (name, model, len(vector), total.tobytes(), 1, now, now),
+                    )
+                else:
+                    stored_model, dimension, blob, samples, created_at = row
+                    if stored_model != model or dimension != len(vector):
+                        raise SpeakerConflict(
+                            f"speaker {name!r} was enrolled with the encoder {stored_model!r}, "
+                            f"not {model!r}; delete it and enrol it again"
+                        )
+                    total = np.frombuffer(blob, dtype=np.float64) + vector
+                    samples += 1
+                    db.execute(
+                        "UPDATE speakers SET embedding_sum = ?, samples = ?, updated_at = ? "
+                        "WHERE name = ?",
+                        (total.tobytes(), samples, now, name),
+                    )
+                db.execute("UPDATE generation SET value = value + 1")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return Speaker(name, model, samples, created_at, now), row is None
+
+    def all_sync(self) -> list[Speaker]:
+        with self._connection() as db:
+            rows = db.execute(
+                "SELECT name, model, samples, created_at, updated_at FROM speakers "
+                "ORDER BY created_at, name"
+            ).fetchall()
+        return [Speaker(*row) for row in rows]
+
+    def delete_sync(self, name: str) -> bool:
+        with self._connection() as db:
+            db.execute("BEGIN IMMEDIATE")
+            deleted = db.execute("DELETE FROM speakers WHERE name = ?", (name,)).rowcount > 0
+            if deleted:
+                db.execute("UPDATE generation SET value = value + 1")
+            db.execute("COMMIT")
+        return deleted
+
+    def snapshot_sync(self, model: str) -> SpeakerSnapshot:
+        with self._connection() as db:
+            (generation,) = db.execute("SELECT value FROM generation").fetchone()
+            cached = self._snapshots.get(model)
+            if cached is not None and cached[0] == generation:
+                return cached[1]
+            rows = db.execute(
+                "SELECT name, dimension, embedding_sum FROM speakers WHERE model = ? "
+                "ORDER BY created_at, name",
+                (model,),
+            ).fetchall()
+        names = tuple(row[0] for row in rows)
+        dimension = rows[0][1] if rows else 0
+        voices = np.zeros((len(rows), dimension), dtype=np.float32)
+        for i, (_, _, blob) in enumerate(rows):
+            voices[i] = _unit(np.frombuffer(blob, dtype=np.float64))
+        snapshot = SpeakerSnapshot(model, names, voices)
+        self._snapshots[model] = (generation, snapshot)
+        return snapshot
+
+    # -- internals -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        try:
+            db = self._open()
+        except sqlite3.Error as exc:
+            raise SpeakerStoreError(f"cannot open {self.path}: {exc}") from exc
+        try:
+            yield db
+        except sqlite3.Error as exc:
+            raise SpeakerStoreError(f"{self.path}: {exc}") from exc
+        finally:
+            db.close()
+
+    def _open(self) -> sqlite3.Connection:
+        with self._lock:
+            if not self._ready:
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise SpeakerStoreError(f"cannot create {self.path.parent}: {exc}") from exc
+            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            if not self._ready:
+                try:
+                    _migrate(db)
+                except BaseException:
+                    db.close()
+                    raise
+                self._ready = True
+            return db
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring the schema to SCHEMA_VERSION (one transaction; safe against a second process)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        version = int(row[0]) if row and row[0] is not None else 0
+        if version > SCHEMA_VERSION:
+            raise SpeakerStoreError(
+                f"the speakers database has schema version {version}; this voxwire knows up "
+                f"to {SCHEMA_VERSION} (it was written by a newer voxwire)"
+            )
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[step]:
+                db.execute(statement)
+            db.execute("DELETE FROM schema_version")
+            db.execute("INSERT INTO schema_version (version) VALUES (?)", (step,))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_stores: dict[Path, SpeakerStore] = {}
+_stores_lock = threading.Lock()
+
+
+def store_for(data_dir: Path) -> SpeakerStore:
+    """The process's one store of ``<data_dir>/speakers.db`` (shared by the HTTP routes
+    and the Realtime sessions of every app on that directory)."""
+    path = (data_dir / DATABASE_NAME).resolve()
+    with _stores_lock:
+        store = _stores.get(path)
+        if store is None:
+            store = _stores[path] = SpeakerStore(path)
+        return store
+
+
+# -- embeddings on the encoder's worker ------------------------------------------------------
+
+
+def encoder_entry(runtime: Runtime) -> CatalogEntry:
+    """The catalogue's default speaker encoder."""
+    return runtime.resolve(None, "speaker-embedding")
+
+
+async def embed(runtime: Runtime, entry: CatalogEntry, audio: AudioArray) -> Vector:
+    """A unit-length voice embedding of `audio`, computed on the encoder's worker.
+
+    Raises AudioTooShort when the encoder finds too little speech in it.
+    """
+
+    def work(model: Any) -> Vector | str:
+        try:
+            vector = cast(SpeakerEncoder, model).embed(audio)
+        except ValueError as exc:  # the encoder's "no usable speech" answer
+            return str(exc)  # raised on the caller's side: not a worker failure to log
+        return _unit(np.asarray(vector, dtype=np.float32).reshape(-1))
+
+    result = await runtime.call(entry, work)
+    if isinstance(result, str):
+        raise AudioTooShort(result, param="file")
+    return result
+
+
+# -- the HTTP API ---------------------------------------------------------------------------
+
+_MULTIPART = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["name", "file"],
+                    "properties": {
+                        "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS},
+                        "file": {"type": "string", "format": "binary"},
+                    },
+                }
+            }
+        },
+    }
+}
+_MULTIPART_IDENTIFY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "threshold": {"type": "number", "minimum": -1, "maximum": 1},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+class SpeakerService:
+    """The routes' logic: decode, embed on the encoder's worker, store."""
+
+    def __init__(self, runtime: Runtime, settings: ServerSettings) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.store = store_for(settings.data_dir)
+
+    async def enrol(self, request: Request) -> tuple[Speaker, bool]:
+        upload = await read_upload(request)
+        name = check_name(_field(upload, "name"))
+        entry = encoder_entry(self.runtime)
+        audio = await self._speech(upload)
+        vector = await embed(self.runtime, entry, audio)
+        speaker, created = await self.store.enrol(name, entry.spec.id, vector)
+        what = "enrolled" if created else "extended"
+        log.info("speaker %r %s (%d samples)", name, what, speaker.samples)
+        return speaker, created
+
+    async def identify(self, request: Request) -> Identification:
+        upload = await read_upload(request)
+        raw = upload.fields.get("threshold")
+        try:
+            threshold = DEFAULT_THRESHOLD if raw is None or raw == "" else float(str(raw))
+        except ValueError:
+            raise PeerError("threshold must be a number", param="threshold") from None
+        if not -1.0 <= threshold <= 1.0:
+            raise PeerError("threshold must lie in [-1, 1]", param="threshold")
+        entry = encoder_entry(self.runtime)
+        audio = await self._speech(upload)
+        vector = await embed(self.runtime, entry, audio)
+        snapshot = await self.store.snapshot(entry.spec.id)
+        return snapshot.identify(vector, threshold)
+
+    async def _speech(self, upload: Upload) -> AudioArray:
+        audio = await decode_upload(upload, self.settings.max_upload_bytes)
+        seconds = len(audio) / SAMPLE_RATE
+        if seconds > MAX_ENROL_SECONDS:
+            raise PeerError(
+                f"the audio is {seconds:.1f} s long; send at most {MAX_ENROL_SECONDS:g} s",
+                param="file",
+            )
+        if seconds < MIN_ENROL_SECONDS:
+            raise AudioTooShort(
+                f"the audio is {seconds:.2f} s long; a voice needs at least "
+                f"{MIN_ENROL_SECONDS:g} s of speech",
+                param="file",
+            )
+        return audio
+
+
+def _field(upload: Upload, name: str) -> str:
+    value = upload.fields.get(name)
+    if not isinstance(value, str):
+        raise PeerError(f"the {name!r} field is missing", param=name)
+    return value
+
+
+def router(runtime: Runtime, settings: ServerSettings) -> APIRouter:
+    """The ``/v1/speakers`` routes, stored under settings.data_dir."""
+    service = SpeakerService(runtime, settings)
+    api = APIRouter(prefix="/v1/speakers", tags=["speakers"])
+
+    @api.post("", response_model=None, openapi_extra=_MULTIPART)
+    async def enrol_speaker(request: Request) -> JSONResponse:
+        """Enrol a speaker from a recording (201), or add one to a known speaker (200)."""
+        speaker, created = await service.enrol(request)
+        return JSONResponse(speaker.to_json(), status_code=201 if created else 200)
+
+    @api.get("")
+    async def list_speakers() -> dict[str, Any]:
+        """Every enrolled speaker, oldest first."""
+        speakers = await service.store.all()
+        return {"object": "list", "data": [s.to_json() for s in speakers]}
+
+    @api.post("/identify", response_model=None, openapi_extra=_MULTIPART_IDENTIFY)
+    async def identify_speaker(request: Request) -> dict[str, Any]:
+        """Who speaks in a recording: the best match (or "unknown") and every score."""
+        found = await service.identify(request)
+        return {
+            "speaker": found.speaker,
+            "score": found.score,
+            "candidates": [{"name": n, "score": s} for n, s in found.candidates],
+        }
+
+    @api.delete("/{name:path}")
+    async def delete_speaker(name: str) -> dict[str, Any]:
+        """Forget a speaker (404 if unknown)."""
+        name = unicodedata.normalize("NFC", name)
+        if not await service.store.delete(name):
+            raise SpeakerNotFound(f"no speaker named {name!r}", param="name")
+        return {"name": name, "deleted": True}
+
+    return api
