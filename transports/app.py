@@ -9,7 +9,9 @@ body-limit middleware.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,8 +142,14 @@ def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> Fast
     _add_metrics_auth_and_limits(app, runtime, slots, settings)
 
     # -- routers of the other APIs (each module: router(runtime, settings)) ----------------
-    app.include_router(http_openai.router(runtime, settings))
-    app.include_router(http_hf.router(runtime, settings))
+    # speaker-id: the enrolled speakers as an audio classifier (see transports.speakers)
+    reserved: dict[str, http_hf.ReservedClassifier] = {}
+    cards: list[Callable[[int], http_openai.ModelCard]] = []
+    if speakers.has_encoder(runtime):
+        reserved[speakers.SPEAKER_ID] = speakers.speaker_classifier(runtime, settings).reserved()
+        cards.append(functools.partial(speakers.speaker_id_card, runtime))
+    app.include_router(http_openai.router(runtime, settings, extra_models=cards))
+    app.include_router(http_hf.router(runtime, settings, reserved=reserved))
     app.include_router(workflows.router(runtime, settings))
     app.include_router(speakers.router(runtime, settings))
 

@@ -14,6 +14,12 @@ text-classification models the way the Hugging Face serverless API does:
 * ``x-use-cache`` (default true) answers a request seen before from a bounded
   LRU cache keyed by (model, sha256 of the input, parameters);
 * errors are ``{"error": message}`` with the right status, never internals.
+
+Reserved model ids (:class:`ReservedClassifier`, given to :func:`router`) are audio
+classifiers that are not catalogue entries, such as ``speaker-id`` (the enrolled
+speakers, :mod:`transports.speakers`): they take the same bodies and parameters, are
+looked up before the catalogue, and are never answered from the cache (their answers
+depend on state that changes between requests).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -204,13 +211,31 @@ class _Prepared:
     wait_for_model: bool
 
 
-class HfPredictor:
-    """Answers ``POST /models/{model_id}`` on the runtime's catalogue."""
+@dataclass(frozen=True)
+class ReservedClassifier:
+    """An audio classifier served under a reserved model id instead of a catalogue entry.
 
-    def __init__(self, runtime: Runtime, settings: ServerSettings) -> None:
+    `logits(audio, wait_for_model)` gives (labels, scores); `default_function` is applied
+    when the request names none. Its answers are never cached.
+    """
+
+    logits: Callable[[AudioArray, bool], Awaitable[Logits]]
+    default_function: FunctionToApply = "none"
+
+
+class HfPredictor:
+    """Answers ``POST /models/{model_id}`` on the runtime's catalogue (and reserved ids)."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        settings: ServerSettings,
+        reserved: Mapping[str, ReservedClassifier] | None = None,
+    ) -> None:
         self.runtime = runtime
         self.settings = settings
         self.cache = ResultCache(settings.result_cache_entries)
+        self.reserved = dict(reserved or {})
 
     async def answer(self, model_id: str, request: Request) -> Response:
         """The HTTP answer (never raises: every error becomes ``{"error": ...}``)."""
@@ -235,9 +260,12 @@ class HfPredictor:
         return entry
 
     async def _answer(self, model_id: str, request: Request) -> Response:
+        reserved = self.reserved.get(model_id)
+        if reserved is not None:
+            return await self._answer_reserved(reserved, request)
         entry = self.entry(model_id)
         body = await read_body(request, self.settings.max_upload_bytes)
-        prepared = self._prepare(entry, request, body)
+        prepared = self._prepare(entry.spec.task, request, body)
         key: CacheKey = (entry.spec.id, prepared.digest, prepared.parameters.model_dump_json())
         headers = {"x-compute-type": "cpu"}
         if prepared.use_cache:
@@ -251,8 +279,29 @@ class HfPredictor:
         self.cache.put(key, result)
         return JSONResponse(result, headers={**headers, "x-cache": "miss"})
 
-    def _prepare(self, entry: CatalogEntry, request: Request, body: bytes) -> _Prepared:
-        task = entry.spec.task
+    async def _answer_reserved(self, reserved: ReservedClassifier, request: Request) -> Response:
+        """A reserved audio classifier's answer, computed afresh (never cached)."""
+        body = await read_body(request, self.settings.max_upload_bytes)
+        prepared = self._prepare("audio-classification", request, body)
+        parameters = prepared.parameters
+        assert isinstance(parameters, ClassificationParameters) and prepared.audio is not None
+        audio = await self._decode(prepared.audio)
+        started = time.perf_counter()
+        labels, scores = await reserved.logits(audio, prepared.wait_for_model)
+        result = label_scores(
+            labels,
+            scores,
+            top_k=parameters.top_k or DEFAULT_TOP_K,
+            function_to_apply=parameters.function_to_apply or reserved.default_function,
+        )
+        headers = {
+            "x-compute-type": "cpu",
+            "x-compute-time": f"{time.perf_counter() - started:.3f}",
+            "x-cache": "miss",
+        }
+        return JSONResponse(result, headers=headers)
+
+    def _prepare(self, task: str, request: Request, body: bytes) -> _Prepared:
         content_type = request.headers.get("content-type", "").lower()
         is_json = "json" in content_type or _looks_like_json_request(task, body)
         options = HfOptions()
@@ -382,10 +431,14 @@ async def transcribe(
     return await runtime.call(entry, work)
 
 
-def router(runtime: Runtime, settings: ServerSettings) -> APIRouter:
-    """The ``POST /models/{model_id}`` route on `runtime`'s catalogue."""
+def router(
+    runtime: Runtime,
+    settings: ServerSettings,
+    reserved: Mapping[str, ReservedClassifier] | None = None,
+) -> APIRouter:
+    """The ``POST /models/{model_id}`` route on `runtime`'s catalogue and `reserved` ids."""
     api = APIRouter(tags=["huggingface"])
-    predictor = HfPredictor(runtime, settings)
+    predictor = HfPredictor(runtime, settings, reserved)
 
     @api.post("/models/{model_id:path}", response_model=None)
     async def predict(model_id: str, request: Request) -> Response:

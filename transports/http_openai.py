@@ -44,7 +44,7 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
@@ -593,8 +593,13 @@ def model_card(entry: CatalogEntry, created: int) -> ModelCard:
     )
 
 
-def router(runtime: Runtime, settings: ServerSettings) -> APIRouter:
-    """The OpenAI audio and model endpoints on `runtime`."""
+def router(
+    runtime: Runtime,
+    settings: ServerSettings,
+    extra_models: Sequence[Callable[[int], ModelCard]] = (),
+) -> APIRouter:
+    """The OpenAI audio and model endpoints on `runtime`; `extra_models` make the cards
+    (given the creation time) of models that are not catalogue entries, listed after it."""
     api = APIRouter(tags=["openai"])
     created = int(time.time())
 
@@ -657,14 +662,19 @@ def router(runtime: Runtime, settings: ServerSettings) -> APIRouter:
     @api.get("/v1/models")
     async def list_models() -> ModelList:
         """Every model this server offers (OpenAI `models.list`)."""
-        return ModelList(data=[model_card(e, created) for e in runtime.entries()])
+        cards = [model_card(e, created) for e in runtime.entries()]
+        return ModelList(data=[*cards, *(make(created) for make in extra_models)])
 
     @api.get("/v1/models/{model_id:path}")
     async def get_model(model_id: str) -> ModelCard:
         """One model (OpenAI `models.retrieve`); 404 for an unknown id."""
         entry = runtime.catalog.get(model_id)
-        if entry is None:
-            raise ModelNotFound(f"unknown model {model_id!r}", param="model")
-        return model_card(entry, created)
+        if entry is not None:
+            return model_card(entry, created)
+        for make in extra_models:
+            card = make(created)
+            if card.id == model_id:
+                return card
+        raise ModelNotFound(f"unknown model {model_id!r}", param="model")
 
     return api

@@ -23,6 +23,15 @@ thread, on a connection of its own. Routes:
 * ``DELETE /v1/speakers/{name}``: remove (404 for an unknown name);
 * ``POST /v1/speakers/identify`` (multipart: ``file``, optional ``threshold``): the
   best match and the candidates' scores.
+
+The same identification is a classifier under the reserved model id ``speaker-id``
+(:data:`SPEAKER_ID`): ``POST /models/speaker-id`` (the Hugging Face endpoint; never
+cached, ``function_to_apply`` defaults to ``none``), workflow nodes, and
+``GET /v1/models``. Its labels are every enrolled speaker, scored by cosine similarity,
+plus ``unknown`` scored ``min(1, 2 * threshold - best)``: the best cosine mirrored about
+:data:`DEFAULT_THRESHOLD`, so ``unknown`` ranks first exactly when ``/identify`` would
+answer ``unknown`` (1.0 when nobody is enrolled), and the gap between it and the best
+speaker is twice the margin by which the match clears (or misses) the threshold.
 """
 
 from __future__ import annotations
@@ -46,7 +55,8 @@ from fastapi.responses import JSONResponse
 
 from engine.errors import InvalidAudio, LocalError, PeerError
 from models.interfaces import SAMPLE_RATE, AudioArray, SpeakerEncoder
-from transports.http_openai import Upload, decode_upload, read_upload
+from transports.http_hf import Logits, ReservedClassifier
+from transports.http_openai import ModelCard, Upload, decode_upload, read_upload
 from transports.runtime import CatalogEntry, Runtime
 
 if TYPE_CHECKING:
@@ -58,6 +68,9 @@ DEFAULT_THRESHOLD = 0.75
 """Cosine similarity under which a voice is "unknown" (see the module docstring)."""
 UNKNOWN = "unknown"
 """The answer for a voice that matches no enrolled speaker; not a valid name."""
+SPEAKER_ID = "speaker-id"
+"""The reserved model id of speaker identification as an audio classifier."""
+SPEAKER_ID_BACKEND = "resemblyzer+speakers"
 MAX_NAME_CHARS = 64
 MAX_SPEAKERS = 1000
 MIN_ENROL_SECONDS = 1.0
@@ -393,15 +406,23 @@ def store_for(data_dir: Path) -> SpeakerStore:
 # -- embeddings on the encoder's worker ------------------------------------------------------
 
 
+def has_encoder(runtime: Runtime) -> bool:
+    """Whether the catalogue has a default speaker encoder (``speaker-id`` needs one)."""
+    return runtime.defaults.get("speaker-embedding", "") in runtime.catalog
+
+
 def encoder_entry(runtime: Runtime) -> CatalogEntry:
     """The catalogue's default speaker encoder."""
     return runtime.resolve(None, "speaker-embedding")
 
 
-async def embed(runtime: Runtime, entry: CatalogEntry, audio: AudioArray) -> Vector:
+async def embed(
+    runtime: Runtime, entry: CatalogEntry, audio: AudioArray, *, wait_for_model: bool = True
+) -> Vector:
     """A unit-length voice embedding of `audio`, computed on the encoder's worker.
 
-    Raises AudioTooShort when the encoder finds too little speech in it.
+    Raises AudioTooShort when the encoder finds too little speech in it (and
+    ModelLoading, with `wait_for_model` False, while the encoder is loading).
     """
 
     def work(model: Any) -> Vector | str:
@@ -411,10 +432,73 @@ async def embed(runtime: Runtime, entry: CatalogEntry, audio: AudioArray) -> Vec
             return str(exc)  # raised on the caller's side: not a worker failure to log
         return _unit(np.asarray(vector, dtype=np.float32).reshape(-1))
 
-    result = await runtime.call(entry, work)
+    result = await runtime.call(entry, work, wait_for_model=wait_for_model)
     if isinstance(result, str):
         raise AudioTooShort(result, param="file")
     return result
+
+
+# -- speaker identification as a classifier ---------------------------------------------------
+
+
+def unknown_score(best: float | None, threshold: float = DEFAULT_THRESHOLD) -> float:
+    """The ``unknown`` label's score: the best cosine mirrored about the threshold
+    (capped at 1), or 1.0 when nobody is enrolled (`best` None)."""
+    if best is None:
+        return 1.0
+    return round(min(1.0, 2.0 * threshold - best), 4)
+
+
+def speaker_logits(found: Identification, threshold: float = DEFAULT_THRESHOLD) -> Logits:
+    """(labels, scores): every candidate's cosine, then ``unknown`` (see :func:`unknown_score`).
+
+    ``unknown`` comes last, so a best match exactly at the threshold wins the tie.
+    """
+    names = tuple(name for name, _ in found.candidates)
+    scores = [score for _, score in found.candidates]
+    best = scores[0] if scores else None
+    return (*names, UNKNOWN), [*scores, unknown_score(best, threshold)]
+
+
+class SpeakerClassifier:
+    """The ``speaker-id`` classifier: the encoder's embedding against a speaker store."""
+
+    def __init__(self, runtime: Runtime, store: SpeakerStore) -> None:
+        self.runtime = runtime
+        self.store = store
+
+    async def logits(self, audio: AudioArray, wait_for_model: bool = True) -> Logits:
+        """(labels, scores) for `audio`: enrolled speakers by cosine, and ``unknown``."""
+        entry = encoder_entry(self.runtime)
+        vector = await embed(self.runtime, entry, audio, wait_for_model=wait_for_model)
+        snapshot = await self.store.snapshot(entry.spec.id)
+        return speaker_logits(snapshot.identify(vector, DEFAULT_THRESHOLD))
+
+    def reserved(self) -> ReservedClassifier:
+        """This classifier for the Hugging Face endpoint (scores are cosines: no function)."""
+        return ReservedClassifier(self.logits, default_function="none")
+
+
+def speaker_classifier(runtime: Runtime, settings: ServerSettings) -> SpeakerClassifier:
+    """The ``speaker-id`` classifier on the store of settings.data_dir (the routes' store)."""
+    return SpeakerClassifier(runtime, store_for(settings.data_dir))
+
+
+def speaker_id_card(runtime: Runtime, created: int) -> ModelCard:
+    """``speaker-id`` as a ``GET /v1/models`` entry (always available: it loads on use)."""
+    encoder = encoder_entry(runtime)
+    return ModelCard(
+        id=SPEAKER_ID,
+        created=created,
+        task="audio-classification",
+        backend=SPEAKER_ID_BACKEND,
+        loaded=True,
+        description=(
+            f"Identifies enrolled speakers (/v1/speakers) by the {encoder.spec.id} voice "
+            "embedding's cosine similarity; 'unknown' when nobody matches"
+        ),
+        licence=encoder.spec.licence,
+    )
 
 
 # -- the HTTP API ---------------------------------------------------------------------------

@@ -5,8 +5,10 @@ workflow input (no ``input``) or another node's output (``input``: that node's
 id). Audio models (speech recognition, audio classification) take the audio
 input; text classifiers take a speech-recognition node's text, or the workflow
 input when it is text. Definitions are validated here (ids, known models,
-no cycles, matching kinds), stored by :mod:`transports.workflow_store`, and run
-node by node on the models' workers through :meth:`Runtime.call`.
+no cycles, matching kinds; the reserved model ``speaker-id`` is an audio classifier
+of the enrolled speakers, see :mod:`transports.speakers`), stored by
+:mod:`transports.workflow_store`, and run node by node on the models' workers
+through :meth:`Runtime.call`.
 
 Routes (``/v1/workflows``): ``POST`` creates, ``GET`` lists, ``GET /{id}`` and
 ``DELETE /{id}``, and ``POST /{id}/results`` runs the workflow on up to 32
@@ -32,7 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from engine.errors import PayloadTooLarge, PeerError, describe
 from models.interfaces import AudioArray
-from transports.classification import top_labels
+from transports import speakers
+from transports.classification import FunctionToApply, top_labels
 from transports.http_hf import (
     Logits,
     classify_audio,
@@ -150,6 +153,8 @@ class PlannedNode:
     input: str | None
     takes: Kind
     gives: Kind
+    function_to_apply: FunctionToApply = "softmax"
+    """How the node's logits become concept values (``none`` for speaker-id's cosines)."""
 
 
 @dataclass(frozen=True)
@@ -201,14 +206,21 @@ def plan_workflow(definition: WorkflowDefinition, runtime: Runtime) -> Plan:
 
 
 def _plan_node(node: NodeDefinition, nodes: dict[str, NodeDefinition], rt: Runtime) -> PlannedNode:
+    speaker_id = node.model == speakers.SPEAKER_ID and speakers.has_encoder(rt)
     entry = rt.catalog.get(node.model)
-    if entry is None:
-        offered = ", ".join(e.spec.id for e in rt.catalog.values() if e.spec.task in TASK_KINDS)
+    if speaker_id:
+        task = "audio-classification"
+    elif entry is None:
+        offered = [e.spec.id for e in rt.catalog.values() if e.spec.task in TASK_KINDS]
+        if speakers.has_encoder(rt):
+            offered.append(speakers.SPEAKER_ID)
         raise InvalidWorkflow(
-            f"node {node.id!r}: unknown model {node.model!r}; workflows can use {offered}",
+            f"node {node.id!r}: unknown model {node.model!r}; workflows can use "
+            f"{', '.join(offered)}",
             param="nodes",
         )
-    task = entry.spec.task
+    else:
+        task = entry.spec.task
     if task not in TASK_KINDS:
         raise InvalidWorkflow(
             f"node {node.id!r}: model {node.model!r} does {task}, which workflows do not run "
@@ -225,7 +237,8 @@ def _plan_node(node: NodeDefinition, nodes: dict[str, NodeDefinition], rt: Runti
                 param="nodes",
             )
     takes, gives = TASK_KINDS[task]
-    return PlannedNode(node.id, node.model, task, node.input, takes, gives)
+    function: FunctionToApply = "none" if speaker_id else "softmax"
+    return PlannedNode(node.id, node.model, task, node.input, takes, gives, function)
 
 
 def _refuse_cycles(nodes: dict[str, PlannedNode]) -> None:
@@ -331,6 +344,8 @@ class WorkflowRunner:
         self.fetcher = fetcher or UrlFetcher(
             max_bytes=settings.max_workflow_input_bytes, timeout_s=settings.url_fetch_timeout_s
         )
+        self.speaker_id = speakers.speaker_classifier(runtime, settings)
+        """speaker-id nodes: the speakers enrolled under the same settings.data_dir."""
 
     async def run(self, plan: Plan, inputs: list[WorkflowInput]) -> list[dict[str, Any]]:
         """One Clarifai result per input, in order."""
@@ -396,6 +411,9 @@ class WorkflowRunner:
         return [_output(node, tasks[node.id]) for node in plan.nodes]
 
     async def _run_model(self, node: PlannedNode, source: AudioArray | str | Logits) -> NodeValue:
+        if node.model == speakers.SPEAKER_ID:
+            assert not isinstance(source, str | tuple)
+            return await self.speaker_id.logits(source)
         entry = self.runtime.catalog[node.model]
         if node.task == "automatic-speech-recognition":
             assert not isinstance(source, str | tuple)
@@ -441,7 +459,9 @@ def _output(node: PlannedNode, task: asyncio.Task[NodeValue]) -> dict[str, Any]:
     labels, logits = value
     concepts = [
         {"id": label, "name": label, "value": score}
-        for label, score in top_labels(labels, logits, top_k=None)
+        for label, score in top_labels(
+            labels, logits, top_k=None, function_to_apply=node.function_to_apply
+        )
     ]
     return {**output, "status": OK, "data": {"concepts": concepts}}
 
