@@ -37,12 +37,10 @@ speaker is twice the margin by which the match clears (or misses) the threshold.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 import threading
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +56,7 @@ from models.interfaces import SAMPLE_RATE, AudioArray, SpeakerEncoder
 from transports.http_hf import Logits, ReservedClassifier
 from transports.http_openai import ModelCard, Upload, decode_upload, read_upload
 from transports.runtime import CatalogEntry, Runtime
+from transports.sqlite_file import SqliteFile
 
 if TYPE_CHECKING:
     from transports.app import ServerSettings
@@ -224,8 +223,7 @@ class SpeakerStore:
     def __init__(self, path: Path, *, max_speakers: int = MAX_SPEAKERS) -> None:
         self.path = path
         self.max_speakers = max_speakers
-        self._ready = False
-        self._lock = threading.Lock()
+        self._file = SqliteFile(path, _migrate, SpeakerStoreError)
         self._snapshots: dict[str, tuple[int, SpeakerSnapshot]] = {}
 
     # -- the async API (each call in a worker thread) -------------------------------------
@@ -251,7 +249,7 @@ class SpeakerStore:
     def enrol_sync(self, name: str, model: str, embedding: Vector) -> tuple[Speaker, bool]:
         vector = np.asarray(embedding, dtype=np.float64).reshape(-1)
         now = _now()
-        with self._connection() as db:
+        with self._file.connection() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 row = db.execute(
@@ -292,7 +290,7 @@ class SpeakerStore:
         return Speaker(name, model, samples, created_at, now), row is None
 
     def all_sync(self) -> list[Speaker]:
-        with self._connection() as db:
+        with self._file.connection() as db:
             rows = db.execute(
                 "SELECT name, model, samples, created_at, updated_at FROM speakers "
                 "ORDER BY created_at, name"
@@ -300,7 +298,7 @@ class SpeakerStore:
         return [Speaker(*row) for row in rows]
 
     def delete_sync(self, name: str) -> bool:
-        with self._connection() as db:
+        with self._file.connection() as db:
             db.execute("BEGIN IMMEDIATE")
             deleted = db.execute("DELETE FROM speakers WHERE name = ?", (name,)).rowcount > 0
             if deleted:
@@ -309,7 +307,7 @@ class SpeakerStore:
         return deleted
 
     def snapshot_sync(self, model: str) -> SpeakerSnapshot:
-        with self._connection() as db:
+        with self._file.connection() as db:
             (generation,) = db.execute("SELECT value FROM generation").fetchone()
             cached = self._snapshots.get(model)
             if cached is not None and cached[0] == generation:
@@ -327,38 +325,6 @@ class SpeakerStore:
         snapshot = SpeakerSnapshot(model, names, voices)
         self._snapshots[model] = (generation, snapshot)
         return snapshot
-
-    # -- internals -----------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        try:
-            db = self._open()
-        except sqlite3.Error as exc:
-            raise SpeakerStoreError(f"cannot open {self.path}: {exc}") from exc
-        try:
-            yield db
-        except sqlite3.Error as exc:
-            raise SpeakerStoreError(f"{self.path}: {exc}") from exc
-        finally:
-            db.close()
-
-    def _open(self) -> sqlite3.Connection:
-        with self._lock:
-            if not self._ready:
-                try:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise SpeakerStoreError(f"cannot create {self.path.parent}: {exc}") from exc
-            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-            if not self._ready:
-                try:
-                    _migrate(db)
-                except BaseException:
-                    db.close()
-                    raise
-                self._ready = True
-            return db
 
 
 def _migrate(db: sqlite3.Connection) -> None:

@@ -11,16 +11,14 @@ refused rather than misread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.errors import LocalError
+from transports.sqlite_file import SqliteFile
 
 SCHEMA_VERSION = 1
 
@@ -65,8 +63,7 @@ class WorkflowStore:
     def __init__(self, path: Path, *, max_workflows: int = 1000) -> None:
         self.path = path
         self.max_workflows = max_workflows
-        self._ready = False
-        self._lock = threading.Lock()
+        self._file = SqliteFile(path, _migrate, WorkflowStoreError)
 
     # -- the async API (each call in a worker thread) -------------------------------------
 
@@ -89,7 +86,7 @@ class WorkflowStore:
     # -- the same, blocking --------------------------------------------------------------
 
     def add_sync(self, workflow: StoredWorkflow) -> None:
-        with self._connection() as db:
+        with self._file.connection() as db:
             db.execute("BEGIN IMMEDIATE")
             (count,) = db.execute("SELECT COUNT(*) FROM workflows").fetchone()
             if count >= self.max_workflows:
@@ -106,56 +103,23 @@ class WorkflowStore:
             db.execute("COMMIT")
 
     def get_sync(self, workflow_id: str) -> StoredWorkflow | None:
-        with self._connection() as db:
+        with self._file.connection() as db:
             row = db.execute(
                 "SELECT id, definition, created_at FROM workflows WHERE id = ?", (workflow_id,)
             ).fetchone()
         return None if row is None else _record(row)
 
     def all_sync(self) -> list[StoredWorkflow]:
-        with self._connection() as db:
+        with self._file.connection() as db:
             rows = db.execute(
                 "SELECT id, definition, created_at FROM workflows ORDER BY created_at, id"
             ).fetchall()
         return [_record(row) for row in rows]
 
     def delete_sync(self, workflow_id: str) -> bool:
-        with self._connection() as db:
+        with self._file.connection() as db:
             cursor = db.execute("DELETE FROM workflows WHERE id = ?", (workflow_id,))
             return cursor.rowcount > 0
-
-    # -- internals -----------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        try:
-            db = self._open()
-        except sqlite3.Error as exc:
-            raise WorkflowStoreError(f"cannot open {self.path}: {exc}") from exc
-        try:
-            yield db
-        except sqlite3.Error as exc:
-            raise WorkflowStoreError(f"{self.path}: {exc}") from exc
-        finally:
-            db.close()
-
-    def _open(self) -> sqlite3.Connection:
-        with self._lock:
-            if not self._ready:
-                try:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise WorkflowStoreError(f"cannot create {self.path.parent}: {exc}") from exc
-            # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
-            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-            if not self._ready:
-                try:
-                    _migrate(db)
-                except BaseException:
-                    db.close()
-                    raise
-                self._ready = True
-            return db
 
 
 def _record(row: tuple[str, str, str]) -> StoredWorkflow:
