@@ -408,7 +408,15 @@ class WorkflowRunner:
         for node in plan.in_dependency_order():
             tasks[node.id] = asyncio.create_task(run_node(node), name=f"workflow-{node.id}")
         await asyncio.gather(*tasks.values(), return_exceptions=True)
-        return [_output(node, tasks[node.id]) for node in plan.nodes]
+        return [_output(node, tasks[node.id], self._function(node)) for node in plan.nodes]
+
+    def _function(self, node: PlannedNode) -> FunctionToApply:
+        """The node's function, sigmoid for a multi-label model (wake words) as on the HF
+        endpoint."""
+        model = getattr(self.runtime.catalog.get(node.model), "model", None)
+        if node.function_to_apply == "softmax" and getattr(model, "multi_label", False):
+            return "sigmoid"
+        return node.function_to_apply
 
     async def _run_model(self, node: PlannedNode, source: AudioArray | str | Logits) -> NodeValue:
         if node.model == speakers.SPEAKER_ID:
@@ -443,7 +451,9 @@ def _safe_message(error: BaseException) -> str:
     return describe(error).message
 
 
-def _output(node: PlannedNode, task: asyncio.Task[NodeValue]) -> dict[str, Any]:
+def _output(
+    node: PlannedNode, task: asyncio.Task[NodeValue], function: FunctionToApply
+) -> dict[str, Any]:
     output: dict[str, Any] = {
         "node_id": node.id,
         "model": {"id": node.model, "task": node.task},
@@ -459,9 +469,7 @@ def _output(node: PlannedNode, task: asyncio.Task[NodeValue]) -> dict[str, Any]:
     labels, logits = value
     concepts = [
         {"id": label, "name": label, "value": score}
-        for label, score in top_labels(
-            labels, logits, top_k=None, function_to_apply=node.function_to_apply
-        )
+        for label, score in top_labels(labels, logits, top_k=None, function_to_apply=function)
     ]
     return {**output, "status": OK, "data": {"concepts": concepts}}
 

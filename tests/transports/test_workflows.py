@@ -348,3 +348,18 @@ def test_a_fetched_url_input_runs_through_the_workflow(runtime: Runtime, tmp_pat
     assert found["status"]["code"] == 10000, found
     assert top_concept(outputs_by_node(found)["sentiment"]) == "positive"
     assert missing["status"]["code"] == 10020 and "HTTP 404" in missing["status"]["details"]
+
+
+def test_a_wake_word_node_gives_peak_scores(wf_server: LiveServer) -> None:
+    """Wake words are multi-label: their concepts are sigmoid peaks, as on the HF endpoint."""
+    definition = {"id": "wake_1", "nodes": [{"id": "wake", "model": "wake-words"}]}
+    status, answer = call(wf_server.http_url, "POST", "/v1/workflows", definition)
+    assert status == 201, answer
+    jarvis = audio_input(spoken("Hey Jarvis, what's the weather like?"))
+    status, answer = call(
+        wf_server.http_url, "POST", "/v1/workflows/wake_1/results", {"inputs": [jarvis]}
+    )
+    assert status == 200, answer
+    concepts = outputs_by_node(answer["results"][0])["wake"]["data"]["concepts"]
+    assert concepts[0]["name"] == "hey_jarvis" and concepts[0]["value"] >= 0.5
+    assert sum(c["value"] for c in concepts) > 1.0  # independent scores, not a softmax
