@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -74,7 +73,6 @@ MAX_NAME_CHARS = 64
 MAX_SPEAKERS = 1000
 MIN_ENROL_SECONDS = 1.0
 MAX_ENROL_SECONDS = 120.0
-SCHEMA_VERSION = 1
 DATABASE_NAME = "speakers.db"
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -223,7 +221,7 @@ class SpeakerStore:
     def __init__(self, path: Path, *, max_speakers: int = MAX_SPEAKERS) -> None:
         self.path = path
         self.max_speakers = max_speakers
-        self._file = SqliteFile(path, _migrate, SpeakerStoreError)
+        self._file = SqliteFile(path, MIGRATIONS, SpeakerStoreError)
         self._snapshots: dict[str, tuple[int, SpeakerSnapshot]] = {}
 
     # -- the async API (each call in a worker thread) -------------------------------------
@@ -325,29 +323,6 @@ class SpeakerStore:
         snapshot = SpeakerSnapshot(model, names, voices)
         self._snapshots[model] = (generation, snapshot)
         return snapshot
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    """Bring the schema to SCHEMA_VERSION (one transaction; safe against a second process)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        version = int(row[0]) if row and row[0] is not None else 0
-        if version > SCHEMA_VERSION:
-            raise SpeakerStoreError(
-                f"the speakers database has schema version {version}; this voxwire knows up "
-                f"to {SCHEMA_VERSION} (it was written by a newer voxwire)"
-            )
-        for step in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[step]:
-                db.execute(statement)
-            db.execute("DELETE FROM schema_version")
-            db.execute("INSERT INTO schema_version (version) VALUES (?)", (step,))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
 
 
 def _now() -> str:

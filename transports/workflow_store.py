@@ -20,8 +20,6 @@ from typing import Any
 from engine.errors import LocalError
 from transports.sqlite_file import SqliteFile
 
-SCHEMA_VERSION = 1
-
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
         """CREATE TABLE workflows (
@@ -63,7 +61,7 @@ class WorkflowStore:
     def __init__(self, path: Path, *, max_workflows: int = 1000) -> None:
         self.path = path
         self.max_workflows = max_workflows
-        self._file = SqliteFile(path, _migrate, WorkflowStoreError)
+        self._file = SqliteFile(path, MIGRATIONS, WorkflowStoreError)
 
     # -- the async API (each call in a worker thread) -------------------------------------
 
@@ -125,26 +123,3 @@ class WorkflowStore:
 def _record(row: tuple[str, str, str]) -> StoredWorkflow:
     definition = json.loads(row[1])
     return StoredWorkflow(row[0], definition if isinstance(definition, dict) else {}, row[2])
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    """Bring the schema to SCHEMA_VERSION (one transaction; safe against a second process)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        version = int(row[0]) if row and row[0] is not None else 0
-        if version > SCHEMA_VERSION:
-            raise WorkflowStoreError(
-                f"the database has schema version {version}; this voxwire knows up to "
-                f"{SCHEMA_VERSION} (it was written by a newer voxwire)"
-            )
-        for step in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[step]:
-                db.execute(statement)
-            db.execute("DELETE FROM schema_version")
-            db.execute("INSERT INTO schema_version (version) VALUES (?)", (step,))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
