@@ -1,4 +1,5 @@
-"""Known test speech, synthesised with the embedded Piper voice.
+"""Known test speech, synthesised with the embedded Piper voice (and espeak-ng where a
+second voice is needed).
 
 Every test that needs speech gets it from here, so the test knows exactly what
 was said. Results are cached per process.
@@ -7,6 +8,8 @@ was said. Results are cached per process.
 from __future__ import annotations
 
 import functools
+import subprocess
+import tempfile
 import wave
 from pathlib import Path
 
@@ -52,6 +55,26 @@ def _synthesize_cached(text: str, rate: int) -> bytes:
 def synthesize(text: str, rate: int = SAMPLE_RATE) -> npt.NDArray[np.float32]:
     """Speak `text` with the embedded Piper voice; mono float32 at `rate`."""
     return np.frombuffer(_synthesize_cached(text, rate), dtype=np.float32).copy()
+
+
+@functools.cache
+def _espeak_cached(text: str, rate: int) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "espeak.wav"
+        subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True)
+        with wave.open(str(path), "rb") as w:
+            native = w.getframerate()
+            pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    audio = pcm.astype(np.float32) / 32768.0
+    if rate != native:
+        audio = soxr.resample(audio, native, rate)
+    return np.asarray(audio, dtype=np.float32).tobytes()
+
+
+def espeak(text: str, rate: int = SAMPLE_RATE) -> npt.NDArray[np.float32]:
+    """Speak `text` with espeak-ng's default voice (a second, different voice); mono
+    float32 at `rate`."""
+    return np.frombuffer(_espeak_cached(text, rate), dtype=np.float32).copy()
 
 
 def silence(seconds: float, rate: int = SAMPLE_RATE) -> npt.NDArray[np.float32]:

@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from pathlib import Path
-
 import numpy as np
-import numpy.typing as npt
 import pytest
-import soundfile
-import soxr
 
 from models.interfaces import SpeakerEncoder
 from models.registry import EMBEDDED_MODELS, ModelSpec, load_model
@@ -22,16 +15,6 @@ TEXTS = (
     "Please turn on the lights in the kitchen.",
     "What time does the train leave tomorrow morning?",
 )
-
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
-
-
-def espeak(text: str, tmp_path: Path) -> npt.NDArray[np.float32]:
-    """`text` spoken by espeak-ng's default voice, resampled to 16 kHz."""
-    out = tmp_path / "espeak.wav"
-    subprocess.run(["espeak-ng", "-w", str(out), text], check=True, capture_output=True)
-    audio, rate = soundfile.read(out, dtype="float32")
-    return np.asarray(soxr.resample(audio, rate, speech.SAMPLE_RATE), dtype=np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +32,9 @@ def test_embedding_shape_and_norm(encoder: ResemblyzerEncoder) -> None:
     assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
 
 
-def test_same_voice_is_closer_than_another_voice(
-    encoder: ResemblyzerEncoder, tmp_path: Path
-) -> None:
+def test_same_voice_is_closer_than_another_voice(encoder: ResemblyzerEncoder) -> None:
     joe = np.stack([encoder.embed(speech.synthesize(t)) for t in TEXTS])
-    robot = np.stack([encoder.embed(espeak(t, tmp_path)) for t in TEXTS])
+    robot = np.stack([encoder.embed(speech.espeak(t)) for t in TEXTS])
     within = [
         float(v @ w) for group in (joe, robot) for i, v in enumerate(group) for w in group[i + 1 :]
     ]

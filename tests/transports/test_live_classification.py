@@ -5,12 +5,8 @@ never wait for a classifier. The gate and the wake-word scorer are also tested a
 from __future__ import annotations
 
 import asyncio
-import functools
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx2 as httpx
@@ -24,7 +20,7 @@ from tests.live_server import LiveServer, live_server
 from tests.realtime_client import RealtimeTestClient, pcm16, realtime
 from transports.app import ServerSettings
 from transports.live_classifiers import GateState, WakeWordGate, WakeWordScorer
-from transports.media import decode_audio, pcm16_wav_bytes
+from transports.media import pcm16_wav_bytes
 from transports.realtime_protocol import WakeWordConfig
 from transports.runtime import CatalogEntry, Runtime
 
@@ -118,15 +114,6 @@ def index_of(client: RealtimeTestClient, kind: str, item_id: str) -> int:
         if e["type"] == kind and e.get("item_id") == item_id
     ]
     return index
-
-
-@functools.cache
-def espeak(text: str) -> npt.NDArray[np.float32]:
-    """`text` in espeak-ng's default voice, 16 kHz."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "espeak.wav"
-        subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True)
-        return decode_audio(path)
 
 
 def with_silence(parts: list[npt.NDArray[np.float32]], gap_s: float = 1.0) -> bytes:
@@ -271,11 +258,11 @@ def enrol(server: LiveServer, name: str, audio: npt.NDArray[np.float32]) -> dict
 
 def test_speakers_are_told_apart(cls_server: LiveServer) -> None:
     enrol(cls_server, "joe", speech.synthesize(ENROL_TEXT))
-    enrol(cls_server, "robot", espeak(ENROL_TEXT))
+    enrol(cls_server, "robot", speech.espeak(ENROL_TEXT))
     parts: list[npt.NDArray[np.float32]] = []
     expected: list[str] = []
     for sentence in SPEAKER_SENTENCES:
-        parts += [speech.synthesize(sentence), espeak(sentence)]
+        parts += [speech.synthesize(sentence), speech.espeak(sentence)]
         expected += ["joe", "robot"]
 
     async def main() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from tests import speech
 from tests.live_server import live_server
-from tests.transports.test_speakers import JOE_1, JOE_2, JOE_3, enrol, espeak, wav
+from tests.transports.test_speakers import JOE_1, JOE_2, JOE_3, enrol, wav
 from tests.transports.test_workflows import audio_input, call, outputs_by_node
 from transports.app import ServerSettings
 from transports.runtime import Runtime
@@ -39,7 +39,7 @@ def predict(base_url: str, data: bytes, **parameters: Any) -> list[dict[str, Any
 def enrol_two(base_url: str) -> None:
     assert enrol(base_url, "joe", wav(speech.synthesize(JOE_1))).status_code == 201
     assert enrol(base_url, "joe", wav(speech.synthesize(JOE_2))).status_code == 200
-    assert enrol(base_url, ANN, wav(espeak(JOE_1))).status_code == 201
+    assert enrol(base_url, ANN, wav(speech.espeak(JOE_1))).status_code == 201
 
 
 def test_hf_endpoint_ranks_enrolled_speakers(runtime: Runtime, tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_hf_endpoint_ranks_enrolled_speakers(runtime: Runtime, tmp_path: Path) -
         assert [a["label"] for a in joe] == ["joe", UNKNOWN, ANN]
         assert joe[0]["score"] >= 0.75 and joe[2]["score"] < 0.75
         assert joe[1]["score"] == pytest.approx(1.5 - joe[0]["score"], abs=1e-3)
-        ann = predict(url, wav(espeak(JOE_3)))
+        ann = predict(url, wav(speech.espeak(JOE_3)))
         assert ann[0]["label"] == ANN and ann[0]["score"] >= 0.75
         assert [a["score"] for a in ann] == sorted((a["score"] for a in ann), reverse=True)
 
@@ -95,7 +95,7 @@ def test_workflow_transcribes_and_names_the_speaker(runtime: Runtime, tmp_path: 
         assert created["workflow"]["input_type"] == "audio"
         inputs = [
             audio_input(wav(speech.synthesize(JOE_3)), "joe"),
-            audio_input(wav(espeak(JOE_3)), "ann"),
+            audio_input(wav(speech.espeak(JOE_3)), "ann"),
         ]
         status, answer = call(url, "POST", "/v1/workflows/who-said/results", {"inputs": inputs})
         assert status == 200, answer

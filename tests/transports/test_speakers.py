@@ -4,10 +4,7 @@ alone."""
 
 from __future__ import annotations
 
-import functools
 import sqlite3
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +17,7 @@ import pytest
 from tests import speech
 from tests.live_server import LiveServer, live_server
 from transports.app import ServerSettings
-from transports.media import decode_audio, pcm16_wav_bytes
+from transports.media import pcm16_wav_bytes
 from transports.runtime import Runtime
 from transports.speakers import (
     UNKNOWN,
@@ -40,14 +37,6 @@ def spk_server(runtime: Runtime, tmp_path_factory: pytest.TempPathFactory) -> It
     settings = ServerSettings(data_dir=tmp_path_factory.mktemp("speakers"))
     with live_server(runtime, settings) as live:
         yield live
-
-
-@functools.cache
-def espeak(text: str) -> npt.NDArray[np.float32]:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "espeak.wav"
-        subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True)
-        return decode_audio(path)
 
 
 def wav(audio: npt.NDArray[np.float32]) -> bytes:
@@ -96,7 +85,7 @@ def test_enrol_extend_identify_list_delete(spk_server: LiveServer) -> None:
     assert again.json()["created_at"] == joe["created_at"]
     assert again.json()["updated_at"] >= joe["updated_at"]
 
-    assert enrol(url, "Ann-Marie Ó Sé", wav(espeak(JOE_1))).status_code == 201
+    assert enrol(url, "Ann-Marie Ó Sé", wav(speech.espeak(JOE_1))).status_code == 201
     assert [(s["name"], s["samples"]) for s in listed(url)] == [
         ("joe", 2),
         ("Ann-Marie Ó Sé", 1),
@@ -118,7 +107,7 @@ def test_enrol_extend_identify_list_delete(spk_server: LiveServer) -> None:
     # Nobody enrolled sounds like joe any more.
     assert identify(url, wav(speech.synthesize(JOE_3))).json()["speaker"] == UNKNOWN
     # A stricter threshold can refuse even a true match.
-    strict = identify(url, wav(espeak(JOE_3)), threshold="0.999").json()
+    strict = identify(url, wav(speech.espeak(JOE_3)), threshold="0.999").json()
     assert strict["speaker"] == UNKNOWN and strict["candidates"][0]["score"] >= 0.75
     error = error_of(httpx.delete(url + "/v1/speakers/joe", timeout=10), 404)
     assert error["code"] == "speaker_not_found"
