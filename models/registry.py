@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from models.errors import ModelNotFoundError
 from models.interfaces import AsrModel, SpeechProbability
@@ -226,14 +226,7 @@ Task = Literal[
     "speaker-embedding",
 ]
 
-TASKS: tuple[Task, ...] = (
-    "automatic-speech-recognition",
-    "voice-activity-detection",
-    "audio-classification",
-    "text-classification",
-    "text-to-speech",
-    "speaker-embedding",
-)
+TASKS: tuple[Task, ...] = get_args(Task)
 
 
 @dataclass(frozen=True)
