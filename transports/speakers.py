@@ -444,40 +444,27 @@ def speaker_id_card(runtime: Runtime, created: int) -> ModelCard:
 
 # -- the HTTP API ---------------------------------------------------------------------------
 
-_MULTIPART = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["name", "file"],
-                    "properties": {
-                        "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS},
-                        "file": {"type": "string", "format": "binary"},
-                    },
-                }
-            }
-        },
+
+def _multipart(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI request body of a multipart form (the routes parse it themselves)."""
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": schema}},
+        }
     }
-}
-_MULTIPART_IDENTIFY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "threshold": {"type": "number", "minimum": -1, "maximum": 1},
-                    },
-                }
-            }
-        },
-    }
-}
+
+
+_AUDIO_FILE = {"type": "string", "format": "binary"}
+_MULTIPART = _multipart(
+    ["name", "file"],
+    {"name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS}, "file": _AUDIO_FILE},
+)
+_MULTIPART_IDENTIFY = _multipart(
+    ["file"],
+    {"file": _AUDIO_FILE, "threshold": {"type": "number", "minimum": -1, "maximum": 1}},
+)
 
 
 class SpeakerService:
