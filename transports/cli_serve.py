@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final, cast
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
@@ -24,7 +23,6 @@ from engine.errors import ModelLoadError, ModelNotFound, VoxwireError
 from transports.cli import describe_exception, notice
 
 if TYPE_CHECKING:
-    from models.interfaces import AsrModel
     from transports.config import ServeConfig
     from transports.runtime import Runtime
 
@@ -189,34 +187,15 @@ def serve(
 def load_runtime(plan: ServeConfig, model: str | None) -> Runtime:
     """The Runtime on `plan`'s catalogue; its streaming recogniser is `model` (a catalogue
     id or any ASR spec), else the configured default ASR, else the embedded one."""
-    from models.registry import DEFAULT_ASR, ModelSpec, load_asr, load_model, load_vad
+    from models.registry import DEFAULT_ASR
     from transports.runtime import Runtime
 
     started = time.perf_counter()
-    specs = {spec.id: spec for spec in plan.specs}
-    defaults = dict(plan.defaults)
-    wanted = model or defaults.get(ASR_TASK) or DEFAULT_ASR
+    wanted = model or plan.defaults.get(ASR_TASK) or DEFAULT_ASR
     with _model_errors(wanted):
-        spec = specs.get(wanted)
-        if spec is not None and spec.task == ASR_TASK:
-            asr = cast("AsrModel", load_model(spec))
-        else:
-            asr = load_asr(wanted)
-            spec = specs.get(asr.name) or ModelSpec(
-                asr.name, ASR_TASK, "faster-whisper", source=wanted
-            )
-            specs = {spec.id: spec, **specs}
-    with _model_errors("silero"):
-        load_vad(None)  # now, so a broken VAD fails at start-up
-    defaults[ASR_TASK] = spec.id
-    runtime = Runtime(
-        asr,
-        functools.partial(load_vad, None),
-        specs=list(specs.values()),
-        default_asr=spec.id,
-        defaults=defaults,
-    )
-    notice(f"loaded {spec.id} and the Silero VAD in {time.perf_counter() - started:.1f} s")
+        runtime = Runtime.load(model, specs=plan.specs, defaults=dict(plan.defaults))
+    asr_id = runtime.defaults[ASR_TASK]
+    notice(f"loaded {asr_id} and the Silero VAD in {time.perf_counter() - started:.1f} s")
     return runtime
 
 

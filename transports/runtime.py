@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from engine.driver import AsrWorker, EventSink, SessionDriver
 from engine.errors import ModelLoadError, ModelNotFound, PeerError
@@ -33,6 +33,8 @@ from models.registry import DEFAULT_ASR, EMBEDDED_MODELS, ModelSpec, Task
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+ASR: Task = "automatic-speech-recognition"
 
 OPENAI_ALIASES: dict[str, tuple[str, ...]] = {
     "automatic-speech-recognition": (
@@ -128,26 +130,46 @@ class Runtime:
             self._start_worker(entry, asr, 0.0)
 
     @classmethod
-    def load(cls, asr_spec: str | None = None, vad_spec: str | None = None) -> Runtime:
-        """Load the configured (by default the embedded) models.
+    def load(
+        cls,
+        asr_spec: str | None = None,
+        vad_spec: str | None = None,
+        *,
+        specs: Iterable[ModelSpec] = EMBEDDED_MODELS,
+        defaults: dict[str, str] | None = None,
+    ) -> Runtime:
+        """Load the streaming recogniser and check the VAD; the other models of `specs`
+        load on first use.
 
-        Model errors become engine errors here, so callers map them in one place.
+        The recogniser is `asr_spec` (a catalogue id or any spec :func:`load_asr`
+        takes), else the `defaults` ASR, else the embedded one. Model errors become
+        engine errors here, so callers map them in one place.
         """
-        from models.registry import load_asr, load_vad
+        from models.registry import load_asr, load_model, load_vad
 
+        catalogue = {spec.id: spec for spec in specs}
+        defaults = dict(defaults or {})
+        wanted = asr_spec or defaults.get(ASR) or DEFAULT_ASR
         with _model_errors():
-            asr = load_asr(asr_spec)
+            spec = catalogue.get(wanted)
+            if spec is not None and spec.task == ASR:
+                asr = cast(AsrModel, load_model(spec))
+            else:
+                asr = load_asr(wanted)
+                spec = catalogue.get(asr.name) or ModelSpec(
+                    asr.name, ASR, "faster-whisper", source=wanted
+                )
+                catalogue = {spec.id: spec, **catalogue}
             load_vad(vad_spec)  # load it now, so a broken VAD fails at start-up
         log.info("loaded ASR %s and VAD %s", asr.name, vad_spec or "silero")
-        specs = list(EMBEDDED_MODELS)
-        if asr_spec is not None and asr.name not in {s.id for s in specs}:
-            specs.insert(
-                0,
-                ModelSpec(
-                    asr.name, "automatic-speech-recognition", "faster-whisper", source=asr_spec
-                ),
-            )
-        return cls(asr, functools.partial(load_vad, vad_spec), specs=specs, default_asr=asr.name)
+        defaults[ASR] = spec.id
+        return cls(
+            asr,
+            functools.partial(load_vad, vad_spec),
+            specs=list(catalogue.values()),
+            default_asr=spec.id,
+            defaults=defaults,
+        )
 
     # -- sessions ------------------------------------------------------------------------
 
