@@ -16,6 +16,14 @@ import numpy.typing as npt
 FunctionToApply = Literal["softmax", "sigmoid", "none"]
 
 DEFAULT_TOP_K = 5
+
+
+def default_function(model: object) -> FunctionToApply:
+    """What a request that names no function gets, as Hugging Face pipelines: sigmoid for
+    a multi-label model (independent scores, e.g. wake words), else softmax."""
+    return "sigmoid" if getattr(model, "multi_label", False) else "softmax"
+
+
 """Hugging Face's default for audio classification."""
 
 

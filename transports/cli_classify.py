@@ -22,7 +22,7 @@ import typer
 from engine.errors import VoxwireError
 from models.errors import ModelError
 from models.interfaces import AudioClassifier, TextClassifier
-from transports.classification import FunctionToApply, top_labels
+from transports.classification import FunctionToApply, default_function, top_labels
 from transports.cli import fail
 from transports.media import DEFAULT_MAX_BYTES, decode_audio
 
@@ -115,7 +115,7 @@ def classify(
         fail(f"{spec.id}: {_message(exc)}")
     chosen: FunctionToApply
     if function is Function.AUTO:
-        chosen = "sigmoid" if getattr(classifier, "multi_label", False) else "softmax"
+        chosen = default_function(classifier)
     else:
         chosen = cast(FunctionToApply, function.value)
     scores = top_labels(classifier.labels, logits, top_k=top_k, function_to_apply=chosen)

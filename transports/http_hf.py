@@ -48,7 +48,12 @@ from models.interfaces import (
     TextClassifier,
     TranscribeOptions,
 )
-from transports.classification import DEFAULT_TOP_K, FunctionToApply, label_scores
+from transports.classification import (
+    DEFAULT_TOP_K,
+    FunctionToApply,
+    default_function,
+    label_scores,
+)
 from transports.media import decode_audio
 from transports.runtime import CatalogEntry, ModelLoading, Runtime
 
@@ -382,15 +387,11 @@ class HfPredictor:
             labels,
             logits,
             top_k=parameters.top_k or DEFAULT_TOP_K,
-            function_to_apply=parameters.function_to_apply or _default_function(entry),
+            function_to_apply=parameters.function_to_apply or default_function(entry.model),
         )
 
 
 Logits = tuple[tuple[str, ...], list[float]]
-
-
-def _default_function(entry: CatalogEntry) -> FunctionToApply:
-    return "sigmoid" if getattr(entry.model, "multi_label", False) else "softmax"
 
 
 async def classify_audio(runtime: Runtime, entry: CatalogEntry, audio: AudioArray) -> Logits:

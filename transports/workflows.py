@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from engine.errors import PayloadTooLarge, PeerError, describe
 from models.interfaces import AudioArray
 from transports import speakers
-from transports.classification import FunctionToApply, top_labels
+from transports.classification import FunctionToApply, default_function, top_labels
 from transports.http_hf import (
     Logits,
     classify_audio,
@@ -413,10 +413,9 @@ class WorkflowRunner:
     def _function(self, node: PlannedNode) -> FunctionToApply:
         """The node's function, sigmoid for a multi-label model (wake words) as on the HF
         endpoint."""
-        model = getattr(self.runtime.catalog.get(node.model), "model", None)
-        if node.function_to_apply == "softmax" and getattr(model, "multi_label", False):
-            return "sigmoid"
-        return node.function_to_apply
+        if node.function_to_apply != "softmax":
+            return node.function_to_apply
+        return default_function(getattr(self.runtime.catalog.get(node.model), "model", None))
 
     async def _run_model(self, node: PlannedNode, source: AudioArray | str | Logits) -> NodeValue:
         if node.model == speakers.SPEAKER_ID:
