@@ -79,7 +79,11 @@ def test_transcribe_keeps_full_chunk_length(asr: FasterWhisperAsr) -> None:
     audio = np.concatenate([speech.utterances(speech.SENTENCES)] * 3)[: 40 * 16_000]
     result = asr.transcribe(audio, TranscribeOptions(beam_size=1))
     assert asr._wm.feature_extractor.chunk_length == 30
-    assert norm(result.text).count("quick brown fox") >= 2
+    text = norm(result.text)
+    # Phrases rather than one word: a single misheard word ("quit brown fox" on some CPUs)
+    # must not fail a test about window handling.
+    for phrase in ("brown fox", "lazy dog", "lights in the kitchen"):
+        assert text.count(phrase) >= 2, (phrase, text)
 
 
 def test_decode_batch_of_different_lengths(asr: FasterWhisperAsr) -> None:
