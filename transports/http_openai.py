@@ -68,6 +68,7 @@ from transports.audio_encoding import MEDIA_TYPES as AUDIO_MEDIA_TYPES
 from transports.audio_encoding import AudioFormat, StreamingEncoder
 from transports.formats import LANGUAGE_NAMES, MEDIA_TYPES, ResponseFormat, render, verbose_json
 from transports.media import decode_audio
+from transports.realtime_protocol import OPENAI_VOICES
 from transports.runtime import CatalogEntry, Runtime
 
 if TYPE_CHECKING:
@@ -83,14 +84,6 @@ MAX_SPEECH_CHARS: Final = 4096
 
 SPEECH_QUEUE_CHUNKS: Final = 4
 """Encoded sentences that may wait for a slow client before synthesis pauses."""
-
-OPENAI_VOICES: Final = frozenset(
-    {
-        "alloy", "ash", "ballad", "cedar", "coral", "echo", "fable",
-        "marin", "nova", "onyx", "sage", "shimmer", "verse",
-    }
-)  # fmt: skip
-"""OpenAI's built-in voice names; each selects the model's default voice."""
 
 MULTILINGUAL_HINT: Final = (
     "configure a multilingual Whisper model, e.g. a CTranslate2 conversion of "

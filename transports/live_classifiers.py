@@ -74,7 +74,7 @@ import dataclasses
 import enum
 import functools
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
@@ -417,6 +417,42 @@ class ItemJob:
     speaker_threshold: float
 
 
+class ItemResults:
+    """The classification events of a session's recent items, so that the reply to a
+    turn can see what the classifiers said about it."""
+
+    def __init__(self, limit: int = 32) -> None:
+        self.limit = limit
+        self._items: OrderedDict[str, tuple[asyncio.Future[None], list[dict[str, Any]]]] = (
+            OrderedDict()
+        )
+
+    def expect(self, item_id: str) -> None:
+        self._items[item_id] = (asyncio.get_running_loop().create_future(), [])
+        while len(self._items) > self.limit:
+            self._items.popitem(last=False)[1][0].cancel()
+
+    def add(self, event: dict[str, Any]) -> None:
+        entry = self._items.get(str(event.get("item_id")))
+        if entry is not None:
+            entry[1].append(event)
+
+    def finish(self, item_id: str) -> None:
+        entry = self._items.get(item_id)
+        if entry is not None and not entry[0].done():
+            entry[0].set_result(None)
+
+    async def wait(self, item_id: str, within_s: float) -> list[dict[str, Any]]:
+        """The item's results once all are in (or what came within `within_s`)."""
+        entry = self._items.get(item_id)
+        if entry is None:
+            return []
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            async with asyncio.timeout(within_s):
+                await asyncio.shield(entry[0])
+        return list(entry[1])
+
+
 class ItemClassifiers:
     """A bounded queue of one session's completed items and the task that classifies
     them, in order, sending each result when it is ready."""
@@ -429,11 +465,13 @@ class ItemClassifiers:
         counters: ClassifierCounters,
         *,
         name: str,
+        results: ItemResults | None = None,
     ) -> None:
         self.runtime = runtime
-        self.send = send
+        self.results = results or ItemResults()
         self.speakers = speakers
         self.counters = counters
+        self._send = send
         self._queue: asyncio.Queue[ItemJob] = asyncio.Queue(MAX_PENDING_ITEMS)
         self._task = asyncio.get_running_loop().create_task(self._run(), name=name)
 
@@ -445,6 +483,11 @@ class ItemClassifiers:
             error = Overloaded(f"{MAX_PENDING_ITEMS} items are already waiting for classification")
             for kind in job.classifiers:
                 self._fail(kind, job, error)
+            self.results.finish(job.item_id)
+
+    def send(self, event: dict[str, Any]) -> None:
+        self.results.add(event)
+        self._send(event)
 
     async def close(self) -> None:
         self._task.cancel()
@@ -455,6 +498,7 @@ class ItemClassifiers:
         while True:
             job = await self._queue.get()
             await asyncio.gather(*(self._classify(kind, job) for kind in job.classifiers))
+            self.results.finish(job.item_id)
 
     async def _classify(self, kind: str, job: ItemJob) -> None:
         try:
@@ -560,6 +604,8 @@ class LiveClassifiers:
         self._command_after: int | None = None
         """Session position an utterance must end after to close the open gate."""
         self._last_stopped: int | None = None
+        self.results = ItemResults()
+        """Each classified item's results, for the reply to its turn."""
 
     # -- configuration -------------------------------------------------------------------
 
@@ -624,6 +670,7 @@ class LiveClassifiers:
                     self.speakers,
                     self.counters,
                     name=f"{self.session_id}:classifiers",
+                    results=self.results,
                 )
             self.config = config
             self._entries = entries
@@ -710,6 +757,7 @@ class LiveClassifiers:
         if not wanted or self._items is None:
             return
         audio = self._item_audio(event) if "speaker" in wanted else None
+        self.results.expect(event.item_id)
         self._items.submit(
             ItemJob(
                 item_id=event.item_id,

@@ -25,6 +25,17 @@ from engine.session import SessionOptions
 DEFAULT_INPUT_RATE = 24_000
 """OpenAI's input rate; voxwire also takes the other SUPPORTED_INPUT_RATES."""
 
+DEFAULT_OUTPUT_RATE = 24_000
+"""The rate of reply audio unless a session asks for another supported rate."""
+
+OPENAI_VOICES = frozenset(
+    {
+        "alloy", "ash", "ballad", "cedar", "coral", "echo", "fable",
+        "marin", "nova", "onyx", "sage", "shimmer", "verse",
+    }
+)  # fmt: skip
+"""OpenAI's built-in voice names; each selects the TTS model's default voice."""
+
 OPENAI_TRANSCRIPTION_MODELS = frozenset(
     {
         "whisper-1",
@@ -91,8 +102,15 @@ class AudioInput(_Lenient):
     turn_detection: TurnDetection | None = None
 
 
+class AudioOutput(_Lenient):
+    format: AudioFormat | None = None
+    voice: str | None = None
+    speed: float | None = Field(default=None, ge=0.25, le=4.0)
+
+
 class AudioSettings(_Lenient):
     input: AudioInput | None = None
+    output: AudioOutput | None = None
 
 
 class _Strict(BaseModel):
@@ -147,6 +165,35 @@ class AudioClear(_Lenient):
     event_id: str | None = None
 
 
+class ResponseSettings(_Lenient):
+    """The `response` of response.create: what this one reply may override."""
+
+    instructions: str | None = None
+    conversation: str | None = None
+    """"auto" (the default) adds the reply to the conversation; "none" keeps it out."""
+    metadata: dict[str, str] | None = None
+
+
+class ResponseCreate(_Lenient):
+    type: Literal["response.create"]
+    event_id: str | None = None
+    response: ResponseSettings | None = None
+
+
+class ResponseCancel(_Lenient):
+    type: Literal["response.cancel"]
+    event_id: str | None = None
+    response_id: str | None = None
+
+
+class ItemTruncate(_Lenient):
+    type: Literal["conversation.item.truncate"]
+    event_id: str | None = None
+    item_id: str
+    content_index: int = Field(ge=0)
+    audio_end_ms: int = Field(ge=0)
+
+
 class StatsRequest(_Lenient):
     """voxwire's own: ask for the session's audio counters ('nothing lost', checkable)."""
 
@@ -154,13 +201,25 @@ class StatsRequest(_Lenient):
     event_id: str | None = None
 
 
-ClientEvent = SessionUpdate | AudioAppend | AudioCommit | AudioClear | StatsRequest
+ClientEvent = (
+    SessionUpdate
+    | AudioAppend
+    | AudioCommit
+    | AudioClear
+    | ResponseCreate
+    | ResponseCancel
+    | ItemTruncate
+    | StatsRequest
+)
 
 _CLIENT_EVENTS: dict[str, type[ClientEvent]] = {
     "session.update": SessionUpdate,
     "input_audio_buffer.append": AudioAppend,
     "input_audio_buffer.commit": AudioCommit,
     "input_audio_buffer.clear": AudioClear,
+    "response.create": ResponseCreate,
+    "response.cancel": ResponseCancel,
+    "conversation.item.truncate": ItemTruncate,
     "voxwire.session.stats": StatsRequest,
 }
 
@@ -286,6 +345,23 @@ class ClassificationConfig:
 
 
 @dataclass(frozen=True)
+class OutputConfig:
+    """How replies sound: the rate of their PCM16, the voice and the speaking rate."""
+
+    rate: int = DEFAULT_OUTPUT_RATE
+    voice: str = "alloy"
+    """OpenAI's voice names select the TTS model's default voice; its own names pick one."""
+    speed: float = 1.0
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "format": {"type": "audio/pcm", "rate": self.rate},
+            "voice": self.voice,
+            "speed": self.speed,
+        }
+
+
+@dataclass(frozen=True)
 class SessionConfig:
     """A Realtime session's settings as the API shows them."""
 
@@ -300,6 +376,12 @@ class SessionConfig:
     turn_detection: TurnDetectionConfig | None = field(default_factory=TurnDetectionConfig)
     instructions: str = ""
     classification: ClassificationConfig = field(default_factory=ClassificationConfig)
+    output: OutputConfig = field(default_factory=lambda: OutputConfig())
+
+    @property
+    def responds(self) -> bool:
+        """Whether committed turns get spoken replies (realtime sessions only)."""
+        return self.type == "realtime"
 
     def session_options(self, base: SessionOptions | None = None) -> SessionOptions:
         """The engine options this configuration asks for."""
@@ -360,7 +442,7 @@ class SessionConfig:
             "model": self.realtime_model,
             "instructions": self.instructions,
             "output_modalities": ["audio"],
-            "audio": {"input": audio_input},
+            "audio": {"input": audio_input, "output": self.output.to_wire()},
             **self.classification.to_wire(),
         }
 
@@ -372,6 +454,8 @@ class ModelCatalogue:
 
     asr_name: str
     multilingual: bool
+    voices: tuple[str, ...] = ()
+    """The TTS model's own voice names (OpenAI's names are always accepted)."""
 
 
 def apply_update(
@@ -408,10 +492,41 @@ def apply_update(
             changes["turn_detection"] = _turn_detection(
                 audio_input.turn_detection, config.turn_detection
             )
+    audio_output = update.audio.output if update.audio is not None else None
+    if audio_output is not None:
+        changes["output"] = _output(audio_output, config.output, catalogue)
     classification = _classification(update, config.classification)
     if classification != config.classification:
         changes["classification"] = classification
     return replace(config, **changes)
+
+
+def _output(update: AudioOutput, current: OutputConfig, catalogue: ModelCatalogue) -> OutputConfig:
+    values: dict[str, Any] = {}
+    if update.format is not None:
+        rate = update.format.rate
+        if rate not in SUPPORTED_INPUT_RATES:
+            raise ProtocolError(
+                f"unsupported output rate {rate} Hz; voxwire speaks at "
+                + ", ".join(str(r) for r in sorted(SUPPORTED_INPUT_RATES)),
+                code="unsupported_sample_rate",
+                param="session.audio.output.format.rate",
+            )
+        values["rate"] = rate
+    if update.voice is not None:
+        voice = update.voice
+        if voice.lower() not in OPENAI_VOICES and voice not in catalogue.voices:
+            raise ProtocolError(
+                f"unknown voice {voice!r}; use one of OpenAI's voices "
+                f"({', '.join(sorted(OPENAI_VOICES))}) or one of the TTS model's: "
+                + ", ".join(catalogue.voices),
+                code="invalid_value",
+                param="session.audio.output.voice",
+            )
+        values["voice"] = voice
+    if update.speed is not None:
+        values["speed"] = update.speed
+    return replace(current, **values)
 
 
 def _classification(update: SessionSettings, current: ClassificationConfig) -> ClassificationConfig:

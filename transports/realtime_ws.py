@@ -23,20 +23,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket
 
-from engine.audio import pcm16_to_float32
+from engine.audio import Float32Array, pcm16_to_float32
 from engine.driver import SessionDriver
 from engine.errors import VoxwireError, describe
 from engine.events import Event
 from engine.session import Session, SessionCounters
 from transports.live_classifiers import LiveClassifiers
+from transports.realtime_peer import AudioSink, EventPeer, WebSocketPeer
 from transports.realtime_protocol import (
     AudioAppend,
     AudioClear,
     AudioCommit,
     ClientEvent,
+    ItemTruncate,
     ModelCatalogue,
+    ProtocolError,
+    ResponseCancel,
+    ResponseCreate,
     SessionConfig,
     SessionUpdate,
     StatsRequest,
@@ -48,6 +53,8 @@ from transports.realtime_protocol import (
     parse_client_event,
     server_event,
 )
+from transports.realtime_responses import RealtimeResponses
+from transports.reply_handlers import EchoHandler, ReplyHandler
 from transports.runtime import Runtime
 from transports.speakers import SpeakerStore, store_for
 
@@ -56,6 +63,8 @@ log = logging.getLogger(__name__)
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL_ERROR = 1011
+CLASSIFICATION_WAIT_S = 1.0
+"""Longest a reply waits for the classifications of the turn it answers."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,9 @@ class RealtimeLimits:
     """Larger frames are refused by the WebSocket layer (close code 1009)."""
     max_queued_events: int = 1024
     """Events waiting for a slow reader; beyond this the client is disconnected."""
+    reply_audio_lead_s: float = 1.0
+    """How far ahead of real time reply audio is sent as events; what is not sent yet
+    is dropped at once by barge-in."""
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1 or self.max_queued_events < 1:
@@ -119,7 +131,11 @@ class SessionSlots:
 
 
 async def serve_realtime(
-    websocket: WebSocket, runtime: Runtime, slots: SessionSlots, limits: RealtimeLimits
+    websocket: WebSocket,
+    runtime: Runtime,
+    slots: SessionSlots,
+    limits: RealtimeLimits,
+    reply_handler: ReplyHandler | None = None,
 ) -> None:
     """Handle one `GET /v1/realtime` connection from handshake to cleanup."""
     subprotocol = "realtime" if "realtime" in websocket.scope.get("subprotocols", []) else None
@@ -134,7 +150,12 @@ async def serve_realtime(
         await websocket.accept(subprotocol=subprotocol)
         config = _initial_config(websocket, runtime)
         connection = RealtimeConnection(
-            websocket, runtime, config, limits, speakers=_speaker_store(websocket)
+            WebSocketPeer(websocket),
+            runtime,
+            config,
+            limits,
+            speakers=_speaker_store(websocket),
+            reply_handler=reply_handler,
         )
         slots.register(connection)
         try:
@@ -170,20 +191,28 @@ class RealtimeConnection:
 
     def __init__(
         self,
-        websocket: WebSocket,
+        peer: EventPeer,
         runtime: Runtime,
         config: SessionConfig,
         limits: RealtimeLimits,
         *,
         speakers: SpeakerStore | None = None,
+        audio_sink: AudioSink | None = None,
+        reply_handler: ReplyHandler | None = None,
     ) -> None:
-        """`speakers`: who speaker identification may name (none: everyone is unknown)."""
-        self.websocket = websocket
+        """`speakers`: who speaker identification may name (none: everyone is unknown).
+        `audio_sink`: where reply audio goes on a transport with a media track (WebRTC);
+        without one it goes out as `response.output_audio.delta` events.
+        `reply_handler`: what writes the replies of realtime sessions (default: echo)."""
+        self.peer = peer
+        self.audio_sink = audio_sink
         self.runtime = runtime
         self.config = config
         self.limits = limits
         self.catalogue = ModelCatalogue(
-            asr_name=runtime.asr.name, multilingual=bool(getattr(runtime.asr, "multilingual", True))
+            asr_name=runtime.asr.name,
+            multilingual=bool(getattr(runtime.asr, "multilingual", True)),
+            voices=_tts_voices(runtime),
         )
         self.session: Session = runtime.new_session(
             config.session_options(), session_id=config.session_id
@@ -191,6 +220,16 @@ class RealtimeConnection:
         self.driver: SessionDriver = runtime.driver(self.session, self._on_session_events)
         self.live = LiveClassifiers(
             runtime, self.driver, self._send, session_id=config.session_id, speakers=speakers
+        )
+        self.replies = RealtimeResponses(
+            runtime,
+            reply_handler or EchoHandler(),
+            self._send,
+            lambda: self.config,
+            session_id=config.session_id,
+            classifications=lambda item_id: self.live.results.wait(item_id, CLASSIFICATION_WAIT_S),
+            audio_sink=audio_sink,
+            lead_s=limits.reply_audio_lead_s,
         )
         self._outgoing: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(
             limits.max_queued_events
@@ -207,6 +246,7 @@ class RealtimeConnection:
         try:
             await self._read_events()
         finally:
+            await self.replies.close()
             await self.live.close()
             await self.driver.close()
             if self._closing is not None:
@@ -230,19 +270,15 @@ class RealtimeConnection:
 
     async def _read_events(self) -> None:
         while self._closing is None:
-            try:
-                message = await self.websocket.receive()
-            except (WebSocketDisconnect, RuntimeError):
+            message = await self.peer.receive()
+            if message is None:
                 return
-            if message["type"] == "websocket.disconnect":
-                return
-            data = message.get("bytes")
-            text = message.get("text")
+            text = message if isinstance(message, str) else None
             try:
-                if data is not None:
-                    await self._append(decode_pcm16(data, param=None))
-                elif text is not None:
-                    await self._handle(parse_client_event(text))
+                if isinstance(message, bytes):
+                    await self._append(decode_pcm16(message, param=None))
+                else:
+                    await self._handle(parse_client_event(message))
             except VoxwireError as exc:
                 self._send_error(exc, client_event_id(text) if text is not None else None)
             except Exception:
@@ -269,6 +305,13 @@ class RealtimeConnection:
             await self.driver.run(Session.clear)
         elif isinstance(event, SessionUpdate):
             await self._update(event)
+        elif isinstance(event, ResponseCreate):
+            self._realtime_only(event.type)
+            self.replies.create(event.response)
+        elif isinstance(event, ResponseCancel):
+            self.replies.cancel(event.response_id)
+        elif isinstance(event, ItemTruncate):
+            self.replies.truncate(event.item_id, event.content_index, event.audio_end_ms)
         elif isinstance(event, StatsRequest):
             self._send(
                 server_event(
@@ -276,12 +319,26 @@ class RealtimeConnection:
                     session_id=self.config.session_id,
                     counters=dataclasses.asdict(self.session.counters),
                     classifiers=self.live.stats(),
+                    replies=self.replies.stats(),
                 )
+            )
+
+    def _realtime_only(self, kind: str) -> None:
+        if not self.config.responds:
+            raise ProtocolError(
+                f"{kind} needs a realtime session; this is a transcription session "
+                "(connect with ?model=... for spoken replies)",
+                code="invalid_request_error",
+                param="type",
             )
 
     async def _append(self, pcm: bytes) -> None:
         if pcm:
-            await self.live.feed(pcm16_to_float32(pcm), self.config.input_rate)
+            await self.feed_audio(pcm16_to_float32(pcm), self.config.input_rate)
+
+    async def feed_audio(self, samples: Float32Array, rate: int) -> None:
+        """Microphone audio at any supported rate (WebRTC feeds its track's 48 kHz here)."""
+        await self.live.feed(samples, rate)
 
     async def _update(self, event: SessionUpdate) -> None:
         new = apply_update(self.config, event.session, self.catalogue)
@@ -302,6 +359,8 @@ class RealtimeConnection:
             self._send(server_event(event.type, **_payload(event)))
         # After the events are queued: classifications of an item follow its transcript.
         self.live.on_events(events)
+        if self.config.responds:
+            self.replies.on_events(events)
 
     def _send_error(self, exc: VoxwireError, event_id: str | None) -> None:
         desc = describe(exc)
@@ -334,9 +393,7 @@ class RealtimeConnection:
             self._closing = asyncio.get_running_loop().create_task(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:
-        if self.websocket.application_state is WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                await self.websocket.close(code, reason)
+        await self.peer.close(code, reason)
 
     async def _write_events(self) -> None:
         while True:
@@ -344,9 +401,18 @@ class RealtimeConnection:
             if event is None:
                 return
             try:
-                await self.websocket.send_text(json.dumps(event, separators=(",", ":")))
+                await self.peer.send(json.dumps(event, separators=(",", ":")))
             except Exception:  # the peer is gone; the reader sees the disconnect
                 return
+
+
+def _tts_voices(runtime: Runtime) -> tuple[str, ...]:
+    """The default TTS model's own voice names, if it is loaded."""
+    try:
+        entry = runtime.resolve(None, "text-to-speech")
+    except VoxwireError:
+        return ()
+    return tuple(getattr(entry.model, "voices", ()) or ())
 
 
 def _payload(event: Event) -> dict[str, Any]:

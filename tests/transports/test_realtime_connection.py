@@ -8,6 +8,7 @@ from typing import Any
 
 from starlette.websockets import WebSocketState
 
+from transports.realtime_peer import WebSocketPeer
 from transports.realtime_protocol import SessionConfig
 from transports.realtime_ws import RealtimeConnection, RealtimeLimits
 from transports.runtime import Runtime
@@ -44,7 +45,7 @@ def test_a_peer_that_stops_reading_is_closed_not_buffered(runtime: Runtime) -> N
     limits = RealtimeLimits(max_queued_events=4)
 
     async def main() -> RealtimeConnection:
-        connection = RealtimeConnection(socket, runtime, config, limits)  # type: ignore[arg-type]
+        connection = RealtimeConnection(WebSocketPeer(socket), runtime, config, limits)  # type: ignore[arg-type]
         async with asyncio.timeout(10):
             await connection.serve()
         return connection

@@ -1,0 +1,85 @@
+"""A session's conversation (what was said, by whom) and the life of one spoken reply.
+
+Both are plain state: the transport decides when things happen, these classes keep
+the record straight and refuse transitions that make no sense.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Literal
+
+from engine.errors import IllegalTransition
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass
+class Message:
+    """One item of the conversation as a reply handler sees it."""
+
+    item_id: str
+    role: Role
+    text: str
+
+
+class Conversation:
+    """The last `max_messages` items of a session, oldest first."""
+
+    def __init__(self, max_messages: int = 64) -> None:
+        if max_messages < 1:
+            raise ValueError("max_messages must be at least 1")
+        self.max_messages = max_messages
+        self._messages: OrderedDict[str, Message] = OrderedDict()
+
+    def add(self, item_id: str, role: Role, text: str) -> Message:
+        """Add an item (or replace the text of one with the same id)."""
+        message = Message(item_id, role, text)
+        self._messages[item_id] = message
+        self._messages.move_to_end(item_id)
+        while len(self._messages) > self.max_messages:
+            self._messages.popitem(last=False)
+        return message
+
+    def get(self, item_id: str) -> Message | None:
+        return self._messages.get(item_id)
+
+    def history(self) -> list[Message]:
+        """Every remembered item, oldest first (copies: handlers may not change them)."""
+        return [Message(m.item_id, m.role, m.text) for m in self._messages.values()]
+
+    @property
+    def last_item_id(self) -> str | None:
+        return next(reversed(self._messages), None)
+
+
+class ResponseStatus(enum.Enum):
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class ResponseState:
+    """One reply: in progress until it completes, is cancelled or fails (once)."""
+
+    def __init__(self) -> None:
+        self.status = ResponseStatus.IN_PROGRESS
+        self.reason: str | None = None
+        """Why it was cancelled ("turn_detected", "client_cancelled") or failed."""
+
+    @property
+    def active(self) -> bool:
+        return self.status is ResponseStatus.IN_PROGRESS
+
+    def finish(self, status: ResponseStatus, reason: str | None = None) -> None:
+        if not self.active:
+            raise IllegalTransition(
+                f"the response is already {self.status.value}; it cannot become {status.value}"
+            )
+        if status is ResponseStatus.IN_PROGRESS:
+            raise IllegalTransition("a response cannot start again")
+        self.status = status
+        self.reason = reason

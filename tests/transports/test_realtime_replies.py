@@ -1,0 +1,261 @@
+"""Spoken replies over a real WebSocket: barge-in, cancel, create, truncate, handler
+failures and what a handler sees. The server runs `tests.assistants:scripted`, which
+does what the session's instructions say."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests import assistants, speech
+from tests.live_server import LiveServer, live_server
+from tests.realtime_client import RealtimeTestClient, pcm16, realtime
+from transports.app import ServerSettings
+from transports.runtime import Runtime
+
+RATE = 16_000
+QUESTION = "Please turn on the lights in the kitchen."
+INTERRUPTION = "Stop, I want to ask something else."
+
+
+@pytest.fixture(scope="module")
+def reply_server(runtime: Runtime) -> Iterator[LiveServer]:
+    settings = ServerSettings(assistant="tests.assistants:scripted")
+    with live_server(runtime, settings) as live:
+        yield live
+
+
+async def configure(
+    client: RealtimeTestClient, instructions: str, *, vad: bool = True, **extra: Any
+) -> dict[str, Any]:
+    turn: dict[str, Any] | None = (
+        {"type": "server_vad", "silence_duration_ms": 500} if vad else None
+    )
+    await client.send(
+        {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "instructions": instructions,
+                "audio": {
+                    "input": {"format": {"type": "audio/pcm", "rate": RATE}, "turn_detection": turn}
+                },
+                **extra,
+            },
+        }
+    )
+    return await client.next("session.updated")
+
+
+def speak(text: str, *, tail_s: float = 1.2) -> bytes:
+    return pcm16(speech.utterances([text], lead_s=0.3, tail_s=tail_s))
+
+
+async def reply_stats(client: RealtimeTestClient) -> dict[str, int]:
+    await client.send({"type": "voxwire.session.stats"})
+    return (await client.next("voxwire.session.stats"))["replies"]  # type: ignore[no-any-return]
+
+
+def test_barge_in_cancels_the_reply_at_once(reply_server: LiveServer) -> None:
+    async def main() -> None:
+        async with realtime(reply_server.ws_url, "?model=voxwire") as client:
+            await configure(client, "story")
+            await client.stream(speak(QUESTION), rate=RATE, speed=2.0)
+            first = await client.next("response.output_audio.delta", within=60)
+            response_id = first["response_id"]
+            # The person speaks while the long story plays.
+            talking = asyncio.create_task(client.stream(speak(INTERRUPTION), rate=RATE, speed=1.0))
+            started = await client.next("input_audio_buffer.speech_started", within=30)
+            started_at = time.monotonic()
+            done = await client.next("response.done", within=5)
+            assert time.monotonic() - started_at <= 0.3
+            assert done["response"]["id"] == response_id
+            assert done["response"]["status"] == "cancelled"
+            assert done["response"]["status_details"] == {
+                "type": "cancelled",
+                "reason": "turn_detected",
+            }
+            # Nothing of the cancelled reply came between speech_started and response.done.
+            between = client.received[client.received.index(started) + 1 : -1]
+            assert all(e.get("response_id") != response_id for e in between), between
+            # The new turn is transcribed as usual and answered by a new response.
+            await talking
+            heard = await client.transcripts(1)
+            created = await client.next("response.created", within=30)
+            assert created["response"]["id"] != response_id
+            after = client.received[client.received.index(done) + 1 :]
+            assert not [e for e in after if e.get("response_id") == response_id]
+            assert "ask something" in heard[0].lower()
+            await client.send({"type": "response.cancel"})
+            await client.next("response.done", within=5)
+            stats = await reply_stats(client)
+            assert stats["cancelled"] == 2 and stats["active"] == 0
+            sent, cancelled = stats["samples_sent"], stats["samples_cancelled"]
+            assert stats["samples_synthesized"] == sent + cancelled
+            assert stats["samples_cancelled"] > 0
+
+    asyncio.run(main())
+    reply_server.wait_until_idle()
+
+
+def test_cancel_reaches_the_handler_stream(reply_server: LiveServer) -> None:
+    async def main() -> str:
+        async with realtime(reply_server.ws_url, "?model=voxwire") as client:
+            updated = await configure(client, "slow", vad=False)
+            session_id = updated["session"]["id"]
+            await client.send({"type": "response.create"})
+            await client.next("response.output_audio.delta", within=30)
+            await client.send({"type": "response.cancel"})
+            done = await client.next("response.done", within=5)
+            assert done["response"]["status_details"]["reason"] == "client_cancelled"
+            # Cancelling again: nothing is in progress.
+            await client.send({"type": "response.cancel", "event_id": "again"})
+            error = await client.error()
+            assert error["code"] == "response_cancel_not_active"
+            assert error["event_id"] == "again"
+            return str(session_id)
+
+    session_id = asyncio.run(main())
+    reply_server.wait_until_idle()
+    assert session_id in assistants.streams_closed
+
+
+def test_manual_turn_response_create_and_truncate(reply_server: LiveServer) -> None:
+    async def main() -> None:
+        async with realtime(reply_server.ws_url, "?model=voxwire") as client:
+            await configure(client, "words", vad=False)
+            await client.stream(speak(QUESTION, tail_s=0.3), rate=RATE)
+            await client.send({"type": "input_audio_buffer.commit"})
+            await client.send(
+                {
+                    "type": "response.create",
+                    "response": {"metadata": {"topic": "lights"}, "conversation": "none"},
+                }
+            )
+            # A second create while the first is active is refused.
+            await client.send({"type": "response.create"})
+            error = await client.error()
+            assert error["code"] == "conversation_already_has_active_response"
+            done = await client.next("response.done", within=60)
+            response = done["response"]
+            assert response["status"] == "completed"
+            assert response["metadata"] == {"topic": "lights"}
+            assert response["conversation_id"] is None
+            transcript = response["output"][0]["content"][0]["transcript"]
+            assert transcript.startswith("You said") and "kitchen" in transcript.lower()
+            item_id = response["output"][0]["id"]
+            deltas = [e for e in client.received if e["type"] == "response.output_audio.delta"]
+            audio_ms = sum(len(base64.b64decode(e["delta"])) for e in deltas) // 2 * 1000 // 24000
+
+            await client.send(
+                {
+                    "type": "conversation.item.truncate",
+                    "item_id": item_id,
+                    "content_index": 0,
+                    "audio_end_ms": 500,
+                }
+            )
+            truncated = await client.next("conversation.item.truncated")
+            assert truncated["audio_end_ms"] == 500 and truncated["item_id"] == item_id
+            for bad, code in [
+                ({"item_id": "item_nope"}, "item_not_found"),
+                ({"audio_end_ms": audio_ms + 1000}, "invalid_value"),
+                ({"content_index": 1}, "invalid_value"),
+            ]:
+                event = {
+                    "type": "conversation.item.truncate",
+                    "item_id": item_id,
+                    "content_index": 0,
+                    "audio_end_ms": 100,
+                    **bad,
+                }
+                await client.send(event)
+                assert (await client.error())["code"] == code
+
+    asyncio.run(main())
+    reply_server.wait_until_idle()
+
+
+@pytest.mark.parametrize("instructions", ["fail", "not text"])
+def test_a_failing_handler_is_an_error_and_the_session_lives_on(
+    reply_server: LiveServer, instructions: str
+) -> None:
+    async def main() -> None:
+        async with realtime(reply_server.ws_url, "?model=voxwire") as client:
+            await configure(client, instructions, vad=False)
+            await client.send({"type": "response.create"})
+            error = await client.error(within=30)
+            assert error["type"] == "server_error" and error["code"] == "assistant_failed"
+            done = await client.next("response.done")
+            assert done["response"]["status"] == "failed"
+            assert done["response"]["status_details"]["error"]["code"] == "assistant_failed"
+            # The session still answers.
+            await configure(client, "echo", vad=False)
+            await client.send({"type": "response.create"})
+            done = await client.next("response.done", within=30)
+            assert done["response"]["status"] == "completed"
+
+    asyncio.run(main())
+    reply_server.wait_until_idle()
+
+
+def test_the_handler_sees_transcript_history_and_classifications(
+    reply_server: LiveServer,
+) -> None:
+    async def main() -> None:
+        async with realtime(reply_server.ws_url, "?model=voxwire") as client:
+            await configure(client, "echo", **{"voxwire.classifiers": ["sentiment"]})
+            await client.stream(speak("I love this wonderful sunny day."), rate=RATE, speed=2.0)
+            await client.next("response.done", within=60)
+            await client.stream(speak(QUESTION), rate=RATE, speed=2.0)
+            await client.next("response.done", within=60)
+
+    before = len(assistants.turns_seen)
+    asyncio.run(main())
+    reply_server.wait_until_idle()
+    first, second = assistants.turns_seen[before:]
+    assert "wonderful" in first.transcript.lower()
+    labels = [c for c in first.classifications if c["type"] == "voxwire.classification"]
+    assert labels and labels[0]["item_id"] == first.item_id
+    assert labels[0]["labels"][0]["label"] == "positive"
+    assert [m.role for m in second.history] == ["user", "assistant"]
+    assert second.history[0].text == first.transcript
+    assert "kitchen" in second.transcript.lower()
+
+
+def test_replies_need_a_realtime_session(reply_server: LiveServer) -> None:
+    async def main() -> None:
+        async with realtime(reply_server.ws_url) as client:  # ?intent=transcription
+            await client.send({"type": "response.create"})
+            error = await client.error()
+            assert "realtime session" in error["message"]
+            await client.send({"type": "response.cancel"})
+            assert (await client.error())["code"] == "response_cancel_not_active"
+            await client.stats()  # still alive
+
+    asyncio.run(main())
+
+
+def test_output_format_and_voice_are_checked(reply_server: LiveServer) -> None:
+    async def main() -> None:
+        async with realtime(reply_server.ws_url, "?model=voxwire") as client:
+            updated = await configure(
+                client,
+                "echo",
+                vad=False,
+                audio={"output": {"format": {"type": "audio/pcm", "rate": 16000}, "voice": "ash"}},
+            )
+            output = updated["session"]["audio"]["output"]
+            assert output["format"]["rate"] == 16000 and output["voice"] == "ash"
+            for bad in [{"format": {"type": "audio/pcm", "rate": 12345}}, {"voice": "nobody"}]:
+                await client.send(
+                    {"type": "session.update", "session": {"audio": {"output": bad}}}
+                )
+                assert (await client.error())["param"].startswith("session.audio.output")
+
+    asyncio.run(main())

@@ -1,0 +1,636 @@
+"""Spoken replies of a Realtime session (type "realtime").
+
+When a user turn is committed (server VAD with `create_response`, or a
+`response.create` event) a reply handler streams the text of the answer; it is cut
+into sentences, each is synthesised on the TTS worker as soon as it is complete, and
+its audio goes out while later sentences are still being written. Audio leaves as
+`response.output_audio.delta` events paced a little ahead of real time (so a reply
+that is interrupted has little left in flight), or into the media track of a
+transport that has one (WebRTC).
+
+Barge-in: speech_started during a reply cancels it at once. Its task is cancelled
+(which closes the handler's stream, so an LLM stops generating), queued audio is
+dropped, and `response.done` with status "cancelled" is queued before the loop runs
+anything else, so no audio of that reply can follow it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import functools
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import soxr
+
+from engine.audio import Float32Array, float32_to_pcm16
+from engine.conversation import Conversation, ResponseState, ResponseStatus
+from engine.errors import LocalError, VoxwireError, describe
+from engine.events import (
+    Event,
+    InputAudioCommitted,
+    SpeechStarted,
+    TranscriptionCompleted,
+    TranscriptionFailed,
+)
+from engine.sentences import SentenceSplitter
+from models.interfaces import SpeechSynthesizer
+from transports.realtime_peer import AudioSink
+from transports.realtime_protocol import (
+    OPENAI_VOICES,
+    ProtocolError,
+    ResponseSettings,
+    SessionConfig,
+    error_event,
+    server_event,
+)
+from transports.reply_handlers import ReplyHandler, Turn
+from transports.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+SendEvent = Callable[[dict[str, Any]], None]
+ItemClassifications = Callable[[str], Awaitable[list[dict[str, Any]]]]
+
+DELTA_SECONDS = 0.1
+"""Audio per `response.output_audio.delta`."""
+TRANSCRIPT_WAIT_S = 30.0
+"""Longest wait for the transcript of the turn being answered."""
+QUEUED_SENTENCES = 4
+"""Sentences the handler may run ahead of synthesis before it is paused."""
+REMEMBERED_ITEMS = 32
+"""Recent items whose transcripts and spoken audio the session keeps (for truncate)."""
+
+
+class TranscriptUnavailable(LocalError):
+    code = "transcription_failed"
+
+
+@dataclass
+class Spoken:
+    """A sentence of a reply and where its audio lies in the reply's audio (ms)."""
+
+    text: str
+    start_ms: int
+    end_ms: int
+
+
+@dataclass
+class ReplyCounters:
+    """What the session's replies did ("nothing lost", checkable)."""
+
+    responses: int = 0
+    completed: int = 0
+    cancelled: int = 0
+    failed: int = 0
+    samples_synthesized: int = 0
+    """Reply samples synthesised (at the rate they are sent: the session's output rate,
+    or the audio track's)."""
+    samples_sent: int = 0
+    """Of those, the samples that reached the client (or its track, and were played)."""
+    samples_cancelled: int = 0
+    """Samples synthesised but never sent, or dropped from the track, because their
+    reply was cancelled. Once no reply is active: synthesized == sent + cancelled."""
+
+
+@dataclass
+class Reply:
+    """One response in flight."""
+
+    id: str
+    item_id: str
+    user_item_id: str | None
+    settings: ResponseSettings
+    state: ResponseState = field(default_factory=ResponseState)
+    task: asyncio.Task[None] | None = None
+    started: bool = False
+    item_added: bool = False
+    transcript: str = ""
+    spoken: list[Spoken] = field(default_factory=list)
+    samples_synthesized: int = 0
+    samples_sent: int = 0
+    play_start: float | None = None
+    input_words: int = 0
+
+    @property
+    def in_conversation(self) -> bool:
+        return (self.settings.conversation or "auto") != "none"
+
+
+class RealtimeResponses:
+    """The replies of one Realtime session."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        handler: ReplyHandler,
+        send: SendEvent,
+        config: Callable[[], SessionConfig],
+        *,
+        session_id: str,
+        classifications: ItemClassifications | None = None,
+        audio_sink: AudioSink | None = None,
+        lead_s: float = 1.0,
+    ) -> None:
+        """`lead_s`: how far ahead of real time reply audio may be sent as events."""
+        self.runtime = runtime
+        self.handler = handler
+        self.send = send
+        self.config = config
+        self.session_id = session_id
+        self.classifications = classifications
+        self.audio_sink = audio_sink
+        self.lead_s = lead_s
+        self.conversation = Conversation()
+        self.counters = ReplyCounters()
+        self._transcripts: OrderedDict[str, asyncio.Future[str]] = OrderedDict()
+        self._spoken: OrderedDict[str, Reply] = OrderedDict()
+        self._replies: list[Reply] = []
+        """Replies not yet finished, oldest (the one speaking) first."""
+
+    # -- engine events ---------------------------------------------------------------------
+
+    def on_events(self, events: Sequence[Event]) -> None:
+        """Engine events that were just sent to the client."""
+        for event in events:
+            if isinstance(event, SpeechStarted):
+                self._barge_in()
+            elif isinstance(event, InputAudioCommitted):
+                self._expect_transcript(event.item_id)
+                turn = self.config().turn_detection
+                if self.config().responds and turn is not None and turn.create_response:
+                    self._start(ResponseSettings(), user_item_id=event.item_id)
+            elif isinstance(event, TranscriptionCompleted):
+                self.conversation.add(event.item_id, "user", event.transcript)
+                future = self._transcripts.get(event.item_id)
+                if future is not None and not future.done():
+                    future.set_result(event.transcript)
+            elif isinstance(event, TranscriptionFailed):
+                future = self._transcripts.get(event.item_id)
+                if future is not None and not future.done():
+                    future.set_exception(
+                        TranscriptUnavailable(f"the transcription of {event.item_id} failed")
+                    )
+
+    def _expect_transcript(self, item_id: str) -> None:
+        self._transcripts[item_id] = asyncio.get_running_loop().create_future()
+        while len(self._transcripts) > REMEMBERED_ITEMS:
+            _, old = self._transcripts.popitem(last=False)
+            if not old.done():
+                old.cancel()
+
+    def _barge_in(self) -> None:
+        turn = self.config().turn_detection
+        if self._replies and turn is not None and turn.interrupt_response:
+            self._cancel_all("turn_detected")
+
+    # -- client events ---------------------------------------------------------------------
+
+    def create(self, settings: ResponseSettings | None) -> None:
+        """`response.create`: answer the conversation's last user turn now."""
+        if self._replies:
+            raise ProtocolError(
+                f"the conversation already has an active response {self._replies[0].id}; "
+                "cancel it first or wait for response.done",
+                code="conversation_already_has_active_response",
+            )
+        last_user = (
+            next((item for item in reversed(self._transcripts)), None) or self._last_user_item()
+        )
+        self._start(settings or ResponseSettings(), user_item_id=last_user)
+
+    def cancel(self, response_id: str | None) -> None:
+        """`response.cancel`: stop the reply in progress (an error when there is none)."""
+        if not self._replies or (response_id is not None and response_id != self._replies[0].id):
+            which = f" {response_id}" if response_id else ""
+            raise ProtocolError(
+                f"there is no response{which} in progress to cancel",
+                code="response_cancel_not_active",
+                param="response_id" if response_id else None,
+            )
+        self._cancel_all("client_cancelled")
+
+    def truncate(self, item_id: str, content_index: int, audio_end_ms: int) -> None:
+        """`conversation.item.truncate`: the client played only `audio_end_ms` of an
+        assistant item; forget the rest (and stop it if it is still being spoken)."""
+        reply = self._spoken.get(item_id)
+        if reply is None:
+            raise ProtocolError(
+                f"no assistant audio item {item_id!r} in this conversation",
+                code="item_not_found",
+                param="item_id",
+            )
+        if content_index != 0:
+            raise ProtocolError(
+                "an assistant item has one content part (content_index 0)",
+                code="invalid_value",
+                param="content_index",
+            )
+        sent_ms = reply.samples_sent * 1000 // self._send_rate()
+        if audio_end_ms > sent_ms:
+            raise ProtocolError(
+                f"audio_end_ms {audio_end_ms} is beyond the {sent_ms} ms of audio sent for "
+                f"{item_id}",
+                code="invalid_value",
+                param="audio_end_ms",
+            )
+        if reply.state.active:
+            self._cancel_all("client_cancelled")
+        kept = " ".join(s.text for s in reply.spoken if s.start_ms < audio_end_ms)
+        if reply.in_conversation:
+            self.conversation.add(item_id, "assistant", kept)
+        self.send(
+            server_event(
+                "conversation.item.truncated",
+                item_id=item_id,
+                content_index=content_index,
+                audio_end_ms=audio_end_ms,
+            )
+        )
+
+    async def close(self) -> None:
+        """The session is over: stop every reply (nothing is sent any more)."""
+        replies, self._replies = self._replies, []
+        tasks = [r.task for r in replies if r.task is not None]
+        for reply in replies:
+            if reply.state.active:
+                reply.state.finish(ResponseStatus.CANCELLED, "session_closed")
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for future in self._transcripts.values():
+            if not future.done():
+                future.cancel()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "responses": self.counters.responses,
+            "completed": self.counters.completed,
+            "cancelled": self.counters.cancelled,
+            "failed": self.counters.failed,
+            "samples_synthesized": self.counters.samples_synthesized,
+            "samples_sent": self.counters.samples_sent,
+            "samples_cancelled": self.counters.samples_cancelled,
+            "active": len(self._replies),
+        }
+
+    # -- one reply ---------------------------------------------------------------------------
+
+    def _last_user_item(self) -> str | None:
+        for message in reversed(self.conversation.history()):
+            if message.role == "user":
+                return message.item_id
+        return None
+
+    def _start(self, settings: ResponseSettings, *, user_item_id: str | None) -> None:
+        reply = Reply(
+            id=f"resp_{secrets.token_hex(10)}",
+            item_id=f"item_{secrets.token_hex(10)}",
+            user_item_id=user_item_id,
+            settings=settings,
+        )
+        before = self._replies[-1].task if self._replies else None
+        self._replies.append(reply)
+        self.counters.responses += 1
+        reply.task = asyncio.get_running_loop().create_task(
+            self._run(reply, before), name=f"{self.session_id}:{reply.id}"
+        )
+
+    def _cancel_all(self, reason: str) -> None:
+        """Cancel every unfinished reply; the one speaking gets response.done at once."""
+        replies, self._replies = self._replies, []
+        for reply in replies:
+            if not reply.state.active:
+                continue
+            reply.state.finish(ResponseStatus.CANCELLED, reason)
+            self.counters.cancelled += 1
+            if reply.task is not None:
+                reply.task.cancel()
+            unsent = reply.samples_synthesized - reply.samples_sent
+            self.counters.samples_cancelled += unsent
+            if self.audio_sink is not None:
+                dropped = self.audio_sink.discard()
+                self.counters.samples_sent -= dropped
+                self.counters.samples_cancelled += dropped
+            if reply.started:
+                self._send_done(reply)
+            log.info("%s: %s cancelled (%s)", self.session_id, reply.id, reason)
+
+    async def _run(self, reply: Reply, before: asyncio.Task[None] | None) -> None:
+        try:
+            if before is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.shield(before)
+            reply.started = True
+            self.send(server_event("response.created", response=self._response(reply)))
+            turn = await self._turn(reply)
+            self._send_item_added(reply)
+            await self._speak(reply, self.handler.reply(turn))
+            reply.state.finish(ResponseStatus.COMPLETED)
+            self.counters.completed += 1
+            self._send_done(reply)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._fail(reply, exc)
+        finally:
+            if reply in self._replies:
+                self._replies.remove(reply)
+            if reply.in_conversation and reply.item_added:
+                self.conversation.add(reply.item_id, "assistant", reply.transcript)
+
+    async def _turn(self, reply: Reply) -> Turn:
+        config = self.config()
+        instructions = reply.settings.instructions
+        transcript = ""
+        if reply.user_item_id is not None:
+            future = self._transcripts.get(reply.user_item_id)
+            if future is not None:
+                async with asyncio.timeout(TRANSCRIPT_WAIT_S):
+                    transcript = await asyncio.shield(future)
+            else:
+                message = self.conversation.get(reply.user_item_id)
+                transcript = message.text if message is not None else ""
+        classifications: list[dict[str, Any]] = []
+        if reply.user_item_id is not None and self.classifications is not None:
+            classifications = await self.classifications(reply.user_item_id)
+        history = tuple(
+            m for m in self.conversation.history() if m.item_id != reply.user_item_id and m.text
+        )
+        reply.input_words = len(transcript.split())
+        return Turn(
+            transcript=transcript,
+            item_id=reply.user_item_id,
+            classifications=tuple(classifications),
+            history=history,
+            instructions=config.instructions if instructions is None else instructions,
+            session_id=self.session_id,
+            metadata=dict(reply.settings.metadata or {}),
+        )
+
+    async def _speak(self, reply: Reply, text: AsyncIterator[str]) -> None:
+        """Speak the handler's text sentence by sentence while it is still being written."""
+        sentences: asyncio.Queue[str | BaseException | None] = asyncio.Queue(QUEUED_SENTENCES)
+        producer = asyncio.get_running_loop().create_task(
+            _split_sentences(text, sentences), name=f"{self.session_id}:{reply.id}:text"
+        )
+        output = self.config().output
+        entry = self.runtime.resolve(None, "text-to-speech")
+        resampler: soxr.ResampleStream | None = None
+        rate = self._send_rate()
+        try:
+            while (sentence := await sentences.get()) is not None:
+                if isinstance(sentence, BaseException):
+                    raise sentence
+                work = functools.partial(
+                    _synthesize, sentence=sentence, voice=output.voice, speed=output.speed
+                )
+                audio, model_rate = await self.runtime.call(entry, work)
+                if model_rate != rate and resampler is None:
+                    resampler = soxr.ResampleStream(model_rate, rate, 1, dtype="float32")
+                if resampler is not None:
+                    audio = np.asarray(resampler.resample_chunk(audio), dtype=np.float32)
+                await self._play(reply, sentence, audio, rate)
+            if resampler is not None:
+                tail = np.asarray(
+                    resampler.resample_chunk(np.zeros(0, np.float32), last=True), np.float32
+                )
+                await self._play(reply, "", tail, rate)
+        finally:
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await producer
+
+    async def _play(self, reply: Reply, sentence: str, audio: Float32Array, rate: int) -> None:
+        """Send one sentence: its transcript, then its audio in paced chunks."""
+        pcm = float32_to_pcm16(audio)
+        reply.samples_synthesized += len(audio)
+        self.counters.samples_synthesized += len(audio)
+        if sentence:
+            delta = sentence if not reply.transcript else " " + sentence
+            reply.transcript += delta
+            self._send_part("response.output_audio_transcript.delta", reply, delta=delta)
+        start_ms = reply.samples_sent * 1000 // rate
+        step = int(rate * DELTA_SECONDS) * 2
+        for offset in range(0, len(pcm), step):
+            chunk = pcm[offset : offset + step]
+            if self.audio_sink is not None:
+                await self.audio_sink.write(chunk)
+            else:
+                await self._pace(reply, len(chunk) // 2 / rate)
+                self._send_part(
+                    "response.output_audio.delta",
+                    reply,
+                    delta=base64.b64encode(chunk).decode("ascii"),
+                )
+            reply.samples_sent += len(chunk) // 2
+            self.counters.samples_sent += len(chunk) // 2
+        if sentence:
+            reply.spoken.append(Spoken(sentence, start_ms, reply.samples_sent * 1000 // rate))
+
+    def _send_rate(self) -> int:
+        """The rate reply audio leaves at: the track's, or the session's output rate."""
+        return self.audio_sink.rate if self.audio_sink is not None else self.config().output.rate
+
+    async def _pace(self, reply: Reply, seconds: float) -> None:
+        """Wait until sending `seconds` more keeps the reply at most lead_s ahead of a
+        client that plays it from the first chunk on."""
+        now = time.monotonic()
+        rate = self.config().output.rate
+        sent_s = reply.samples_sent / rate
+        if reply.play_start is None or now - reply.play_start > sent_s:
+            reply.play_start = now - sent_s  # the client ran dry: it restarts from now
+        ahead = sent_s + seconds - (now - reply.play_start)
+        if ahead > self.lead_s:
+            await asyncio.sleep(ahead - self.lead_s)
+
+    def _fail(self, reply: Reply, exc: Exception) -> None:
+        if not reply.state.active:
+            return
+        desc = describe(exc)
+        if isinstance(exc, VoxwireError):
+            log.warning("%s: %s failed: %s", self.session_id, reply.id, exc)
+        else:
+            log.exception("%s: %s failed", self.session_id, reply.id, exc_info=exc)
+        reply.state.finish(ResponseStatus.FAILED, desc.code)
+        self.counters.failed += 1
+        error_type = "invalid_request_error" if desc.is_peer_error else "server_error"
+        self.send(error_event(message=desc.message, code=desc.code, error_type=error_type))
+        if reply.started:
+            self._send_done(
+                reply, error={"type": error_type, "code": desc.code, "message": desc.message}
+            )
+
+    # -- events --------------------------------------------------------------------------------
+
+    def _send_item_added(self, reply: Reply) -> None:
+        reply.item_added = True
+        self._spoken[reply.item_id] = reply
+        while len(self._spoken) > REMEMBERED_ITEMS:
+            self._spoken.popitem(last=False)
+        self.send(
+            server_event(
+                "response.output_item.added",
+                response_id=reply.id,
+                output_index=0,
+                item=self._item(reply, "in_progress"),
+            )
+        )
+        self.send(
+            server_event(
+                "response.content_part.added",
+                response_id=reply.id,
+                item_id=reply.item_id,
+                output_index=0,
+                content_index=0,
+                part={"type": "audio", "transcript": ""},
+            )
+        )
+
+    def _send_part(self, kind: str, reply: Reply, **payload: Any) -> None:
+        self.send(
+            server_event(
+                kind,
+                response_id=reply.id,
+                item_id=reply.item_id,
+                output_index=0,
+                content_index=0,
+                **payload,
+            )
+        )
+
+    def _send_done(self, reply: Reply, error: dict[str, str] | None = None) -> None:
+        """The closing events: the item's (when it has one) and response.done."""
+        if reply.item_added and reply.state.status is ResponseStatus.COMPLETED:
+            self._send_part("response.output_audio.done", reply)
+            self._send_part(
+                "response.output_audio_transcript.done", reply, transcript=reply.transcript
+            )
+            self._send_part(
+                "response.content_part.done",
+                reply,
+                part={"type": "audio", "transcript": reply.transcript},
+            )
+            self.send(
+                server_event(
+                    "response.output_item.done",
+                    response_id=reply.id,
+                    output_index=0,
+                    item=self._item(reply, "completed"),
+                )
+            )
+        details: dict[str, Any] | None = None
+        if reply.state.status is ResponseStatus.CANCELLED:
+            details = {"type": "cancelled", "reason": reply.state.reason}
+        elif reply.state.status is ResponseStatus.FAILED:
+            details = {"type": "failed", "error": error}
+        self.send(server_event("response.done", response=self._response(reply, details)))
+
+    def _item(self, reply: Reply, status: str) -> dict[str, Any]:
+        content = (
+            [{"type": "output_audio", "transcript": reply.transcript}]
+            if status != "in_progress"
+            else []
+        )
+        return {
+            "id": reply.item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "status": status,
+            "role": "assistant",
+            "content": content,
+        }
+
+    def _response(self, reply: Reply, details: dict[str, Any] | None = None) -> dict[str, Any]:
+        status = reply.state.status
+        output = self.config().output
+        done = status is not ResponseStatus.IN_PROGRESS
+        item_status = "completed" if status is ResponseStatus.COMPLETED else "incomplete"
+        output_words = len(reply.transcript.split())
+        return {
+            "object": "realtime.response",
+            "id": reply.id,
+            "status": status.value,
+            "status_details": details,
+            "output": [self._item(reply, item_status)] if done and reply.item_added else [],
+            "conversation_id": f"conv_{self.session_id.removeprefix('sess_')}"
+            if reply.in_conversation
+            else None,
+            "output_modalities": ["audio"],
+            "max_output_tokens": "inf",
+            "audio": {
+                "output": {
+                    "format": {"type": "audio/pcm", "rate": output.rate},
+                    "voice": output.voice,
+                }
+            },
+            "metadata": reply.settings.metadata,
+            "usage": {
+                "total_tokens": reply.input_words + output_words,
+                "input_tokens": reply.input_words,
+                "output_tokens": output_words,
+                "input_token_details": {
+                    "text_tokens": reply.input_words,
+                    "audio_tokens": 0,
+                    "cached_tokens": 0,
+                },
+                "output_token_details": {"text_tokens": output_words, "audio_tokens": 0},
+            }
+            if done
+            else None,
+        }
+
+
+async def _split_sentences(
+    text: AsyncIterator[str], out: asyncio.Queue[str | BaseException | None]
+) -> None:
+    """Feed the handler's chunks through a SentenceSplitter into `out`; a failure of the
+    handler is passed on as an item, the end as None."""
+    splitter = SentenceSplitter()
+    try:
+        async for chunk in text:
+            for sentence in splitter.feed(chunk):
+                await out.put(sentence)
+        for sentence in splitter.flush():
+            await out.put(sentence)
+        await out.put(None)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        await out.put(exc)
+    finally:
+        close = getattr(text, "aclose", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await close()
+
+
+def _usage(input_words: int, output_words: int) -> dict[str, Any]:
+    """OpenAI's usage object; voxwire counts words, not tokens."""
+    return {
+        "total_tokens": input_words + output_words,
+        "input_tokens": input_words,
+        "output_tokens": output_words,
+        "input_token_details": {"text_tokens": input_words, "audio_tokens": 0, "cached_tokens": 0},
+        "output_token_details": {"text_tokens": output_words, "audio_tokens": 0},
+    }
+
+
+def _synthesize(
+    model: SpeechSynthesizer, *, sentence: str, voice: str, speed: float
+) -> tuple[Float32Array, int]:
+    """One sentence's audio (on the TTS worker)."""
+    own_voice = None if voice.lower() in OPENAI_VOICES else voice
+    chunks = list(model.synthesize(sentence, voice=own_voice, speed=speed))
+    audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    return audio.astype(np.float32, copy=False), model.sample_rate
