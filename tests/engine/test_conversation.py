@@ -1,0 +1,33 @@
+"""Conversation memory and the life of one reply."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.conversation import Conversation, ResponseState, ResponseStatus
+from engine.errors import IllegalTransition
+
+
+def test_conversation_keeps_the_last_items_in_order() -> None:
+    conversation = Conversation(max_messages=3)
+    for i in range(5):
+        conversation.add(f"item_{i}", "user" if i % 2 else "assistant", f"text {i}")
+    assert [m.item_id for m in conversation.history()] == ["item_2", "item_3", "item_4"]
+    assert conversation.last_item_id == "item_4"
+    conversation.add("item_2", "assistant", "truncated")  # replacing moves it last
+    assert [m.text for m in conversation.history()][-1] == "truncated"
+    copy = conversation.history()
+    copy[0].text = "changed"
+    assert conversation.get("item_3") is not None
+    assert conversation.get("item_3").text == "text 3"  # type: ignore[union-attr]
+
+
+def test_a_response_ends_once() -> None:
+    state = ResponseState()
+    assert state.active
+    state.finish(ResponseStatus.CANCELLED, "turn_detected")
+    assert not state.active and state.reason == "turn_detected"
+    with pytest.raises(IllegalTransition):
+        state.finish(ResponseStatus.COMPLETED)
+    with pytest.raises(IllegalTransition):
+        ResponseState().finish(ResponseStatus.IN_PROGRESS)
