@@ -22,7 +22,9 @@ What is exported (all names start with `voxwire_`):
 * `session_<counter>_total` for every per-session audio counter (samples in,
   resampled, segmented, transcribed, decodes, jobs dropped, evicted samples,
   failed transcriptions, ...): the sum over finished sessions plus the live
-  ones, read at scrape time.
+  ones, read at scrape time;
+* `reply_<counter>_total` for the spoken replies the same way (responses,
+  completed, cancelled, failed, samples synthesized, sent and cancelled).
 """
 
 from __future__ import annotations
@@ -265,4 +267,14 @@ class RuntimeCollector(Collector):
                 f"voxwire_session_{field.name}",
                 f"Realtime sessions' {field.name.replace('_', ' ')}, finished and live.",
                 totals[field.name],
+            )
+        replies = dataclasses.asdict(self.slots.finished_replies)
+        for connection in list(self.slots.active.values()):
+            for name, value in dataclasses.asdict(connection.replies.counters).items():
+                replies[name] += value
+        for name, value in replies.items():
+            yield CounterMetricFamily(
+                f"voxwire_reply_{name}",
+                f"Spoken replies' {name.replace('_', ' ')}, finished and live sessions.",
+                value,
             )

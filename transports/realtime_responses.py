@@ -263,6 +263,7 @@ class RealtimeResponses:
         for reply in replies:
             if reply.state.active:
                 reply.state.finish(ResponseStatus.CANCELLED, "session_closed")
+                self._count_cancelled(reply)
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -313,18 +314,22 @@ class RealtimeResponses:
             if not reply.state.active:
                 continue
             reply.state.finish(ResponseStatus.CANCELLED, reason)
-            self.counters.cancelled += 1
             if reply.task is not None:
                 reply.task.cancel()
-            unsent = reply.samples_synthesized - reply.samples_sent
-            self.counters.samples_cancelled += unsent
-            if self.audio_sink is not None:
-                dropped = self.audio_sink.discard()
-                self.counters.samples_sent -= dropped
-                self.counters.samples_cancelled += dropped
+            self._count_cancelled(reply)
             if reply.started:
                 self._send_done(reply)
             log.info("%s: %s cancelled (%s)", self.session_id, reply.id, reason)
+
+    def _count_cancelled(self, reply: Reply) -> None:
+        """Account for a cancelled reply's audio: what was never sent, and what its
+        track still held (dropped now)."""
+        self.counters.cancelled += 1
+        self.counters.samples_cancelled += reply.samples_synthesized - reply.samples_sent
+        if self.audio_sink is not None:
+            dropped = self.audio_sink.discard()
+            self.counters.samples_sent -= dropped
+            self.counters.samples_cancelled += dropped
 
     async def _run(self, reply: Reply, before: asyncio.Task[None] | None) -> None:
         try:

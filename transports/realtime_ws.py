@@ -53,7 +53,7 @@ from transports.realtime_protocol import (
     parse_client_event,
     server_event,
 )
-from transports.realtime_responses import RealtimeResponses
+from transports.realtime_responses import RealtimeResponses, ReplyCounters
 from transports.reply_handlers import EchoHandler, ReplyHandler
 from transports.runtime import Runtime
 from transports.speakers import SpeakerStore, store_for
@@ -99,6 +99,8 @@ class SessionSlots:
         """Connections refused at the limit since start (metrics)."""
         self.finished = SessionCounters()
         """The counters of every session that has ended, summed (metrics add the live ones)."""
+        self.finished_replies = ReplyCounters()
+        """The reply counters of every session that has ended, summed."""
 
     def try_reserve(self) -> bool:
         if self._reserved >= self.limit:
@@ -120,14 +122,18 @@ class SessionSlots:
         so a scrape sees each session exactly once)."""
         connection = self.active.pop(session_id, None)
         if connection is not None:
-            counters = connection.session.counters
-            for item in dataclasses.fields(SessionCounters):
-                total = getattr(self.finished, item.name) + getattr(counters, item.name)
-                setattr(self.finished, item.name, total)
+            _add_counters(self.finished, connection.session.counters)
+            _add_counters(self.finished_replies, connection.replies.counters)
 
     @property
     def in_use(self) -> int:
         return self._reserved
+
+
+def _add_counters(total: Any, more: Any) -> None:
+    """Add the fields of the counters dataclass `more` to `total`."""
+    for item in dataclasses.fields(total):
+        setattr(total, item.name, getattr(total, item.name) + getattr(more, item.name))
 
 
 async def serve_realtime(

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 
 from tests import assistants, speech
@@ -101,6 +102,18 @@ def test_barge_in_cancels_the_reply_at_once(reply_server: LiveServer) -> None:
 
     asyncio.run(main())
     reply_server.wait_until_idle()
+    # The finished session's reply counters reach /metrics, balanced.
+    scrape = httpx.get(reply_server.http_url + "/metrics").text
+    totals = {
+        name: float(line.split()[-1])
+        for line in scrape.splitlines()
+        if line.startswith("voxwire_reply_")
+        for name in [line.split()[0]]
+    }
+    assert totals["voxwire_reply_cancelled_total"] >= 2
+    assert totals["voxwire_reply_samples_synthesized_total"] == (
+        totals["voxwire_reply_samples_sent_total"] + totals["voxwire_reply_samples_cancelled_total"]
+    )
 
 
 def test_cancel_reaches_the_handler_stream(reply_server: LiveServer) -> None:
@@ -253,9 +266,7 @@ def test_output_format_and_voice_are_checked(reply_server: LiveServer) -> None:
             output = updated["session"]["audio"]["output"]
             assert output["format"]["rate"] == 16000 and output["voice"] == "ash"
             for bad in [{"format": {"type": "audio/pcm", "rate": 12345}}, {"voice": "nobody"}]:
-                await client.send(
-                    {"type": "session.update", "session": {"audio": {"output": bad}}}
-                )
+                await client.send({"type": "session.update", "session": {"audio": {"output": bad}}})
                 assert (await client.error())["param"].startswith("session.audio.output")
 
     asyncio.run(main())
