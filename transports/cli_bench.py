@@ -249,6 +249,39 @@ def bench_stream(
     )
 
 
+@bench_app.command("voice")
+def bench_voice(
+    turns: Annotated[int, typer.Option("--turns", min=1, max=100, help="Spoken turns.")] = 5,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", help="Speech of one question (default: Piper speaks one)."),
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url", help="ws:// URL of a running server (default: start `voxwire serve`)."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="ASR model spec of the spawned server.")
+    ] = None,
+    silence_ms: Annotated[
+        int,
+        typer.Option("--silence-ms", min=100, max=5000, help="turn_detection.silence_duration_ms."),
+    ] = 500,
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
+        "bench-results/voice.json"
+    ),
+) -> None:
+    """Voice-to-voice latency: end of speech to the first reply audio at the client."""
+    from transports.bench_voice import VoiceBenchOptions, run_voice_bench
+
+    options = VoiceBenchOptions(
+        turns=turns, file=file, url=url, model=model, silence_duration_ms=silence_ms, output=output
+    )
+    run_voice_bench(options, Console(stderr=True))
+
+
 @bench_app.command("http")
 def bench_http(
     file: Annotated[
@@ -368,3 +401,40 @@ def bench_classify(
         fail(str(exc))
     except VoxwireError as exc:
         fail(exc.message)
+
+
+@bench_app.command("webrtc")
+def bench_webrtc(
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", help="Speech file (default: three sentences by Piper)."),
+    ] = None,
+    repeats: Annotated[
+        int, typer.Option("--repeats", "-n", min=1, max=50, help="Passes per transport.")
+    ] = 3,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url", help="http:// URL of a running server (default: start `voxwire serve`)."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="ASR model spec of the spawned server.")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", help="Bearer key for a server that needs one.")
+    ] = None,
+    silence_ms: Annotated[
+        int, typer.Option("--silence-ms", min=0, help="Silence sent after the file.")
+    ] = 1500,
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
+        "bench-results/webrtc.json"
+    ),
+) -> None:
+    """End-of-speech-to-final latency over WebRTC beside the WebSocket (p50/p95)."""
+    from transports.bench_webrtc import WebRTCBenchOptions, run_webrtc_bench
+
+    options = WebRTCBenchOptions(
+        output=output, file=file, url=url, model=model, repeats=repeats, silence_ms=silence_ms
+    )
+    run_webrtc_bench(options, api_key=api_key)
