@@ -151,7 +151,8 @@ class RealtimeResponses:
         self.lead_s = lead_s
         self.conversation = Conversation()
         self.counters = ReplyCounters()
-        self._transcripts: OrderedDict[str, asyncio.Future[str]] = OrderedDict()
+        self._transcripts: OrderedDict[str, asyncio.Future[str | None]] = OrderedDict()
+        """Committed items' transcripts as they complete (None: the transcription failed)."""
         self._spoken: OrderedDict[str, Reply] = OrderedDict()
         self._replies: list[Reply] = []
         """Replies not yet finished, oldest (the one speaking) first."""
@@ -176,16 +177,14 @@ class RealtimeResponses:
             elif isinstance(event, TranscriptionFailed):
                 future = self._transcripts.get(event.item_id)
                 if future is not None and not future.done():
-                    future.set_exception(
-                        TranscriptUnavailable(f"the transcription of {event.item_id} failed")
-                    )
+                    future.set_result(None)
 
     def _expect_transcript(self, item_id: str) -> None:
         self._transcripts[item_id] = asyncio.get_running_loop().create_future()
         while len(self._transcripts) > REMEMBERED_ITEMS:
             _, old = self._transcripts.popitem(last=False)
             if not old.done():
-                old.cancel()
+                old.set_result(None)
 
     def _barge_in(self) -> None:
         turn = self.config().turn_detection
@@ -271,7 +270,7 @@ class RealtimeResponses:
                 await task
         for future in self._transcripts.values():
             if not future.done():
-                future.cancel()
+                future.set_result(None)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -361,8 +360,15 @@ class RealtimeResponses:
         if reply.user_item_id is not None:
             future = self._transcripts.get(reply.user_item_id)
             if future is not None:
-                async with asyncio.timeout(TRANSCRIPT_WAIT_S):
-                    transcript = await asyncio.shield(future)
+                heard = None
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(TRANSCRIPT_WAIT_S):
+                        heard = await asyncio.shield(future)
+                if heard is None:
+                    raise TranscriptUnavailable(
+                        f"no transcript of {reply.user_item_id} to answer", param="item_id"
+                    )
+                transcript = heard
             else:
                 message = self.conversation.get(reply.user_item_id)
                 transcript = message.text if message is not None else ""
