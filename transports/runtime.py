@@ -221,7 +221,9 @@ class Runtime:
                 ).start()
         if not wait and not loading.done():
             raise ModelLoading(f"model {entry.spec.id} is currently loading", estimated_seconds=5.0)
-        await asyncio.wrap_future(loading)
+        # Shielded: a caller that gives up must not cancel the load others wait for
+        # (wrap_future would cancel the shared future along with the awaiting task).
+        await asyncio.shield(asyncio.wrap_future(loading))
 
     def _load_entry(self, entry: CatalogEntry, done: Future[None]) -> None:
         from models.registry import load_model

@@ -98,3 +98,29 @@ def test_a_model_that_cannot_load_fails_cleanly_and_may_be_retried(runtime: Runt
     finally:
         rt.close()
     assert not entry.loaded
+
+
+def test_a_caller_that_gives_up_does_not_cancel_the_load(
+    fresh: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import models.registry
+
+    real_load = models.registry.load_model
+
+    def slow_load(spec: ModelSpec) -> object:
+        time.sleep(0.5)
+        return real_load(spec)
+
+    monkeypatch.setattr(models.registry, "load_model", slow_load)
+    entry = fresh.resolve("silero-speech", "audio-classification")
+
+    async def main() -> None:
+        impatient = asyncio.create_task(fresh.ensure_loaded(entry))
+        await asyncio.sleep(0.1)
+        impatient.cancel()  # e.g. a client that went away while the model loaded
+        with pytest.raises(asyncio.CancelledError):
+            await impatient
+        await fresh.ensure_loaded(entry)  # the load went on and others still get it
+
+    asyncio.run(main())
+    assert entry.loaded
