@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.voxwire-setup
 TORCH_PIN := torch==2.13.0
 # Debian packages the project needs; each is installed only when dpkg says it is missing.
-APT_PACKAGES := espeak-ng
+APT_PACKAGES := espeak-ng libportaudio2 chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 ARGS ?=

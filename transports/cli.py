@@ -28,6 +28,8 @@ _COMMAND_MODULES = [
     "transports.cli_stream",
     "transports.cli_bench",
     "transports.cli_serve",
+    "transports.cli_speak",
+    "transports.cli_mic",
 ]
 """Each exposes ``register(app)``; imported when the app is first built."""
 

@@ -1,0 +1,38 @@
+"""What `voxwire mic` was asked to do, and the one error it reports: shared by the
+session side (:mod:`demos.mic`) and the sound side (:mod:`demos.mic_audio`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from engine.errors import VoxwireError
+
+DEFAULT_URL: Final = "ws://127.0.0.1:8000/v1/realtime?model=voxwire"
+DEFAULT_RATE: Final = 24_000
+"""The session's input rate (OpenAI's) and the microphone's capture rate."""
+BLOCK_MS: Final = 20
+"""Audio per binary frame (and per microphone block)."""
+
+
+class MicError(VoxwireError):
+    """Something the user of `voxwire mic` can fix: connection, device, server refusal."""
+
+    code = "mic_error"
+
+
+@dataclass(frozen=True)
+class MicOptions:
+    """What `voxwire mic` was asked to do."""
+
+    url: str = DEFAULT_URL
+    input_file: Path | None = None
+    playback: bool = True
+    full_duplex: bool = False
+    classifiers: tuple[str, ...] = ()
+    api_key: str | None = None
+    device: int | str | None = None
+    """The sounddevice device (index or name) for the microphone and the speaker."""
+    rate: int = DEFAULT_RATE
+    block_ms: int = BLOCK_MS
