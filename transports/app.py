@@ -8,10 +8,11 @@ body-limit middleware.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from engine.errors import VoxwireError, describe
-from transports import http_hf, http_openai, speakers, workflows
+from transports import http_hf, http_openai, speakers, webrtc, workflows
 from transports.auth import ApiKeyMiddleware
 from transports.body_limit import BodyLimitMiddleware
 from transports.metrics import AppMetrics, HttpMetricsMiddleware
 from transports.realtime_ws import RealtimeLimits, SessionSlots, serve_realtime
+from transports.reply_handlers import build_handler
+from transports.reply_openai_chat import ChatSettings
 from transports.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,14 @@ class ServerSettings:
     """Serve /metrics without an API key even when keys are set (/health always is)."""
     result_cache_entries: int = 256
     """Hugging Face endpoint result cache (x-use-cache)."""
+    assistant: str = "echo"
+    """The reply handler of realtime sessions: echo, openai-chat or module:function."""
+    chat: ChatSettings = field(default_factory=ChatSettings)
+    """Where the openai-chat handler asks (base URL, model, key, timeout)."""
+    ice_servers: tuple[webrtc.IceServer, ...] = ()
+    """STUN/TURN servers for WebRTC calls; none: host candidates only (no STUN lookup)."""
+    webrtc_media_timeout_s: float = 10.0
+    """A WebRTC call whose microphone track sends nothing this long is ended."""
 
     def uvicorn_options(self) -> dict[str, Any]:
         """The uvicorn.Config keywords that carry these settings."""
@@ -85,11 +96,21 @@ def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> Fast
     settings = settings or ServerSettings()
     from importlib.metadata import version
 
-    app = FastAPI(title="voxwire", version=version("voxwire"))
+    reply_handler = build_handler(settings.assistant, settings.chat)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await reply_handler.aclose()
+
+    app = FastAPI(title="voxwire", version=version("voxwire"), lifespan=lifespan)
     slots = SessionSlots(settings.realtime.max_sessions)
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.realtime_slots = slots
+    app.state.reply_handler = reply_handler
 
     @app.exception_handler(VoxwireError)
     async def voxwire_error(_request: Request, exc: VoxwireError) -> JSONResponse:
@@ -137,7 +158,7 @@ def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> Fast
 
     @app.websocket("/v1/realtime")
     async def realtime(websocket: WebSocket) -> None:
-        await serve_realtime(websocket, runtime, slots, settings.realtime)
+        await serve_realtime(websocket, runtime, slots, settings.realtime, reply_handler)
 
     _add_metrics_auth_and_limits(app, runtime, slots, settings)
 
@@ -152,6 +173,8 @@ def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> Fast
     app.include_router(http_hf.router(runtime, settings, reserved=reserved))
     app.include_router(workflows.router(runtime, settings))
     app.include_router(speakers.router(runtime, settings))
+    app.include_router(webrtc.router(runtime, settings))  # POST /v1/realtime/calls
+    app.include_router(webrtc.page_router())  # the browser demo at / (its files only)
 
     return app
 
@@ -171,7 +194,7 @@ def _add_metrics_auth_and_limits(
         summary="Prometheus metrics (text format)",
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
-    public = ["/health", *(["/metrics"] if settings.public_metrics else [])]
+    public = ["/health", *webrtc.PAGE_PATHS, *(["/metrics"] if settings.public_metrics else [])]
     app.add_middleware(
         ApiKeyMiddleware,
         keys=settings.api_keys,

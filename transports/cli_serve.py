@@ -120,6 +120,57 @@ def serve(
             help="/metrics without an API key when keys are set. (default: protected)",
         ),
     ] = None,
+    ice_server: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ice-server",
+            help="STUN/TURN server for WebRTC calls, e.g. stun:stun.example.org:3478 or "
+            "turn:turn.example.org:3478 (repeatable). (default: none, host candidates only)",
+        ),
+    ] = None,
+    ice_username: Annotated[
+        str | None, typer.Option("--ice-username", help="Username for the TURN servers.")
+    ] = None,
+    ice_credential: Annotated[
+        str | None, typer.Option("--ice-credential", help="Credential for the TURN servers.")
+    ] = None,
+    assistant: Annotated[
+        str | None,
+        typer.Option(
+            "--assistant",
+            help="Who writes the spoken replies of realtime sessions: echo (says back what "
+            "it heard), openai-chat (an OpenAI-compatible /v1/chat/completions) or "
+            "module:function (a Python callable). (default: echo)",
+        ),
+    ] = None,
+    assistant_url: Annotated[
+        str | None,
+        typer.Option(
+            "--assistant-url",
+            help="openai-chat: the API's base URL. (default: http://127.0.0.1:8080/v1)",
+        ),
+    ] = None,
+    assistant_model: Annotated[
+        str | None,
+        typer.Option("--assistant-model", help="openai-chat: the model to ask. (default: default)"),
+    ] = None,
+    assistant_api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--assistant-api-key",
+            envvar="VOXWIRE_ASSISTANT_API_KEY",
+            show_envvar=True,
+            help="openai-chat: the API key sent as a Bearer token.",
+        ),
+    ] = None,
+    assistant_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--assistant-timeout",
+            min=0.1,
+            help="openai-chat: seconds to wait to connect and between chunks. (default: 30)",
+        ),
+    ] = None,
 ) -> None:
     """Serve the OpenAI Realtime API on /v1/realtime, the HTTP APIs, /health and /metrics."""
     import uvicorn
@@ -146,9 +197,33 @@ def serve(
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if keys:
         overrides["api_keys"] = list(keys)
+    if ice_server:
+        from transports.webrtc import ice_servers_from
+
+        try:
+            servers = ice_servers_from(ice_server, ice_username, ice_credential)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--ice-server") from None
+        overrides["ice_servers"] = [
+            {"urls": list(s.urls), "username": s.username, "credential": s.credential}
+            for s in servers
+        ]
+    replies = {
+        "handler": assistant,
+        "base_url": assistant_url,
+        "model": assistant_model,
+        "api_key": assistant_api_key,
+        "timeout": assistant_timeout,
+    }
     plan = configuration.resolve(
-        file_config, overrides, source=None if config is None else str(config)
+        file_config,
+        overrides,
+        source=None if config is None else str(config),
+        assistant={k: v for k, v in replies.items() if v is not None},
     )
+    from transports.reply_handlers import build_handler
+
+    build_handler(plan.settings.assistant, plan.settings.chat)  # a bad --assistant fails now
     runtime = load_runtime(plan, model)
     try:
         # The embedded models are small: load them now, so no first request waits.
@@ -175,9 +250,14 @@ def serve(
         if settings.api_keys:
             metrics = "public" if settings.public_metrics else "needs a key"
             notice(f"{len(settings.api_keys)} API key(s) needed (/health open, /metrics {metrics})")
+        if settings.ice_servers:
+            urls = ", ".join(url for server in settings.ice_servers for url in server.urls)
+            notice(f"WebRTC ICE servers: {urls}")
+        notice(f"spoken replies by the {settings.assistant} assistant")
         notice(
             f"serving on http://{plan.host}:{plan.port} "
-            f"(realtime: ws://{plan.host}:{plan.port}/v1/realtime)"
+            f"(realtime: ws://{plan.host}:{plan.port}/v1/realtime, "
+            f"browser demo: http://{plan.host}:{plan.port}/)"
         )
         uvicorn.Server(server_config).run()
     finally:

@@ -13,6 +13,11 @@ preload = true
 
 [defaults]                    # the model each task uses when a request names none
 asr = "whisper-small"
+
+[assistant]                   # who writes the spoken replies of realtime sessions
+handler = "openai-chat"       # echo (default), openai-chat or module:function
+base_url = "http://127.0.0.1:8080/v1"
+model = "llama-3.2-1b-instruct"
 ```
 
 The file is read with tomllib and checked by pydantic models that forbid
@@ -27,9 +32,9 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from pydantic import (
     AliasChoices,
@@ -45,6 +50,8 @@ from engine.errors import VoxwireError
 from models.registry import BACKENDS, EMBEDDED_MODELS, ModelSpec, Task
 from transports.app import MiB, ServerSettings
 from transports.realtime_ws import RealtimeLimits
+from transports.reply_openai_chat import ChatSettings
+from transports.webrtc import IceServer
 
 _SETTINGS = ServerSettings()
 _LIMITS = _SETTINGS.realtime
@@ -71,6 +78,23 @@ class _Table(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+class IceServerTable(_Table):
+    """One entry of `[server] ice_servers`: a STUN or TURN server for WebRTC calls."""
+
+    urls: str | list[str]
+    username: str | None = None
+    credential: str | None = None
+
+    @model_validator(mode="after")
+    def _usable(self) -> Self:
+        self.server()  # raises ValueError naming the URL
+        return self
+
+    def server(self) -> IceServer:
+        urls = (self.urls,) if isinstance(self.urls, str) else tuple(self.urls)
+        return IceServer(urls, self.username, self.credential)
+
+
 class ServerTable(_Table):
     """`[server]`: how the server listens and what it allows."""
 
@@ -90,6 +114,10 @@ class ServerTable(_Table):
     api_keys: list[str] = Field(default_factory=list)
     public_metrics: bool = _SETTINGS.public_metrics
     result_cache_entries: int = Field(_SETTINGS.result_cache_entries, ge=0)
+    ice_servers: list[IceServerTable] = Field(default_factory=list)
+    """STUN/TURN servers for WebRTC; none: host candidates only."""
+    webrtc_media_timeout: float = Field(_SETTINGS.webrtc_media_timeout_s, gt=0)
+    """Seconds without microphone audio after which a WebRTC call ends."""
 
     @field_validator("api_keys")
     @classmethod
@@ -117,6 +145,8 @@ class ServerTable(_Table):
             api_keys=tuple(dict.fromkeys(self.api_keys)),
             public_metrics=self.public_metrics,
             result_cache_entries=self.result_cache_entries,
+            ice_servers=tuple(table.server() for table in self.ice_servers),
+            webrtc_media_timeout_s=self.webrtc_media_timeout,
         )
 
 
@@ -187,10 +217,46 @@ class DefaultsTable(_Table):
         }
 
 
+_CHAT = ChatSettings()
+
+
+class AssistantTable(_Table):
+    """`[assistant]`: what writes the spoken replies of realtime sessions."""
+
+    handler: str = _SETTINGS.assistant
+    """echo, openai-chat or module:function."""
+    base_url: str = _CHAT.base_url
+    """openai-chat: the OpenAI-compatible API's base URL (ending in /v1)."""
+    model: str = _CHAT.model
+    api_key: str | None = None
+    timeout: float = Field(_CHAT.timeout_s, gt=0)
+    """Seconds to wait to connect and between two streamed chunks."""
+    max_history: int = Field(_CHAT.max_history, ge=0)
+    temperature: float | None = Field(None, ge=0, le=2)
+
+    @field_validator("handler")
+    @classmethod
+    def _known_form(cls, value: str) -> str:
+        if value not in ("echo", "openai-chat") and ":" not in value:
+            raise ValueError(f"{value!r}: expected echo, openai-chat or module:function")
+        return value
+
+    def chat(self) -> ChatSettings:
+        return ChatSettings(
+            base_url=self.base_url,
+            model=self.model,
+            api_key=self.api_key,
+            timeout_s=self.timeout,
+            max_history=self.max_history,
+            temperature=self.temperature,
+        )
+
+
 class ConfigFile(_Table):
     """The whole file; every table is optional."""
 
     server: ServerTable = Field(default_factory=ServerTable)
+    assistant: AssistantTable = Field(default_factory=AssistantTable)
     models: dict[str, ModelTable] = Field(default_factory=dict)
     defaults: DefaultsTable = Field(default_factory=DefaultsTable)
 
@@ -256,18 +322,15 @@ def resolve(
     overrides: Mapping[str, Any] | None = None,
     *,
     source: str | None = None,
+    assistant: Mapping[str, Any] | None = None,
 ) -> ServeConfig:
     """The file's values (or the defaults) with `overrides` ([server] keys from the
-    command line) on top, checked against the catalogue."""
+    command line) and `assistant` ([assistant] keys) on top, checked against the
+    catalogue."""
     config = config or ConfigFile()
     label = source or "built-in defaults"
-    server = config.server
-    if overrides:
-        merged = {**server.model_dump(exclude_unset=True), **overrides}
-        try:
-            server = ServerTable.model_validate(merged)
-        except ValidationError as exc:
-            raise ConfigError(describe_validation(exc, "command line")) from None
+    server = _merged(config.server, overrides)
+    replies = _merged(config.assistant, assistant)
     specs = {spec.id: spec for spec in EMBEDDED_MODELS}
     for model_id, table in config.models.items():
         specs[model_id] = table.spec(model_id)
@@ -287,12 +350,26 @@ def resolve(
     return ServeConfig(
         host=server.host,
         port=server.port,
-        settings=server.settings(),
+        settings=replace(server.settings(), assistant=replies.handler, chat=replies.chat()),
         specs=tuple(specs.values()),
         defaults=defaults,
         preload=tuple(model_id for model_id, table in config.models.items() if table.preload),
         source=label,
     )
+
+
+TableT = TypeVar("TableT", bound=_Table)
+
+
+def _merged(table: TableT, overrides: Mapping[str, Any] | None) -> TableT:
+    """`table` with command-line values on top (validated as the file is)."""
+    if not overrides:
+        return table
+    merged = {**table.model_dump(exclude_unset=True), **overrides}
+    try:
+        return type(table).model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation(exc, "command line")) from None
 
 
 def load(path: Path | None, overrides: Mapping[str, Any] | None = None) -> ServeConfig:

@@ -343,7 +343,8 @@ class RealtimeConnection:
             await self.feed_audio(pcm16_to_float32(pcm), self.config.input_rate)
 
     async def feed_audio(self, samples: Float32Array, rate: int) -> None:
-        """Microphone audio at any supported rate (WebRTC feeds its track's 48 kHz here)."""
+        """Microphone audio; `rate` must be the session's input rate (the WebRTC path
+        resamples its track to it first)."""
         await self.live.feed(samples, rate)
 
     async def _update(self, event: SessionUpdate) -> None:

@@ -72,3 +72,10 @@ def test_serve_with_a_missing_model_fails_in_one_line() -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_serve_refuses_an_assistant_it_cannot_load_before_loading_models() -> None:
+    result = run("serve", "--port", str(free_port()), "--assistant", "no_such_module_xyz:reply")
+    assert result.returncode == 1
+    assert "cannot import no_such_module_xyz" in result.stderr
+    assert "loaded" not in result.stderr and "Traceback" not in result.stderr

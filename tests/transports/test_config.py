@@ -226,3 +226,31 @@ def test_serve_with_a_bad_config_exits_in_one_line(tmp_path: Path) -> None:
     result = run("serve", "--config", path)
     assert result.returncode == 1
     assert result.stderr.strip() == f"voxwire: error: {path}: server.max_sesions: unknown key"
+
+
+def test_assistant_table_and_command_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[assistant]
+handler = "openai-chat"
+base_url = "http://127.0.0.1:9/v1"
+model = "tiny"
+timeout = 2.5
+""",
+    )
+    plan = resolve(read_config(path), assistant={"model": "other", "api_key": "sk-1"})
+    assert plan.settings.assistant == "openai-chat"
+    chat = plan.settings.chat
+    assert (chat.base_url, chat.model, chat.api_key, chat.timeout_s) == (
+        "http://127.0.0.1:9/v1",
+        "other",
+        "sk-1",
+        2.5,
+    )
+    assert resolve(None, assistant={"handler": "tests.assistants:scripted"}).settings.assistant
+    for bad in ['handler = "parrot"', "timeout = 0", "colour = 1"]:
+        with pytest.raises(ConfigError, match="assistant"):
+            read_config(write(tmp_path, f"[assistant]\n{bad}\n"))
+    with pytest.raises(ConfigError, match="command line"):
+        resolve(None, assistant={"handler": "parrot"})
