@@ -143,6 +143,17 @@ def percentiles(values: Sequence[float]) -> dict[str, float | None]:
     return figures
 
 
+def transcription_update(rate: int) -> dict[str, Any]:
+    """The session.update that makes a session transcribe PCM16 at `rate`."""
+    return {
+        "type": "session.update",
+        "session": {
+            "type": "transcription",
+            "audio": {"input": {"format": {"type": "audio/pcm", "rate": rate}}},
+        },
+    }
+
+
 def to_pcm16(audio: npt.NDArray[np.float32]) -> bytes:
     """Float samples in [-1, 1] as PCM16 little-endian bytes."""
     scaled = np.clip(audio, -1.0, 1.0) * 32767.0
@@ -222,14 +233,7 @@ class StreamClient:
         self._ws = ws
         try:
             await asyncio.wait_for(self._expect(ws, "session.created"), HANDSHAKE_TIMEOUT_S)
-            update = {
-                "type": "session.update",
-                "session": {
-                    "type": "transcription",
-                    "audio": {"input": {"format": {"type": "audio/pcm", "rate": RATE}}},
-                },
-            }
-            await ws.send(json.dumps(update))
+            await ws.send(json.dumps(transcription_update(RATE)))
             await asyncio.wait_for(self._expect(ws, "session.updated"), HANDSHAKE_TIMEOUT_S)
         except ConnectionClosed as exc:
             raise BenchError(f"stream {self.record.index}: the server closed: {exc}") from exc

@@ -54,6 +54,7 @@ from transports.bench_stream import (
     percentiles,
     server_under_test,
     to_pcm16,
+    transcription_update,
 )
 from transports.media import decode_audio
 from transports.webrtc_audio import FRAME_SAMPLES, frame_to_mono
@@ -497,14 +498,7 @@ async def websocket_pass(ws_url: str, audio: npt.NDArray[np.float32], api_key: s
         reader = asyncio.create_task(receive())
         try:
             await log_.wait_for("session.created", CONNECT_TIMEOUT_S)
-            update = {
-                "type": "session.update",
-                "session": {
-                    "type": "transcription",
-                    "audio": {"input": {"format": {"type": "audio/pcm", "rate": RATE}}},
-                },
-            }
-            await ws.send(json.dumps(update))
+            await ws.send(json.dumps(transcription_update(RATE)))
             await log_.wait_for("session.updated", CONNECT_TIMEOUT_S)
             loop = asyncio.get_running_loop()
             start = loop.time()

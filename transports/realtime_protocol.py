@@ -477,15 +477,7 @@ def apply_update(
     if audio_input is not None:
         fields = audio_input.model_fields_set
         if "format" in fields and audio_input.format is not None:
-            rate = audio_input.format.rate
-            if rate not in SUPPORTED_INPUT_RATES:
-                raise ProtocolError(
-                    f"unsupported input rate {rate} Hz; voxwire takes "
-                    + ", ".join(str(r) for r in sorted(SUPPORTED_INPUT_RATES)),
-                    code="unsupported_sample_rate",
-                    param="session.audio.input.format.rate",
-                )
-            changes["input_rate"] = rate
+            changes["input_rate"] = _supported_rate(audio_input.format.rate, "input")
         if "transcription" in fields and audio_input.transcription is not None:
             changes.update(_transcription_changes(audio_input.transcription, catalogue))
         if "turn_detection" in fields:
@@ -501,18 +493,21 @@ def apply_update(
     return replace(config, **changes)
 
 
+def _supported_rate(rate: int, direction: Literal["input", "output"]) -> int:
+    if rate not in SUPPORTED_INPUT_RATES:
+        raise ProtocolError(
+            f"unsupported {direction} rate {rate} Hz; voxwire takes "
+            + ", ".join(str(r) for r in sorted(SUPPORTED_INPUT_RATES)),
+            code="unsupported_sample_rate",
+            param=f"session.audio.{direction}.format.rate",
+        )
+    return rate
+
+
 def _output(update: AudioOutput, current: OutputConfig, catalogue: ModelCatalogue) -> OutputConfig:
     values: dict[str, Any] = {}
     if update.format is not None:
-        rate = update.format.rate
-        if rate not in SUPPORTED_INPUT_RATES:
-            raise ProtocolError(
-                f"unsupported output rate {rate} Hz; voxwire speaks at "
-                + ", ".join(str(r) for r in sorted(SUPPORTED_INPUT_RATES)),
-                code="unsupported_sample_rate",
-                param="session.audio.output.format.rate",
-            )
-        values["rate"] = rate
+        values["rate"] = _supported_rate(update.format.rate, "output")
     if update.voice is not None:
         voice = update.voice
         if voice.lower() not in OPENAI_VOICES and voice not in catalogue.voices:

@@ -489,14 +489,7 @@ class RealtimeResponses:
         self._spoken[reply.item_id] = reply
         while len(self._spoken) > REMEMBERED_ITEMS:
             self._spoken.popitem(last=False)
-        self.send(
-            server_event(
-                "response.output_item.added",
-                response_id=reply.id,
-                output_index=0,
-                item=self._item(reply, "in_progress"),
-            )
-        )
+        self._send_item("response.output_item.added", reply, "in_progress")
         self.send(
             server_event(
                 "response.content_part.added",
@@ -506,6 +499,11 @@ class RealtimeResponses:
                 content_index=0,
                 part={"type": "audio", "transcript": ""},
             )
+        )
+
+    def _send_item(self, kind: str, reply: Reply, status: str) -> None:
+        self.send(
+            server_event(kind, response_id=reply.id, output_index=0, item=self._item(reply, status))
         )
 
     def _send_part(self, kind: str, reply: Reply, **payload: Any) -> None:
@@ -532,14 +530,7 @@ class RealtimeResponses:
                 reply,
                 part={"type": "audio", "transcript": reply.transcript},
             )
-            self.send(
-                server_event(
-                    "response.output_item.done",
-                    response_id=reply.id,
-                    output_index=0,
-                    item=self._item(reply, "completed"),
-                )
-            )
+            self._send_item("response.output_item.done", reply, "completed")
         details: dict[str, Any] | None = None
         if reply.state.status is ResponseStatus.CANCELLED:
             details = {"type": "cancelled", "reason": reply.state.reason}
