@@ -13,7 +13,7 @@ from typing import Literal
 
 from engine.errors import IllegalTransition
 
-Role = Literal["user", "assistant"]
+Role = Literal["user", "assistant", "system"]
 
 
 @dataclass

@@ -38,6 +38,10 @@ class AudioSink(Protocol):
     rate: int
     """The sample rate `write` takes."""
 
+    async def played(self) -> None:
+        """Return once every sample written so far has been played (or discarded)."""
+        ...
+
     async def write(self, pcm16: bytes) -> None:
         """Queue PCM16 mono audio for playback; waits while the queue is full."""
         ...

@@ -133,10 +133,14 @@ class SpeakerSettings(_Strict):
     threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
 
 
+Modality = Literal["text", "audio"]
+
+
 class SessionSettings(_Lenient):
     type: Literal["transcription", "realtime"] | None = None
     audio: AudioSettings | None = None
     instructions: str | None = None
+    output_modalities: list[Modality] | None = Field(default=None, min_length=1, max_length=1)
     classifiers: list[str] | None = Field(default=None, alias="voxwire.classifiers")
     wake_word_gate: StrictBool | None = Field(default=None, alias="voxwire.wake_word_gate")
     wake_words: WakeWordSettings | None = Field(default=None, alias="voxwire.wake_words")
@@ -169,6 +173,8 @@ class ResponseSettings(_Lenient):
     """The `response` of response.create: what this one reply may override."""
 
     instructions: str | None = None
+    output_modalities: list[Modality] | None = Field(default=None, min_length=1, max_length=1)
+    """["audio"] (spoken, with a transcript) or ["text"] (text only)."""
     conversation: str | None = None
     """"auto" (the default) adds the reply to the conversation; "none" keeps it out."""
     metadata: dict[str, str] | None = None
@@ -194,6 +200,49 @@ class ItemTruncate(_Lenient):
     audio_end_ms: int = Field(ge=0)
 
 
+class ItemContent(_Lenient):
+    type: Literal["input_text", "text", "output_text", "input_audio", "output_audio"]
+    text: str | None = None
+    transcript: str | None = None
+
+
+class ItemIn(_Lenient):
+    """A message item a client adds to the conversation."""
+
+    id: str | None = Field(default=None, max_length=64)
+    type: Literal["message"]
+    role: Literal["user", "assistant", "system"]
+    content: list[ItemContent] = Field(min_length=1, max_length=16)
+
+    def text(self) -> str:
+        """The item's text; audio content is refused (send audio as input audio)."""
+        parts = []
+        for part in self.content:
+            if part.type in ("input_audio", "output_audio"):
+                raise ProtocolError(
+                    "voxwire takes text content in conversation.item.create; send speech "
+                    "with input_audio_buffer.append",
+                    code="invalid_value",
+                    param="item.content",
+                )
+            parts.append(part.text or "")
+        return " ".join(p.strip() for p in parts if p.strip())
+
+
+class ItemCreate(_Lenient):
+    type: Literal["conversation.item.create"]
+    event_id: str | None = None
+    previous_item_id: str | None = None
+    item: ItemIn
+
+
+class OutputAudioClear(_Lenient):
+    """WebRTC only: drop the reply audio the server has not played yet."""
+
+    type: Literal["output_audio_buffer.clear"]
+    event_id: str | None = None
+
+
 class StatsRequest(_Lenient):
     """voxwire's own: ask for the session's audio counters ('nothing lost', checkable)."""
 
@@ -209,6 +258,8 @@ ClientEvent = (
     | ResponseCreate
     | ResponseCancel
     | ItemTruncate
+    | ItemCreate
+    | OutputAudioClear
     | StatsRequest
 )
 
@@ -220,6 +271,8 @@ _CLIENT_EVENTS: dict[str, type[ClientEvent]] = {
     "response.create": ResponseCreate,
     "response.cancel": ResponseCancel,
     "conversation.item.truncate": ItemTruncate,
+    "conversation.item.create": ItemCreate,
+    "output_audio_buffer.clear": OutputAudioClear,
     "voxwire.session.stats": StatsRequest,
 }
 
@@ -377,6 +430,7 @@ class SessionConfig:
     instructions: str = ""
     classification: ClassificationConfig = field(default_factory=ClassificationConfig)
     output: OutputConfig = field(default_factory=lambda: OutputConfig())
+    output_modalities: tuple[Modality, ...] = ("audio",)
 
     @property
     def responds(self) -> bool:
@@ -441,7 +495,7 @@ class SessionConfig:
             "id": self.session_id,
             "model": self.realtime_model,
             "instructions": self.instructions,
-            "output_modalities": ["audio"],
+            "output_modalities": list(self.output_modalities),
             "audio": {"input": audio_input, "output": self.output.to_wire()},
             **self.classification.to_wire(),
         }
@@ -473,6 +527,8 @@ def apply_update(
         )
     if update.instructions is not None:
         changes["instructions"] = update.instructions
+    if update.output_modalities is not None:
+        changes["output_modalities"] = tuple(update.output_modalities)
     audio_input = update.audio.input if update.audio is not None else None
     if audio_input is not None:
         fields = audio_input.model_fields_set

@@ -46,12 +46,15 @@ from models.interfaces import SpeechSynthesizer
 from transports.realtime_peer import AudioSink
 from transports.realtime_protocol import (
     OPENAI_VOICES,
+    ItemCreate,
+    Modality,
     ProtocolError,
     ResponseSettings,
     SessionConfig,
     error_event,
     server_event,
 )
+from transports.reply_events import assistant_item, content_part, response_object, user_item
 from transports.reply_handlers import ReplyHandler, Turn
 from transports.runtime import Runtime
 
@@ -119,6 +122,7 @@ class Reply:
     samples_sent: int = 0
     play_start: float | None = None
     input_words: int = 0
+    modality: Modality = "audio"
 
     @property
     def in_conversation(self) -> bool:
@@ -156,6 +160,11 @@ class RealtimeResponses:
         self._spoken: OrderedDict[str, Reply] = OrderedDict()
         self._replies: list[Reply] = []
         """Replies not yet finished, oldest (the one speaking) first."""
+        self._last_user: str | None = None
+        """The newest user item (committed audio or a text item): what a reply answers."""
+        self._playing: Reply | None = None
+        """The reply whose audio the sink (WebRTC track) holds, for output_audio_buffer.*."""
+        self._drain: asyncio.Task[None] | None = None
 
     # -- engine events ---------------------------------------------------------------------
 
@@ -166,6 +175,7 @@ class RealtimeResponses:
                 self._barge_in()
             elif isinstance(event, InputAudioCommitted):
                 self._expect_transcript(event.item_id)
+                self._last_user = event.item_id
                 turn = self.config().turn_detection
                 if self.config().responds and turn is not None and turn.create_response:
                     self._start(ResponseSettings(), user_item_id=event.item_id)
@@ -188,8 +198,12 @@ class RealtimeResponses:
 
     def _barge_in(self) -> None:
         turn = self.config().turn_detection
-        if self._replies and turn is not None and turn.interrupt_response:
+        if turn is None or not turn.interrupt_response:
+            return
+        if self._replies:
             self._cancel_all("turn_detected")
+        elif self._playing is not None:
+            self._drop_track_audio()  # a finished reply still playing on the track
 
     # -- client events ---------------------------------------------------------------------
 
@@ -201,10 +215,48 @@ class RealtimeResponses:
                 "cancel it first or wait for response.done",
                 code="conversation_already_has_active_response",
             )
-        last_user = (
-            next((item for item in reversed(self._transcripts)), None) or self._last_user_item()
-        )
-        self._start(settings or ResponseSettings(), user_item_id=last_user)
+        self._start(settings or ResponseSettings(), user_item_id=self._last_user)
+
+    def create_item(self, event: ItemCreate) -> None:
+        """`conversation.item.create`: a text message joins the conversation (at its end)."""
+        item = event.item
+        item_id = item.id or f"item_{secrets.token_hex(10)}"
+        if self.conversation.get(item_id) is not None or item_id in self._transcripts:
+            raise ProtocolError(
+                f"the conversation already has an item {item_id!r}",
+                code="item_already_exists",
+                param="item.id",
+            )
+        previous = event.previous_item_id
+        if previous not in (None, "root") and self.conversation.get(previous) is None:
+            raise ProtocolError(
+                f"no item {previous!r} in this conversation",
+                code="item_not_found",
+                param="previous_item_id",
+            )
+        text = item.text()
+        if not text:
+            raise ProtocolError("the item has no text", code="invalid_value", param="item.content")
+        before = self.conversation.last_item_id
+        self.conversation.add(item_id, item.role, text)
+        if item.role == "user":
+            self._last_user = item_id
+        wire = user_item(item_id, item.role, text)
+        for kind in ("conversation.item.added", "conversation.item.done"):
+            self.send(server_event(kind, previous_item_id=before, item=wire))
+
+    def clear_output_audio(self) -> None:
+        """`output_audio_buffer.clear` (WebRTC): drop the reply audio not played yet."""
+        if self.audio_sink is None:
+            raise ProtocolError(
+                "output_audio_buffer.clear is for WebRTC calls, whose audio the server "
+                "plays; over a WebSocket stop playback in the client",
+                code="invalid_request_error",
+            )
+        if self._replies:
+            self._cancel_all("client_cancelled")
+        else:
+            self._drop_track_audio()
 
     def cancel(self, response_id: str | None) -> None:
         """`response.cancel`: stop the reply in progress (an error when there is none)."""
@@ -265,6 +317,9 @@ class RealtimeResponses:
                 self._count_cancelled(reply)
         for task in tasks:
             task.cancel()
+        if self._drain is not None:
+            tasks.append(self._drain)
+            self._drain.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -286,18 +341,14 @@ class RealtimeResponses:
 
     # -- one reply ---------------------------------------------------------------------------
 
-    def _last_user_item(self) -> str | None:
-        for message in reversed(self.conversation.history()):
-            if message.role == "user":
-                return message.item_id
-        return None
-
     def _start(self, settings: ResponseSettings, *, user_item_id: str | None) -> None:
+        modalities = settings.output_modalities or self.config().output_modalities
         reply = Reply(
             id=f"resp_{secrets.token_hex(10)}",
             item_id=f"item_{secrets.token_hex(10)}",
             user_item_id=user_item_id,
             settings=settings,
+            modality=modalities[0],
         )
         before = self._replies[-1].task if self._replies else None
         self._replies.append(reply)
@@ -329,6 +380,8 @@ class RealtimeResponses:
             dropped = self.audio_sink.discard()
             self.counters.samples_sent -= dropped
             self.counters.samples_cancelled += dropped
+            if self._playing is reply:
+                self._buffer_cleared()
 
     async def _run(self, reply: Reply, before: asyncio.Task[None] | None) -> None:
         try:
@@ -339,10 +392,15 @@ class RealtimeResponses:
             self.send(server_event("response.created", response=self._response(reply)))
             turn = await self._turn(reply)
             self._send_item_added(reply)
-            await self._speak(reply, self.handler.reply(turn))
+            if reply.modality == "audio":
+                await self._speak(reply, self.handler.reply(turn))
+            else:
+                await self._write(reply, self.handler.reply(turn))
             reply.state.finish(ResponseStatus.COMPLETED)
             self.counters.completed += 1
             self._send_done(reply)
+            if self._playing is reply:
+                self._watch_drain(reply)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -422,6 +480,17 @@ class RealtimeResponses:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await producer
 
+    async def _write(self, reply: Reply, text: AsyncIterator[str]) -> None:
+        """A text-only reply: the handler's chunks as they come."""
+        try:
+            async for chunk in text:
+                if chunk:
+                    reply.transcript += chunk
+                    self._send_part("response.output_text.delta", reply, delta=chunk)
+        finally:
+            await _close(text)
+        reply.transcript = reply.transcript.strip()
+
     async def _play(self, reply: Reply, sentence: str, audio: Float32Array, rate: int) -> None:
         """Send one sentence: its transcript, then its audio in paced chunks."""
         pcm = float32_to_pcm16(audio)
@@ -436,6 +505,8 @@ class RealtimeResponses:
         for offset in range(0, len(pcm), step):
             chunk = pcm[offset : offset + step]
             if self.audio_sink is not None:
+                if self._playing is not reply:
+                    self._buffer_started(reply)
                 await self.audio_sink.write(chunk)
             else:
                 await self._pace(reply, len(chunk) // 2 / rate)
@@ -448,6 +519,43 @@ class RealtimeResponses:
             self.counters.samples_sent += len(chunk) // 2
         if sentence:
             reply.spoken.append(Spoken(sentence, start_ms, reply.samples_sent * 1000 // rate))
+
+    # -- the WebRTC track's buffer (output_audio_buffer.*) -------------------------------------
+
+    def _drop_track_audio(self) -> None:
+        """Drop what the track has not played of a finished reply."""
+        assert self.audio_sink is not None
+        dropped = self.audio_sink.discard()
+        self.counters.samples_sent -= dropped
+        self.counters.samples_cancelled += dropped
+        self._buffer_cleared()
+
+    def _buffer_started(self, reply: Reply) -> None:
+        if self._drain is not None:
+            self._drain.cancel()
+        self._playing = reply
+        self.send(server_event("output_audio_buffer.started", response_id=reply.id))
+
+    def _buffer_cleared(self) -> None:
+        if self._drain is not None:
+            self._drain.cancel()
+        playing, self._playing = self._playing, None
+        if playing is not None:
+            self.send(server_event("output_audio_buffer.cleared", response_id=playing.id))
+
+    def _watch_drain(self, reply: Reply) -> None:
+        """Send output_audio_buffer.stopped once the track has played the reply."""
+
+        async def drained() -> None:
+            assert self.audio_sink is not None
+            await self.audio_sink.played()
+            if self._playing is reply:
+                self._playing = None
+                self.send(server_event("output_audio_buffer.stopped", response_id=reply.id))
+
+        self._drain = asyncio.get_running_loop().create_task(
+            drained(), name=f"{self.session_id}:{reply.id}:drain"
+        )
 
     def _send_rate(self) -> int:
         """The rate reply audio leaves at: the track's, or the session's output rate."""
@@ -490,21 +598,11 @@ class RealtimeResponses:
         while len(self._spoken) > REMEMBERED_ITEMS:
             self._spoken.popitem(last=False)
         self._send_item("response.output_item.added", reply, "in_progress")
-        self.send(
-            server_event(
-                "response.content_part.added",
-                response_id=reply.id,
-                item_id=reply.item_id,
-                output_index=0,
-                content_index=0,
-                part={"type": "audio", "transcript": ""},
-            )
-        )
+        self._send_part("response.content_part.added", reply, part=content_part("", reply.modality))
 
     def _send_item(self, kind: str, reply: Reply, status: str) -> None:
-        self.send(
-            server_event(kind, response_id=reply.id, output_index=0, item=self._item(reply, status))
-        )
+        item = assistant_item(reply.item_id, status, reply.transcript, reply.modality)
+        self.send(server_event(kind, response_id=reply.id, output_index=0, item=item))
 
     def _send_part(self, kind: str, reply: Reply, **payload: Any) -> None:
         self.send(
@@ -521,14 +619,17 @@ class RealtimeResponses:
     def _send_done(self, reply: Reply, error: dict[str, str] | None = None) -> None:
         """The closing events: the item's (when it has one) and response.done."""
         if reply.item_added and reply.state.status is ResponseStatus.COMPLETED:
-            self._send_part("response.output_audio.done", reply)
-            self._send_part(
-                "response.output_audio_transcript.done", reply, transcript=reply.transcript
-            )
+            if reply.modality == "audio":
+                self._send_part("response.output_audio.done", reply)
+                self._send_part(
+                    "response.output_audio_transcript.done", reply, transcript=reply.transcript
+                )
+            else:
+                self._send_part("response.output_text.done", reply, text=reply.transcript)
             self._send_part(
                 "response.content_part.done",
                 reply,
-                part={"type": "audio", "transcript": reply.transcript},
+                part=content_part(reply.transcript, reply.modality),
             )
             self._send_item("response.output_item.done", reply, "completed")
         details: dict[str, Any] | None = None
@@ -538,59 +639,25 @@ class RealtimeResponses:
             details = {"type": "failed", "error": error}
         self.send(server_event("response.done", response=self._response(reply, details)))
 
-    def _item(self, reply: Reply, status: str) -> dict[str, Any]:
-        content = (
-            [{"type": "output_audio", "transcript": reply.transcript}]
-            if status != "in_progress"
-            else []
-        )
-        return {
-            "id": reply.item_id,
-            "object": "realtime.item",
-            "type": "message",
-            "status": status,
-            "role": "assistant",
-            "content": content,
-        }
-
     def _response(self, reply: Reply, details: dict[str, Any] | None = None) -> dict[str, Any]:
         status = reply.state.status
-        output = self.config().output
         done = status is not ResponseStatus.IN_PROGRESS
-        item_status = "completed" if status is ResponseStatus.COMPLETED else "incomplete"
-        output_words = len(reply.transcript.split())
-        return {
-            "object": "realtime.response",
-            "id": reply.id,
-            "status": status.value,
-            "status_details": details,
-            "output": [self._item(reply, item_status)] if done and reply.item_added else [],
-            "conversation_id": f"conv_{self.session_id.removeprefix('sess_')}"
-            if reply.in_conversation
-            else None,
-            "output_modalities": ["audio"],
-            "max_output_tokens": "inf",
-            "audio": {
-                "output": {
-                    "format": {"type": "audio/pcm", "rate": output.rate},
-                    "voice": output.voice,
-                }
-            },
-            "metadata": reply.settings.metadata,
-            "usage": {
-                "total_tokens": reply.input_words + output_words,
-                "input_tokens": reply.input_words,
-                "output_tokens": output_words,
-                "input_token_details": {
-                    "text_tokens": reply.input_words,
-                    "audio_tokens": 0,
-                    "cached_tokens": 0,
-                },
-                "output_token_details": {"text_tokens": output_words, "audio_tokens": 0},
-            }
-            if done
-            else None,
-        }
+        item = None
+        if done and reply.item_added:
+            item_status = "completed" if status is ResponseStatus.COMPLETED else "incomplete"
+            item = assistant_item(reply.item_id, item_status, reply.transcript, reply.modality)
+        conversation = f"conv_{self.session_id.removeprefix('sess_')}"
+        return response_object(
+            response_id=reply.id,
+            status=status.value,
+            details=details,
+            item=item,
+            conversation_id=conversation if reply.in_conversation else None,
+            modality=reply.modality,
+            output=self.config().output,
+            metadata=reply.settings.metadata,
+            words=(reply.input_words, len(reply.transcript.split())) if done else None,
+        )
 
 
 async def _split_sentences(
@@ -611,21 +678,15 @@ async def _split_sentences(
     except Exception as exc:
         await out.put(exc)
     finally:
-        close = getattr(text, "aclose", None)
-        if close is not None:
-            with contextlib.suppress(Exception):
-                await close()
+        await _close(text)
 
 
-def _usage(input_words: int, output_words: int) -> dict[str, Any]:
-    """OpenAI's usage object; voxwire counts words, not tokens."""
-    return {
-        "total_tokens": input_words + output_words,
-        "input_tokens": input_words,
-        "output_tokens": output_words,
-        "input_token_details": {"text_tokens": input_words, "audio_tokens": 0, "cached_tokens": 0},
-        "output_token_details": {"text_tokens": output_words, "audio_tokens": 0},
-    }
+async def _close(text: AsyncIterator[str]) -> None:
+    """Close a handler's stream (an async generator's finally blocks run now)."""
+    close = getattr(text, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            await close()
 
 
 def _synthesize(

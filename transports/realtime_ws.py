@@ -37,8 +37,10 @@ from transports.realtime_protocol import (
     AudioClear,
     AudioCommit,
     ClientEvent,
+    ItemCreate,
     ItemTruncate,
     ModelCatalogue,
+    OutputAudioClear,
     ProtocolError,
     ResponseCancel,
     ResponseCreate,
@@ -318,6 +320,11 @@ class RealtimeConnection:
             self.replies.cancel(event.response_id)
         elif isinstance(event, ItemTruncate):
             self.replies.truncate(event.item_id, event.content_index, event.audio_end_ms)
+        elif isinstance(event, ItemCreate):
+            self._realtime_only(event.type)
+            self.replies.create_item(event)
+        elif isinstance(event, OutputAudioClear):
+            self.replies.clear_output_audio()
         elif isinstance(event, StatsRequest):
             self._send(
                 server_event(

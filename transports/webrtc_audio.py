@@ -206,6 +206,8 @@ class ReplyTrack(MediaStreamTrack):
         self._max_bytes = int(max_buffer_s * RATE) * 2
         self._space = asyncio.Event()
         self._space.set()
+        self._empty = asyncio.Event()
+        self._empty.set()
         self._start: float | None = None
         self._frame = 0
         """Frames since the clock (re)started."""
@@ -235,6 +237,7 @@ class ReplyTrack(MediaStreamTrack):
             take = min(room, len(data))
             take -= take % 2
             self._buffer += data[:take]
+            self._empty.clear()
             data = data[take:]
 
     def discard(self) -> int:
@@ -243,13 +246,19 @@ class ReplyTrack(MediaStreamTrack):
         self._buffer.clear()
         self.counters.reply_samples_discarded += dropped
         self._space.set()
+        self._empty.set()
         return dropped
+
+    async def played(self) -> None:
+        """Return once the queue is empty: everything written has gone out."""
+        await self._empty.wait()
 
     def stop(self) -> None:
         if self.readyState == "live":
             self.discard()
         super().stop()
         self._space.set()  # writers waiting for room see the track has ended
+        self._empty.set()
 
     async def recv(self) -> av.AudioFrame:
         """The next 20 ms frame, due at start + n x 20 ms."""
@@ -271,6 +280,8 @@ class ReplyTrack(MediaStreamTrack):
         if chunk:
             self.counters.reply_samples_sent += len(chunk) // 2
             self._space.set()
+            if not self._buffer:
+                self._empty.set()
         if len(chunk) < wanted:
             chunk += bytes(wanted - len(chunk))
         frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)

@@ -270,3 +270,57 @@ def test_output_format_and_voice_are_checked(reply_server: LiveServer) -> None:
                 assert (await client.error())["param"].startswith("session.audio.output")
 
     asyncio.run(main())
+
+
+def test_text_items_and_text_only_replies(reply_server: LiveServer) -> None:
+    async def main() -> None:
+        async with realtime(reply_server.ws_url, "?model=voxwire") as client:
+            updated = await configure(client, "echo", vad=False, output_modalities=["text"])
+            assert updated["session"]["output_modalities"] == ["text"]
+            item = {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "Typed, not spoken."}],
+            }
+            await client.send({"type": "conversation.item.create", "item": {**item, "id": "t1"}})
+            added = await client.next("conversation.item.added")
+            assert added["item"]["id"] == "t1" and added["item"]["role"] == "user"
+            done_item = await client.next("conversation.item.done")
+            assert done_item["item"]["content"][0]["text"] == "Typed, not spoken."
+            await client.send({"type": "response.create"})
+            done = await client.next("response.done", within=30)
+            response = done["response"]
+            assert response["output_modalities"] == ["text"]
+            assert response["output"][0]["content"] == [
+                {"type": "output_text", "text": "Typed, not spoken."}
+            ]
+            kinds = [e["type"] for e in client.received]
+            assert "response.output_text.delta" in kinds
+            assert "response.output_text.done" in kinds
+            assert "response.output_audio.delta" not in kinds
+            # One response may still ask for audio.
+            await client.send(
+                {"type": "response.create", "response": {"output_modalities": ["audio"]}}
+            )
+            done = await client.next("response.done", within=30)
+            assert done["response"]["output"][0]["content"][0]["type"] == "output_audio"
+            assert "response.output_audio.delta" in [e["type"] for e in client.received]
+            # Bad items are refused and change nothing.
+            for bad, code in [
+                ({**item, "id": "t1"}, "item_already_exists"),
+                ({**item, "content": [{"type": "input_audio", "audio": "AAAA"}]}, "invalid_value"),
+                ({**item, "content": [{"type": "input_text", "text": " "}]}, "invalid_value"),
+            ]:
+                await client.send({"type": "conversation.item.create", "item": bad})
+                assert (await client.error())["code"] == code
+            await client.send(
+                {"type": "conversation.item.create", "previous_item_id": "nope", "item": item}
+            )
+            assert (await client.error())["code"] == "item_not_found"
+            # The track's buffer exists only on WebRTC calls.
+            await client.send({"type": "output_audio_buffer.clear"})
+            assert "WebRTC" in (await client.error())["message"]
+
+    asyncio.run(main())
+    reply_server.wait_until_idle()
+    assert assistants.turns_seen[-1].transcript == "Typed, not spoken."

@@ -25,6 +25,7 @@ from aioice import stun
 from openai import OpenAI
 
 from tests import speech
+from tests.assistants import STORY
 from tests.e2e.console import run, wer
 from tests.live_server import LiveServer, live_server
 from transports.app import ServerSettings
@@ -142,6 +143,7 @@ def test_sdp_offer_gets_an_answer_transcripts_and_a_spoken_reply(
                 elif heard_at is not None and rms(call.reply[-RATE:]) < 0.001:
                     break
             assert heard_at is not None, "no reply audio on the track"
+            await call.log.wait_for("output_audio_buffer.stopped", 10)
             return [e for _, e in call.log.events], bytes(call.reply)
 
     events, reply = asyncio.run(main())
@@ -159,8 +161,14 @@ def test_sdp_offer_gets_an_answer_transcripts_and_a_spoken_reply(
     )
     assert deltas == completed["transcript"]
     assert wer(SENTENCE, completed["transcript"]) <= 0.15
-    # Replies travel on the track, not as audio events.
+    # Replies travel on the track, not as audio events; the buffer events tell when the
+    # track starts and stops playing them, as OpenAI's WebRTC does.
     assert "response.output_audio.delta" not in kinds
+    response_id = next(e for e in events if e["type"] == "response.done")["response"]["id"]
+    started = kinds.index("output_audio_buffer.started")
+    assert kinds.index("response.created") < started < kinds.index("response.done")
+    assert kinds.index("response.done") < kinds.index("output_audio_buffer.stopped")
+    assert events[started]["response_id"] == response_id
     assert wer(SENTENCE, transcribe_pcm(server, reply)) <= 0.15
     wait_until_released(server)
 
@@ -558,3 +566,37 @@ def test_configured_stun_server_is_used_and_none_is_asked_by_default(
         live.call(_close(transport))
     assert responder.requests >= 1
     assert f"{_StunResponder.PUBLIC} " in relayed and "typ srflx" in relayed
+
+
+def test_output_audio_buffer_clear_drops_the_reply_on_the_track(server: LiveServer) -> None:
+    """output_audio_buffer.clear cancels the reply and empties the track at once."""
+
+    async def main() -> list[dict[str, Any]]:
+        async with RealtimeCall(server.http_url, query={"model": "gpt-realtime"}) as call:
+            await call.log.wait_for("session.created", 10)
+            call.send({"type": "session.update", "session": {"type": "realtime"}})
+            await call.log.wait_for("session.updated", 10)
+            call.send(
+                {
+                    "type": "conversation.item.create",
+                    "item": {
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": STORY}],
+                    },
+                }
+            )
+            call.send({"type": "response.create"})
+            await call.log.wait_for("output_audio_buffer.started", 30)
+            call.send({"type": "output_audio_buffer.clear"})
+            await call.log.wait_for("output_audio_buffer.cleared", 10)
+            await call.log.wait_for("response.done", 10)
+            return [e for _, e in call.log.events]
+
+    events = asyncio.run(main())
+    done = next(e for e in events if e["type"] == "response.done")
+    assert done["response"]["status"] == "cancelled"
+    assert done["response"]["status_details"]["reason"] == "client_cancelled"
+    cleared = next(e for e in events if e["type"] == "output_audio_buffer.cleared")
+    assert cleared["response_id"] == done["response"]["id"]
+    wait_until_released(server)
