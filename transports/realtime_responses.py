@@ -380,8 +380,7 @@ class RealtimeResponses:
             dropped = self.audio_sink.discard()
             self.counters.samples_sent -= dropped
             self.counters.samples_cancelled += dropped
-            if self._playing is reply:
-                self._buffer_cleared()
+            self._buffer_cleared()  # whichever reply the track held, it holds none now
 
     async def _run(self, reply: Reply, before: asyncio.Task[None] | None) -> None:
         try:
@@ -399,8 +398,6 @@ class RealtimeResponses:
             reply.state.finish(ResponseStatus.COMPLETED)
             self.counters.completed += 1
             self._send_done(reply)
-            if self._playing is reply:
-                self._watch_drain(reply)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -408,6 +405,8 @@ class RealtimeResponses:
         finally:
             if reply in self._replies:
                 self._replies.remove(reply)
+            if self._playing is reply and reply.state.status is not ResponseStatus.CANCELLED:
+                self._watch_drain(reply)  # what it wrote plays out
             if reply.in_conversation and reply.item_added:
                 self.conversation.add(reply.item_id, "assistant", reply.transcript)
 
