@@ -44,6 +44,19 @@ RATE = 16_000
 bench_app = typer.Typer(help="Benchmarks: print figures and write JSON.", no_args_is_help=True)
 
 
+WsUrlOption = Annotated[
+    str | None,
+    typer.Option("--url", help="ws:// URL of a running server (default: start `voxwire serve`)."),
+]
+HttpUrlOption = Annotated[
+    str | None,
+    typer.Option("--url", help="http:// URL of a running server (default: start `voxwire serve`)."),
+]
+SpawnedModelOption = Annotated[
+    str | None, typer.Option("--model", "-m", help="ASR model spec of the spawned server.")
+]
+
+
 def register(app: typer.Typer) -> None:
     """Add the `bench` command group to `app`."""
     app.add_typer(bench_app, name="bench")
@@ -200,15 +213,8 @@ def bench_stream(
     streams: Annotated[
         int, typer.Option("--streams", min=1, max=64, help="Most concurrent streams.")
     ] = 8,
-    url: Annotated[
-        str | None,
-        typer.Option(
-            "--url", help="ws:// URL of a running server (default: start `voxwire serve`)."
-        ),
-    ] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="ASR model spec of the spawned server.")
-    ] = None,
+    url: WsUrlOption = None,
+    model: SpawnedModelOption = None,
     levels: Annotated[
         str | None,
         typer.Option(
@@ -256,15 +262,8 @@ def bench_voice(
         Path | None,
         typer.Option("--file", "-f", help="Speech of one question (default: Piper speaks one)."),
     ] = None,
-    url: Annotated[
-        str | None,
-        typer.Option(
-            "--url", help="ws:// URL of a running server (default: start `voxwire serve`)."
-        ),
-    ] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="ASR model spec of the spawned server.")
-    ] = None,
+    url: WsUrlOption = None,
+    model: SpawnedModelOption = None,
     silence_ms: Annotated[
         int,
         typer.Option("--silence-ms", min=100, max=5000, help="turn_detection.silence_duration_ms."),
@@ -307,9 +306,7 @@ def bench_http(
         str | None,
         typer.Option("--url", help="http:// URL of a running server (default: start one)."),
     ] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="ASR model spec of the spawned server.")
-    ] = None,
+    model: SpawnedModelOption = None,
     api_key: Annotated[
         str | None, typer.Option("--api-key", help="Bearer key for a server that needs one.")
     ] = None,
@@ -412,15 +409,8 @@ def bench_webrtc(
     repeats: Annotated[
         int, typer.Option("--repeats", "-n", min=1, max=50, help="Passes per transport.")
     ] = 3,
-    url: Annotated[
-        str | None,
-        typer.Option(
-            "--url", help="http:// URL of a running server (default: start `voxwire serve`)."
-        ),
-    ] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="ASR model spec of the spawned server.")
-    ] = None,
+    url: HttpUrlOption = None,
+    model: SpawnedModelOption = None,
     api_key: Annotated[
         str | None, typer.Option("--api-key", help="Bearer key for a server that needs one.")
     ] = None,
