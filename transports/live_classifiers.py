@@ -430,7 +430,8 @@ class ItemResults:
     def expect(self, item_id: str) -> None:
         self._items[item_id] = (asyncio.get_running_loop().create_future(), [])
         while len(self._items) > self.limit:
-            self._items.popitem(last=False)[1][0].cancel()
+            self.finish(next(iter(self._items)))  # a waiter gets what came so far
+            self._items.popitem(last=False)
 
     def add(self, event: dict[str, Any]) -> None:
         entry = self._items.get(str(event.get("item_id")))
@@ -447,7 +448,7 @@ class ItemResults:
         entry = self._items.get(item_id)
         if entry is None:
             return []
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        with contextlib.suppress(TimeoutError):  # a cancel of the waiter propagates
             async with asyncio.timeout(within_s):
                 await asyncio.shield(entry[0])
         return list(entry[1])

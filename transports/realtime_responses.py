@@ -385,8 +385,10 @@ class RealtimeResponses:
     async def _run(self, reply: Reply, before: asyncio.Task[None] | None) -> None:
         try:
             if before is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.shield(before)
+                # Wait for the reply before this one to end, however it ends; a cancel of
+                # this reply itself must still propagate (suppressing it would let a
+                # cancelled reply speak).
+                await asyncio.wait({before})
             reply.started = True
             self.send(server_event("response.created", response=self._response(reply)))
             turn = await self._turn(reply)

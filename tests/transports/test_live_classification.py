@@ -434,3 +434,29 @@ def test_the_scorer_applies_threshold_refractory_period_and_names() -> None:
     found, _ = scorer.process([(16_000, np.zeros(1180, dtype=np.float32))], 16_000, config)
     assert found == []
     assert scorer.position == 1280 * 28 + 100 + 16_000
+
+
+def test_item_results_wait_returns_what_came_and_lets_a_cancel_through() -> None:
+    from transports.live_classifiers import ItemResults
+
+    async def main() -> None:
+        results = ItemResults(limit=2)
+        results.expect("item_1")
+        results.add({"type": "voxwire.classification", "item_id": "item_1", "labels": []})
+        # Within the time given: what came so far.
+        assert len(await results.wait("item_1", within_s=0.05)) == 1
+        # A waiter that is cancelled (barge-in cancels the reply) is cancelled.
+        waiter = asyncio.create_task(results.wait("item_1", within_s=30))
+        await asyncio.sleep(0.01)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        # An item pushed out by newer ones answers its waiter at once.
+        waiter = asyncio.create_task(results.wait("item_1", within_s=30))
+        await asyncio.sleep(0.01)
+        results.expect("item_2")
+        results.expect("item_3")
+        assert len(await asyncio.wait_for(waiter, 1)) == 1
+        assert await results.wait("item_unknown", within_s=30) == []
+
+    asyncio.run(main())

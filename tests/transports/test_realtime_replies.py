@@ -324,3 +324,39 @@ def test_text_items_and_text_only_replies(reply_server: LiveServer) -> None:
     asyncio.run(main())
     reply_server.wait_until_idle()
     assert assistants.turns_seen[-1].transcript == "Typed, not spoken."
+
+
+def test_a_cancel_also_stops_the_replies_waiting_their_turn(reply_server: LiveServer) -> None:
+    """Without interrupt_response a new turn's reply waits for the one speaking; a
+    response.cancel stops both, and the waiting one never starts."""
+
+    async def main() -> None:
+        async with realtime(reply_server.ws_url, "?model=voxwire") as client:
+            await configure(client, "slow")
+            await client.send(
+                {
+                    "type": "session.update",
+                    "session": {
+                        "audio": {"input": {"turn_detection": {"interrupt_response": False}}}
+                    },
+                }
+            )
+            await client.next("session.updated")
+            await client.stream(speak(QUESTION), rate=RATE, speed=2.0)
+            first = await client.next("response.created", within=60)
+            await client.stream(speak(INTERRUPTION), rate=RATE, speed=2.0)
+            completed = "conversation.item.input_audio_transcription.completed"
+            while sum(e["type"] == completed for e in client.received) < 2:
+                await client.next(completed, within=30)  # the second turn's reply waits
+            await client.send({"type": "response.cancel"})
+            done = await client.next("response.done", within=5)
+            assert done["response"]["id"] == first["response"]["id"]
+            await asyncio.sleep(2.0)
+            stats = await reply_stats(client)
+            assert stats["responses"] == 2 and stats["cancelled"] == 2
+            assert stats["active"] == 0
+            created = [e for e in client.received if e["type"] == "response.created"]
+            assert [e["response"]["id"] for e in created] == [first["response"]["id"]]
+
+    asyncio.run(main())
+    reply_server.wait_until_idle()
