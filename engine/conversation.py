@@ -43,6 +43,13 @@ class Conversation:
             self._messages.popitem(last=False)
         return message
 
+    def set_text(self, item_id: str, text: str) -> bool:
+        """Change an item's text where it stands (a truncated reply); False if unknown."""
+        message = self._messages.get(item_id)
+        if message is not None:
+            message.text = text
+        return message is not None
+
     def get(self, item_id: str) -> Message | None:
         return self._messages.get(item_id)
 

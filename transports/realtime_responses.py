@@ -295,9 +295,10 @@ class RealtimeResponses:
             )
         if reply.state.active:
             self._cancel_all("client_cancelled")
-        kept = " ".join(s.text for s in reply.spoken if s.start_ms < audio_end_ms)
-        if reply.in_conversation:
-            self.conversation.add(item_id, "assistant", kept)
+        # What the conversation remembers of the reply: what was heard. A reply still
+        # running joins the conversation with this text when its task ends.
+        reply.transcript = " ".join(s.text for s in reply.spoken if s.start_ms < audio_end_ms)
+        self.conversation.set_text(item_id, reply.transcript)
         self.send(
             server_event(
                 "conversation.item.truncated",

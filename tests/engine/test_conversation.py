@@ -31,3 +31,12 @@ def test_a_response_ends_once() -> None:
         state.finish(ResponseStatus.COMPLETED)
     with pytest.raises(IllegalTransition):
         ResponseState().finish(ResponseStatus.IN_PROGRESS)
+
+
+def test_set_text_changes_an_item_where_it_stands() -> None:
+    conversation = Conversation()
+    conversation.add("a", "assistant", "One. Two.")
+    conversation.add("b", "user", "Next.")
+    assert conversation.set_text("a", "One.")
+    assert [(m.item_id, m.text) for m in conversation.history()] == [("a", "One."), ("b", "Next.")]
+    assert not conversation.set_text("missing", "x")

@@ -360,3 +360,40 @@ def test_a_cancel_also_stops_the_replies_waiting_their_turn(reply_server: LiveSe
 
     asyncio.run(main())
     reply_server.wait_until_idle()
+
+
+def test_truncating_a_reply_in_progress_keeps_only_what_was_heard(
+    reply_server: LiveServer,
+) -> None:
+    async def main() -> None:
+        async with realtime(reply_server.ws_url, "?model=voxwire") as client:
+            await configure(client, "slow", vad=False)
+            item = {"type": "message", "role": "user", "content": [{"type": "input_text"}]}
+            item["content"][0]["text"] = "Count for me."
+            await client.send({"type": "conversation.item.create", "item": item})
+            await client.send({"type": "response.create"})
+            first = await client.next("response.output_audio_transcript.delta", within=30)
+            await client.next("response.output_audio_transcript.delta", within=30)
+            await client.send(
+                {
+                    "type": "conversation.item.truncate",
+                    "item_id": first["item_id"],
+                    "content_index": 0,
+                    "audio_end_ms": 100,
+                }
+            )
+            done = await client.next("response.done")
+            assert done["response"]["status_details"]["reason"] == "client_cancelled"
+            await client.next("conversation.item.truncated")
+            await configure(client, "words", vad=False)
+            await client.send({"type": "response.create"})
+            await client.next("response.done", within=30)
+
+    asyncio.run(main())
+    reply_server.wait_until_idle()
+    turn = assistants.turns_seen[-1]
+    assert turn.transcript == "Count for me."  # the user's item is the turn answered
+    assert (turn.history[-1].role, turn.history[-1].text) == (
+        "assistant",
+        "This is sentence number 1.",
+    )
