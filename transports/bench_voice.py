@@ -24,10 +24,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 import numpy.typing as npt
+import soxr
 from rich.console import Console
 from rich.table import Table
 from websockets.asyncio.client import ClientConnection, connect
 
+from models.interfaces import SpeechSynthesizer
 from transports.bench_stream import (
     BenchError,
     machine_info,
@@ -104,25 +106,17 @@ class _Listener:
                 self.errors.append(event["error"].get("message", "error"))
 
 
-def _question(file: Path | None) -> npt.NDArray[np.float32]:
+def _question(file: Path | None, tts: SpeechSynthesizer) -> npt.NDArray[np.float32]:
     if file is not None:
         from transports.media import decode_audio
 
         return decode_audio(file)
-    from models.piper_tts import PiperTts
-
-    tts = PiperTts()
-    import soxr
-
     audio = np.concatenate(list(tts.synthesize(DEFAULT_QUESTION)))
     return np.asarray(soxr.resample(audio, tts.sample_rate, RATE), dtype=np.float32)
 
 
-def tts_first_audio_ms(texts: Sequence[str], repeats: int = 3) -> float:
-    """Median time for the embedded Piper voice to yield its first audio chunk."""
-    from models.piper_tts import PiperTts
-
-    tts = PiperTts()
+def tts_first_audio_ms(tts: SpeechSynthesizer, texts: Sequence[str], repeats: int = 3) -> float:
+    """Median time for `tts` to yield its first audio chunk of each text."""
     next(iter(tts.synthesize("Warm up.")))
     times = []
     for _ in range(repeats):
@@ -232,7 +226,10 @@ def figures(turns: Sequence[TurnTimes], options: VoiceBenchOptions) -> dict[str,
 
 def run_voice_bench(options: VoiceBenchOptions, console: Console) -> dict[str, Any]:
     """Run the benchmark against `options.url` or a spawned server; print and save it."""
-    speech = _question(options.file)
+    from models.piper_tts import PiperTts
+
+    tts = PiperTts()  # the embedded voice: the question's speaker and the TTS timed
+    speech = _question(options.file, tts)
     with contextlib.ExitStack() as stack:
         handle = server_under_test(stack, options.url, options.model, console)
         url = realtime_session_url(handle.url)
@@ -243,7 +240,7 @@ def run_voice_bench(options: VoiceBenchOptions, console: Console) -> dict[str, A
         "machine": machine_info(),
         "speech_seconds": round(len(speech) / RATE, 2),
         **figures(turns, options),
-        "tts_first_audio_ms": tts_first_audio_ms([DEFAULT_QUESTION, "Hello there."]),
+        "tts_first_audio_ms": tts_first_audio_ms(tts, [DEFAULT_QUESTION, "Hello there."]),
     }
     options.output.parent.mkdir(parents=True, exist_ok=True)
     options.output.write_text(json.dumps(result, indent=2) + "\n")

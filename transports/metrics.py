@@ -43,7 +43,6 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.scheduler import ModelWorker
-from engine.session import SessionCounters
 from transports.realtime_ws import SessionSlots
 from transports.runtime import Runtime
 
@@ -258,23 +257,27 @@ class RuntimeCollector(Collector):
         yield loaded
 
     def _session_counters(self) -> Iterator[Metric]:
-        totals = dataclasses.asdict(self.slots.finished)
-        for connection in list(self.slots.active.values()):
-            for name, value in dataclasses.asdict(connection.session.counters).items():
-                totals[name] += value
-        for field in dataclasses.fields(SessionCounters):
+        live = list(self.slots.active.values())
+        sessions = _summed(self.slots.finished, [c.session.counters for c in live])
+        for name, value in sessions.items():
             yield CounterMetricFamily(
-                f"voxwire_session_{field.name}",
-                f"Realtime sessions' {field.name.replace('_', ' ')}, finished and live.",
-                totals[field.name],
+                f"voxwire_session_{name}",
+                f"Realtime sessions' {name.replace('_', ' ')}, finished and live.",
+                value,
             )
-        replies = dataclasses.asdict(self.slots.finished_replies)
-        for connection in list(self.slots.active.values()):
-            for name, value in dataclasses.asdict(connection.replies.counters).items():
-                replies[name] += value
+        replies = _summed(self.slots.finished_replies, [c.replies.counters for c in live])
         for name, value in replies.items():
             yield CounterMetricFamily(
                 f"voxwire_reply_{name}",
                 f"Spoken replies' {name.replace('_', ' ')}, finished and live sessions.",
                 value,
             )
+
+
+def _summed(finished: Any, live: Sequence[Any]) -> dict[str, int]:
+    """The fields of a counters dataclass: the finished sessions' sums plus the live ones."""
+    totals: dict[str, int] = dataclasses.asdict(finished)
+    for counters in live:
+        for name, value in dataclasses.asdict(counters).items():
+            totals[name] += value
+    return totals

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import functools
 import logging
 import secrets
@@ -79,11 +80,10 @@ class TranscriptUnavailable(LocalError):
 
 @dataclass
 class Spoken:
-    """A sentence of a reply and where its audio lies in the reply's audio (ms)."""
+    """A sentence of a reply and where its audio starts in the reply's audio (ms)."""
 
     text: str
     start_ms: int
-    end_ms: int
 
 
 @dataclass
@@ -329,16 +329,7 @@ class RealtimeResponses:
                 future.set_result(None)
 
     def stats(self) -> dict[str, Any]:
-        return {
-            "responses": self.counters.responses,
-            "completed": self.counters.completed,
-            "cancelled": self.counters.cancelled,
-            "failed": self.counters.failed,
-            "samples_synthesized": self.counters.samples_synthesized,
-            "samples_sent": self.counters.samples_sent,
-            "samples_cancelled": self.counters.samples_cancelled,
-            "active": len(self._replies),
-        }
+        return {**dataclasses.asdict(self.counters), "active": len(self._replies)}
 
     # -- one reply ---------------------------------------------------------------------------
 
@@ -378,10 +369,7 @@ class RealtimeResponses:
         self.counters.cancelled += 1
         self.counters.samples_cancelled += reply.samples_synthesized - reply.samples_sent
         if self.audio_sink is not None:
-            dropped = self.audio_sink.discard()
-            self.counters.samples_sent -= dropped
-            self.counters.samples_cancelled += dropped
-            self._buffer_cleared()  # whichever reply the track held, it holds none now
+            self._drop_track_audio()  # whichever reply the track held, it holds none now
 
     async def _run(self, reply: Reply, before: asyncio.Task[None] | None) -> None:
         try:
@@ -520,12 +508,12 @@ class RealtimeResponses:
             reply.samples_sent += len(chunk) // 2
             self.counters.samples_sent += len(chunk) // 2
         if sentence:
-            reply.spoken.append(Spoken(sentence, start_ms, reply.samples_sent * 1000 // rate))
+            reply.spoken.append(Spoken(sentence, start_ms))
 
     # -- the WebRTC track's buffer (output_audio_buffer.*) -------------------------------------
 
     def _drop_track_audio(self) -> None:
-        """Drop what the track has not played of a finished reply."""
+        """Drop what the track has not played (counted as cancelled, not sent)."""
         assert self.audio_sink is not None
         dropped = self.audio_sink.discard()
         self.counters.samples_sent -= dropped
