@@ -26,6 +26,7 @@ import numpy as np
 
 from demos.mic_options import BLOCK_MS, MicError, MicOptions
 from engine.errors import VoxwireError
+from transports.sound_devices import import_sounddevice
 
 PLAYBACK_MAX_SECONDS: Final = 120.0
 """Reply audio waiting to be played; beyond that new audio is dropped (and counted)."""
@@ -33,15 +34,6 @@ PLAYBACK_TAIL_S: Final = 0.15
 """After the last sample left for the device, the room still hears it for a moment."""
 
 Clock = Callable[[], float]
-
-
-def import_sounddevice(hint: str) -> Any:
-    """The sounddevice module, or a MicError ending in `hint` when PortAudio is missing."""
-    try:
-        import sounddevice
-    except OSError as exc:
-        raise MicError(f"sound devices are unavailable ({exc}); {hint}") from None
-    return sounddevice
 
 
 # -- playback -----------------------------------------------------------------------------

@@ -21,8 +21,8 @@ from demos.mic_display import MicView
 from demos.mic_options import DEFAULT_RATE, DEFAULT_URL, MicOptions
 from engine.audio import SUPPORTED_INPUT_RATES
 from transports.cli import fail
-from transports.cli_speak import parse_device
 from transports.realtime_protocol import CLASSIFIERS
+from transports.sound_devices import import_sounddevice, parse_device
 
 EXIT_INTERRUPTED = 130
 """Ctrl-C before an input file was done (a live session ends with Ctrl-C and 0)."""
@@ -136,13 +136,7 @@ def parse_classifiers(text: str) -> tuple[str, ...]:
 
 
 def _list_devices() -> None:
-    from demos.mic_audio import import_sounddevice
-    from demos.mic_options import MicError
-
-    try:
-        sd = import_sounddevice("install PortAudio (libportaudio2)")
-    except MicError as exc:
-        fail(exc.message)
+    sd = import_sounddevice("install PortAudio (libportaudio2)")
     devices = sd.query_devices()
     if len(devices) == 0:
         print("no sound devices (use --input-file FILE and --no-playback)")

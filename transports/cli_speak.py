@@ -27,6 +27,7 @@ from engine.errors import VoxwireError
 from models.errors import ModelError
 from transports.audio_encoding import AudioFormat
 from transports.cli import fail, notice
+from transports.sound_devices import import_sounddevice, parse_device
 
 if TYPE_CHECKING:
     from models.interfaces import AudioArray, SpeechSynthesizer
@@ -55,6 +56,9 @@ PROGRESS_MIN_CHARS: Final = 200
 
 _WAV_HEADER_BYTES: Final = 44
 """The size of the streaming WAV header that StreamingEncoder writes."""
+
+
+PORTAUDIO_HINT: Final = "install PortAudio (libportaudio2), or pass -o FILE to write a file"
 
 
 def register(app: typer.Typer) -> None:
@@ -297,7 +301,7 @@ def play(
     step: _Step,
 ) -> float:
     """Play the speech on a sound device as it is synthesised; the seconds played."""
-    sd = import_sounddevice()
+    sd = import_sounddevice(PORTAUDIO_HINT)
     chosen = parse_device(device)
     rate = model.sample_rate
     try:
@@ -332,7 +336,7 @@ def play(
 
 def _check_output_device(device: int | str | None) -> None:
     """Fail before any work when there is no sound output device to play on."""
-    sd = import_sounddevice()
+    sd = import_sounddevice(PORTAUDIO_HINT)
     try:
         sd.query_devices(device, kind="output")
     except (sd.PortAudioError, ValueError) as exc:
@@ -359,22 +363,3 @@ def _playable_rate(sd: Any, device: int | str | None, rate: int) -> int:
     except sd.PortAudioError:
         info = sd.query_devices(device, kind="output")
         return int(info["default_samplerate"])
-
-
-def import_sounddevice() -> Any:
-    """The sounddevice module, or one error line when PortAudio is missing."""
-    try:
-        import sounddevice
-    except OSError as exc:  # the PortAudio library itself is missing
-        fail(
-            f"sound devices are unavailable ({exc}); install PortAudio (libportaudio2), "
-            "or pass -o FILE to write a file"
-        )
-    return sounddevice
-
-
-def parse_device(device: str | None) -> int | str | None:
-    """A sounddevice device: an index when the option is a number, else a name."""
-    if device is None or not device.strip():
-        return None
-    return int(device) if device.strip().isdigit() else device.strip()
