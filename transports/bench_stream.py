@@ -549,7 +549,8 @@ def fetch_health(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -567,7 +568,7 @@ def _serve_command(port: int, model: str | None) -> list[str]:
 @contextlib.contextmanager
 def spawned_server(model: str | None, console: Console) -> Iterator[ServerHandle]:
     """Start `voxwire serve` on a free port, wait for /health, stop it on exit."""
-    port = _free_port()
+    port = free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="voxwire-bench-"))
     log_path = log_dir / "server.log"
     handle = ServerHandle(url=f"ws://127.0.0.1:{port}/v1/realtime?intent=transcription")

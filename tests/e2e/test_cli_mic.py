@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from tests import speech
 from tests.e2e.console import VOXWIRE, run, wer
 from tests.live_server import LiveServer, live_server
 from transports.app import ServerSettings
+from transports.bench_stream import free_port
 from transports.realtime_ws import RealtimeLimits
 from transports.runtime import Runtime
 
@@ -38,12 +38,6 @@ def assert_one_error_line(result: subprocess.CompletedProcess[str], *needles: st
     for needle in needles:
         assert needle in errors[0], errors[0]
     assert "Traceback" not in result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -16,12 +15,7 @@ from typing import Any
 from tests import speech
 from tests.e2e.console import VOXWIRE, run, wer
 from tests.realtime_client import pcm16, realtime
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from transports.bench_stream import free_port
 
 
 def wait_for_health(url: str, process: subprocess.Popen[str], within: float = 60) -> dict[str, Any]:

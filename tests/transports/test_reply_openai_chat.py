@@ -11,10 +11,11 @@ import pytest
 
 from engine.conversation import Message
 from tests import speech
-from tests.fake_chat_server import ANSWER, FakeChat, fake_chat_server, free_port
+from tests.fake_chat_server import ANSWER, FakeChat, fake_chat_server
 from tests.live_server import LiveServer, live_server
 from tests.realtime_client import RealtimeTestClient, pcm16, realtime
 from transports.app import ServerSettings
+from transports.bench_stream import free_port
 from transports.reply_handlers import AssistantError, Turn
 from transports.reply_openai_chat import (
     AssistantTimeout,
