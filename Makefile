@@ -13,7 +13,7 @@ APT_PACKAGES := espeak-ng libportaudio2 chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 ARGS ?=
-LINT_PATHS := engine models transports demos tests
+LINT_PATHS := engine models services transports demos tests
 
 .PHONY: help setup serve test lint format clean
 
@@ -42,7 +42,7 @@ $(STAMP): pyproject.toml constraints.txt
 		$(PYTHON) -m venv $(VENV); \
 	fi
 	$(BIN)/python -m pip install -q $(TORCH_PIN)
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[transformers,test]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
 	@touch $@
 
 serve: setup

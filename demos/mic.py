@@ -10,8 +10,8 @@ turn's transcript and reply before it returns.
 
 This module is the session side: the connection, the server's events and the
 bookkeeping of turns and replies. Capture, playback, pacing and the half-duplex gate
-live in :mod:`demos.mic_audio`; the options and :class:`MicError` in
-:mod:`demos.mic_options`. Half duplex by default: microphone blocks are dropped
+live in :mod:`voxwire.demos.mic_audio`; the options and :class:`MicError` in
+:mod:`voxwire.demos.mic_options`. Half duplex by default: microphone blocks are dropped
 while a reply plays (a file pauses instead). Full duplex keeps sending; the
 server's barge-in then cancels the reply and its queued audio is dropped. Every
 queue and buffer is bounded.
@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from demos.mic_audio import (
+from voxwire.demos.mic_audio import (
     ClockPlayback,
     DevicePlayback,
     DuplexGate,
@@ -40,12 +40,12 @@ from demos.mic_audio import (
     microphone,
     stream_pcm,
 )
-from demos.mic_options import MicError, MicOptions
+from voxwire.demos.mic_options import MicError, MicOptions
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
 
-    from demos.mic_display import MicView
+    from voxwire.demos.mic_display import MicView
 
 DEFAULT_OUTPUT_RATE: Final = 24_000
 """The rate of reply audio unless the session says otherwise."""

@@ -24,9 +24,9 @@ from typing import Any, Final, Protocol
 
 import numpy as np
 
-from demos.mic_options import BLOCK_MS, MicError, MicOptions
-from engine.errors import VoxwireError
-from transports.sound_devices import import_sounddevice
+from voxwire.demos.mic_options import BLOCK_MS, MicError, MicOptions
+from voxwire.engine.errors import VoxwireError
+from voxwire.services.sound_devices import import_sounddevice
 
 PLAYBACK_MAX_SECONDS: Final = 120.0
 """Reply audio waiting to be played; beyond that new audio is dropped (and counted)."""
@@ -265,8 +265,8 @@ def load_input_file(path: Path, rate: int) -> bytes:
     """Decode any audio file (PyAV) to PCM16 LE mono at `rate` (soxr)."""
     import soxr
 
-    from engine.audio import float32_to_pcm16
-    from transports.media import SAMPLE_RATE, decode_audio
+    from voxwire.engine.audio import float32_to_pcm16
+    from voxwire.services.media import SAMPLE_RATE, decode_audio
 
     try:
         audio = decode_audio(path)

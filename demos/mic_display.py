@@ -20,8 +20,8 @@ from rich.panel import Panel
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from demos.mic import MicSummary
-    from demos.mic_options import MicOptions
+    from voxwire.demos.mic import MicSummary
+    from voxwire.demos.mic_options import MicOptions
 
 PROG = "voxwire"
 TOP_LABELS = 3

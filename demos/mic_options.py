@@ -1,5 +1,5 @@
 """What `voxwire mic` was asked to do, and the one error it reports: shared by the
-session side (:mod:`demos.mic`) and the sound side (:mod:`demos.mic_audio`)."""
+session side (:mod:`voxwire.demos.mic`) and the sound side (:mod:`voxwire.demos.mic_audio`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from engine.errors import VoxwireError
+from voxwire.engine.errors import VoxwireError
 
 DEFAULT_URL: Final = "ws://127.0.0.1:8000/v1/realtime?model=voxwire"
 DEFAULT_RATE: Final = 24_000

@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from engine.errors import InvalidAudio, UnsupportedSampleRate
+from voxwire.engine.errors import InvalidAudio, UnsupportedSampleRate
 
 MODEL_RATE = 16_000
 """The sample rate every model consumes."""

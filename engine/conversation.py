@@ -11,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
-from engine.errors import IllegalTransition
+from voxwire.engine.errors import IllegalTransition
 
 Role = Literal["user", "assistant", "system"]
 

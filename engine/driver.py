@@ -17,11 +17,11 @@ from concurrent.futures import Future
 import numpy as np
 import numpy.typing as npt
 
-from engine.errors import Overloaded
-from engine.events import Event, SpeechStopped, TranscriptionCompleted, TranscriptionFailed
-from engine.scheduler import PRIORITY_FINAL, PRIORITY_PARTIAL, ModelWorker, WorkerStopped
-from engine.session import DecodeJob, Session
-from models.interfaces import DecodeRequest, DecodeResult
+from voxwire.engine.errors import Overloaded
+from voxwire.engine.events import Event, SpeechStopped, TranscriptionCompleted, TranscriptionFailed
+from voxwire.engine.scheduler import PRIORITY_FINAL, PRIORITY_PARTIAL, ModelWorker, WorkerStopped
+from voxwire.engine.session import DecodeJob, Session
+from voxwire.models.interfaces import DecodeRequest, DecodeResult
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from engine.errors import AudioEvicted
+from voxwire.engine.errors import AudioEvicted
 
 Float32Array = npt.NDArray[np.float32]
 

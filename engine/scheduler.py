@@ -21,7 +21,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from engine.errors import Overloaded
+from voxwire.engine.errors import Overloaded
 
 log = logging.getLogger(__name__)
 

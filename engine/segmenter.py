@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from engine.errors import IllegalTransition
-from models.interfaces import SpeechProbability
+from voxwire.engine.errors import IllegalTransition
+from voxwire.models.interfaces import SpeechProbability
 
 RATE = 16_000
 

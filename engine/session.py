@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from engine.audio import MODEL_RATE, StreamResampler, as_mono_float32, pcm16_to_float32
-from engine.errors import AudioEvicted, EmptyCommit, IllegalTransition, Overloaded
-from engine.events import (
+from voxwire.engine.audio import MODEL_RATE, StreamResampler, as_mono_float32, pcm16_to_float32
+from voxwire.engine.errors import AudioEvicted, EmptyCommit, IllegalTransition, Overloaded
+from voxwire.engine.events import (
     Event,
     InputAudioCleared,
     InputAudioCommitted,
@@ -32,8 +32,8 @@ from engine.events import (
     TranscriptionUsage,
     UtteranceTimings,
 )
-from engine.ring_buffer import RingBuffer
-from engine.segmenter import (
+from voxwire.engine.ring_buffer import RingBuffer
+from voxwire.engine.segmenter import (
     Segmenter,
     SegmenterOptions,
     SilenceBegan,
@@ -41,8 +41,8 @@ from engine.segmenter import (
     UtteranceEnded,
     UtteranceStarted,
 )
-from engine.streaming_asr import StreamingOptions, UtterancePolicy
-from models.interfaces import DecodeRequest, DecodeResult, SpeechProbability
+from voxwire.engine.streaming_asr import StreamingOptions, UtterancePolicy
+from voxwire.models.interfaces import DecodeRequest, DecodeResult, SpeechProbability
 
 log = logging.getLogger(__name__)
 

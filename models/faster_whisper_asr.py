@@ -75,8 +75,8 @@ from typing import Any
 
 import numpy as np
 
-from models.errors import ModelLoadFailed, ModelNotFoundError
-from models.interfaces import (
+from voxwire.models.errors import ModelLoadFailed, ModelNotFoundError
+from voxwire.models.interfaces import (
     SAMPLE_RATE,
     AudioArray,
     DecodeRequest,
@@ -223,7 +223,7 @@ class _Prepared:
 
 
 class FasterWhisperAsr:
-    """:class:`~models.interfaces.AsrModel` on a CTranslate2 Whisper model.
+    """:class:`~voxwire.models.interfaces.AsrModel` on a CTranslate2 Whisper model.
 
     ``device="auto"`` uses CUDA float16 when CTranslate2 sees a GPU, else CPU
     int8 with ``cpu_threads`` threads per call. ``num_workers`` calls may run

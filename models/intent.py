@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from models.errors import ModelLoadFailed, ModelNotFoundError
-from models.transformers_classifiers import quiet_loading
+from voxwire.models.errors import ModelLoadFailed, ModelNotFoundError
+from voxwire.models.transformers_classifiers import quiet_loading
 
 SCALE = 20.0
 """Logit per unit of cosine similarity (a 0.1 cosine lead is e^2 in odds)."""
@@ -138,7 +138,7 @@ def check_intents(data: object) -> dict[str, tuple[str, ...]]:
 
 
 class ZeroShotIntent:
-    """:class:`~models.interfaces.TextClassifier` over intents given by example phrases."""
+    """:class:`~voxwire.models.interfaces.TextClassifier` over intents given by example phrases."""
 
     def __init__(
         self,

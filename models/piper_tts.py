@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from models.errors import ModelLoadFailed, ModelNotFoundError
-from models.interfaces import AudioArray
+from voxwire.models.errors import ModelLoadFailed, ModelNotFoundError
+from voxwire.models.interfaces import AudioArray
 
 DEFAULT_VOICE = "en_US-joe-medium"
 

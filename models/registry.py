@@ -6,9 +6,9 @@ ASR specs understood by :func:`load_asr`:
 * a local directory holding ``model.bin`` (a CTranslate2 Whisper model);
 * ``"transformers:<id or dir>"``, a local directory holding a Hugging Face
   ``config.json``, or a hub id of the form ``owner/name`` (loaded from the
-  local cache when offline) for :class:`~models.transformers_asr.TransformersAsr`.
+  local cache when offline) for :class:`~voxwire.models.transformers_asr.TransformersAsr`.
 
-Anything else raises :class:`~models.errors.ModelNotFoundError` naming the
+Anything else raises :class:`~voxwire.models.errors.ModelNotFoundError` naming the
 registered models. ASR instances are cached, one per (spec, device).
 :func:`load_vad` returns a *new* VAD per call, because a VAD carries the state
 of one stream; the underlying ONNX session is shared.
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-from models.errors import ModelNotFoundError
-from models.interfaces import AsrModel, SpeechProbability
+from voxwire.models.errors import ModelNotFoundError
+from voxwire.models.interfaces import AsrModel, SpeechProbability
 
 DEFAULT_ASR = "whisper-tiny.en"
 DEFAULT_VAD = "silero"
@@ -111,7 +111,7 @@ def _embedded_whisper(device: str) -> AsrModel:
 
 
 def _faster_whisper_dir(path: Path | None, device: str, name: str | None = None) -> AsrModel:
-    from models.faster_whisper_asr import FasterWhisperAsr
+    from voxwire.models.faster_whisper_asr import FasterWhisperAsr
 
     threads, workers = _cpu_parallelism()
     return FasterWhisperAsr(
@@ -120,13 +120,13 @@ def _faster_whisper_dir(path: Path | None, device: str, name: str | None = None)
 
 
 def _transformers(source: str, device: str) -> AsrModel:
-    from models.transformers_asr import TransformersAsr
+    from voxwire.models.transformers_asr import TransformersAsr
 
     return TransformersAsr(source, device=device)
 
 
 def _silero() -> SpeechProbability:
-    from models.silero_vad import SileroVad
+    from voxwire.models.silero_vad import SileroVad
 
     return SileroVad()
 
@@ -344,18 +344,18 @@ def load_model(spec: ModelSpec) -> object:
     if spec.backend == "silero":
         return load_vad(DEFAULT_VAD)
     if spec.backend == "silero-speech":
-        from models.speech_classifier import SpeechClassifier
+        from voxwire.models.speech_classifier import SpeechClassifier
 
         return SpeechClassifier(spec.id)
     if spec.backend == "vader":
-        from models.vader_sentiment import VaderSentiment
+        from voxwire.models.vader_sentiment import VaderSentiment
 
         return VaderSentiment(spec.id)
     if spec.backend in _BACKEND_LOADERS:
         return _BACKEND_LOADERS[spec.backend](spec)
     if spec.backend == "transformers":
         return _transformers_classifier(spec)
-    from models.piper_tts import PiperTts
+    from voxwire.models.piper_tts import PiperTts
 
     if spec.source is None:
         return PiperTts(name=spec.id)
@@ -364,20 +364,20 @@ def load_model(spec: ModelSpec) -> object:
 
 
 def _wake_words(spec: ModelSpec) -> object:
-    from models.wake_words import OpenWakeWord, parse_wake_words
+    from voxwire.models.wake_words import OpenWakeWord, parse_wake_words
 
     return OpenWakeWord(parse_wake_words(spec.source), name=spec.id)
 
 
 def _intent(spec: ModelSpec) -> object:
-    from models.intent import ZeroShotIntent, load_intents
+    from voxwire.models.intent import ZeroShotIntent, load_intents
 
     intents = None if spec.source is None else load_intents(spec.source)
     return ZeroShotIntent(intents, name=spec.id, device=spec.device)
 
 
 def _resemblyzer(spec: ModelSpec) -> object:
-    from models.speaker_encoder import ResemblyzerEncoder
+    from voxwire.models.speaker_encoder import ResemblyzerEncoder
 
     if spec.source is not None:
         raise ModelNotFoundError(
@@ -388,7 +388,7 @@ def _resemblyzer(spec: ModelSpec) -> object:
 
 
 def _transformers_classifier(spec: ModelSpec) -> object:
-    from models.transformers_classifiers import (
+    from voxwire.models.transformers_classifiers import (
         TransformersAudioClassifier,
         TransformersTextClassifier,
     )

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from models.errors import ModelLoadFailed, ModelNotFoundError
-from models.interfaces import SAMPLE_RATE, AudioArray
+from voxwire.models.errors import ModelLoadFailed, ModelNotFoundError
+from voxwire.models.interfaces import SAMPLE_RATE, AudioArray
 
 FRAME_SAMPLES = 512
 """Samples per frame at 16 kHz (32 ms)."""

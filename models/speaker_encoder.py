@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from models.errors import ModelLoadFailed, ModelNotFoundError
-from models.interfaces import SAMPLE_RATE, AudioArray
+from voxwire.models.errors import ModelLoadFailed, ModelNotFoundError
+from voxwire.models.interfaces import SAMPLE_RATE, AudioArray
 
 DIMENSION = 256
 MIN_SPEECH_SECONDS = 0.5
@@ -42,7 +42,7 @@ def _import_resemblyzer() -> Any:
 
 
 class ResemblyzerEncoder:
-    """:class:`~models.interfaces.SpeakerEncoder` on Resemblyzer's pretrained encoder."""
+    """:class:`~voxwire.models.interfaces.SpeakerEncoder` on Resemblyzer's pretrained encoder."""
 
     dimension = DIMENSION
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from models.interfaces import AudioArray
-from models.silero_vad import SileroVad
+from voxwire.models.interfaces import AudioArray
+from voxwire.models.silero_vad import SileroVad
 
 _EPS = 1e-6
 

@@ -3,7 +3,7 @@
 ``TransformersAsr("openai/whisper-small")`` or ``TransformersAsr("/models/my-w2v2")``.
 A local directory (or ``HF_HUB_OFFLINE=1``) loads with ``local_files_only``;
 nothing here downloads when the hub is unreachable, it raises
-:class:`~models.errors.ModelNotFoundError` instead.
+:class:`~voxwire.models.errors.ModelNotFoundError` instead.
 
 torch and transformers are imported lazily, on construction. Audio arrives as
 float32 16 kHz numpy already, so no torchaudio or ffmpeg is needed.
@@ -34,8 +34,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from models.errors import ModelLoadFailed, ModelNotFoundError
-from models.interfaces import (
+from voxwire.models.errors import ModelLoadFailed, ModelNotFoundError
+from voxwire.models.interfaces import (
     SAMPLE_RATE,
     AudioArray,
     DecodeRequest,
@@ -62,7 +62,7 @@ def _is_offline() -> bool:
 
 
 class TransformersAsr:
-    """:class:`~models.interfaces.AsrModel` on a transformers Whisper or CTC model."""
+    """:class:`~voxwire.models.interfaces.AsrModel` on a transformers Whisper or CTC model."""
 
     supports_batching: bool = True
     max_batch_size: int = 8

@@ -5,7 +5,7 @@
 (``AutoTokenizer`` + ``AutoModelForSequenceClassification``). The source is a local
 directory or a hub id; a hub id is read from the local Hugging Face cache only
 (``local_files_only``), so nothing is downloaded at run time: a model that is not
-there raises :class:`~models.errors.ModelNotFoundError`. The labels are the model's
+there raises :class:`~voxwire.models.errors.ModelNotFoundError`. The labels are the model's
 ``config.id2label`` in id order and ``logits`` are the model's own. A model whose
 config says ``problem_type = "multi_label_classification"`` has ``multi_label``
 set: read its scores with a sigmoid.
@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from models.errors import ModelLoadFailed, ModelNotFoundError
-from models.interfaces import SAMPLE_RATE, AudioArray
+from voxwire.models.errors import ModelLoadFailed, ModelNotFoundError
+from voxwire.models.interfaces import SAMPLE_RATE, AudioArray
 
 
 @contextlib.contextmanager
@@ -138,7 +138,7 @@ class _Classifier:
 
 
 class TransformersAudioClassifier(_Classifier):
-    """:class:`~models.interfaces.AudioClassifier` on a transformers audio model."""
+    """:class:`~voxwire.models.interfaces.AudioClassifier` on a transformers audio model."""
 
     def __init__(
         self, source: str | Path, *, device: str = "auto", name: str | None = None
@@ -163,7 +163,7 @@ class TransformersAudioClassifier(_Classifier):
 
 
 class TransformersTextClassifier(_Classifier):
-    """:class:`~models.interfaces.TextClassifier` on a transformers sequence classifier."""
+    """:class:`~voxwire.models.interfaces.TextClassifier` on a transformers sequence classifier."""
 
     def __init__(
         self, source: str | Path, *, device: str = "auto", name: str | None = None

@@ -9,7 +9,7 @@ listen at once on one model. The streaming arithmetic reproduces
 ``openwakeword.Model.predict`` fed 1280-sample frames, including its silent start
 (the first five frames score 0).
 
-As an :class:`~models.interfaces.AudioClassifier` the labels are the wake words and
+As an :class:`~voxwire.models.interfaces.AudioClassifier` the labels are the wake words and
 the logit of a label is ``logit(peak score over the clip)``: wake words are
 independent (multi-label), so apply a **sigmoid**, which gives back the peak scores
 (``function_to_apply=sigmoid`` on the Hugging Face endpoint); a softmax only ranks them.
@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from models.errors import ModelLoadFailed, ModelNotFoundError
-from models.interfaces import SAMPLE_RATE, AudioArray
+from voxwire.models.errors import ModelLoadFailed, ModelNotFoundError
+from voxwire.models.interfaces import SAMPLE_RATE, AudioArray
 
 FRAME_SAMPLES = 1280
 """80 ms at 16 kHz: openWakeWord's hop, one embedding per frame."""
@@ -129,8 +129,8 @@ def _word_of(path: Path) -> str:
 
 
 class OpenWakeWord:
-    """openWakeWord's wake words: a :class:`~models.interfaces.WakeWordModel` (streaming)
-    and an :class:`~models.interfaces.AudioClassifier` (peak score over a clip)."""
+    """openWakeWord's wake words: a :class:`~voxwire.models.interfaces.WakeWordModel` (streaming)
+    and an :class:`~voxwire.models.interfaces.AudioClassifier` (peak score over a clip)."""
 
     frame_samples = FRAME_SAMPLES
     multi_label = True

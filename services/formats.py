@@ -1,4 +1,4 @@
-"""Render a :class:`~models.interfaces.Transcription` in OpenAI's response formats.
+"""Render a :class:`~voxwire.models.interfaces.Transcription` in OpenAI's response formats.
 
 `text`, `json`, `verbose_json`, `srt` and `vtt`, as `/v1/audio/transcriptions`
 returns them. Pure functions: no I/O, no models.
@@ -10,7 +10,7 @@ import json
 from enum import StrEnum
 from typing import Any
 
-from models.interfaces import Segment, Transcription
+from voxwire.models.interfaces import Segment, Transcription
 
 
 class ResponseFormat(StrEnum):

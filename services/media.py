@@ -4,7 +4,7 @@ PyAV demuxes and decodes (any container and codec the bundled FFmpeg knows);
 channels are mixed down and samples converted to float here; soxr resamples.
 Decoding streams frame by frame, so a large file is never held twice: only the
 resampled 16 kHz output accumulates. Every failure becomes
-:class:`~engine.errors.InvalidAudio` (or :class:`~engine.errors.PayloadTooLarge`)
+:class:`~voxwire.engine.errors.InvalidAudio` (or :class:`~voxwire.engine.errors.PayloadTooLarge`)
 with a one-line message that is safe to show to whoever sent the audio.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from engine.errors import InvalidAudio, PayloadTooLarge
+from voxwire.engine.errors import InvalidAudio, PayloadTooLarge
 
 SAMPLE_RATE = 16_000
 """The rate :func:`decode_audio` returns."""

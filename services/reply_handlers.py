@@ -4,7 +4,7 @@
 
 * ``echo`` (the default, offline): says back what it heard;
 * ``openai-chat``: streams from any OpenAI-compatible ``/v1/chat/completions``
-  (see :mod:`transports.reply_openai_chat`);
+  (see :mod:`voxwire.services.reply_openai_chat`);
 * ``module:function``: a Python callable, sync or async, given a :class:`Turn` and
   returning a string or an (async) iterator of text chunks.
 
@@ -23,11 +23,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from engine.conversation import Message
-from engine.errors import LocalError
+from voxwire.engine.conversation import Message
+from voxwire.engine.errors import LocalError
 
 if TYPE_CHECKING:
-    from transports.reply_openai_chat import ChatSettings
+    from voxwire.services.reply_openai_chat import ChatSettings
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def build_handler(spec: str, chat: ChatSettings | None = None) -> ReplyHandler:
     if spec == "echo":
         return EchoHandler()
     if spec == "openai-chat":
-        from transports.reply_openai_chat import ChatSettings, OpenAIChatHandler
+        from voxwire.services.reply_openai_chat import ChatSettings, OpenAIChatHandler
 
         return OpenAIChatHandler(chat or ChatSettings())
     return load_callable(spec)

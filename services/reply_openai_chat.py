@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx2
 
-from transports.reply_handlers import AssistantError, Turn
+from voxwire.services.reply_handlers import AssistantError, Turn
 
 log = logging.getLogger(__name__)
 

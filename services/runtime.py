@@ -23,12 +23,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
-from engine.driver import AsrWorker, EventSink, SessionDriver
-from engine.errors import ModelLoadError, ModelNotFound, PeerError
-from engine.scheduler import PRIORITY_FINAL, ModelWorker
-from engine.session import Session, SessionOptions
-from models.interfaces import AsrModel, SpeechProbability
-from models.registry import DEFAULT_ASR, EMBEDDED_MODELS, ModelSpec, Task
+from voxwire.engine.driver import AsrWorker, EventSink, SessionDriver
+from voxwire.engine.errors import ModelLoadError, ModelNotFound, PeerError
+from voxwire.engine.scheduler import PRIORITY_FINAL, ModelWorker
+from voxwire.engine.session import Session, SessionOptions
+from voxwire.models.interfaces import AsrModel, SpeechProbability
+from voxwire.models.registry import DEFAULT_ASR, EMBEDDED_MODELS, ModelSpec, Task
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class Runtime:
         takes), else the `defaults` ASR, else the embedded one. Model errors become
         engine errors here, so callers map them in one place.
         """
-        from models.registry import load_asr, load_model, load_vad
+        from voxwire.models.registry import load_asr, load_model, load_vad
 
         catalogue = {spec.id: spec for spec in specs}
         defaults = dict(defaults or {})
@@ -226,7 +226,7 @@ class Runtime:
         await asyncio.shield(asyncio.wrap_future(loading))
 
     def _load_entry(self, entry: CatalogEntry, done: Future[None]) -> None:
-        from models.registry import load_model
+        from voxwire.models.registry import load_model
 
         started = time.perf_counter()
         try:
@@ -277,7 +277,7 @@ class Runtime:
 @contextlib.contextmanager
 def _model_errors() -> Iterator[None]:
     """Map model-layer errors to engine errors."""
-    from models.errors import ModelError, ModelNotFoundError
+    from voxwire.models.errors import ModelError, ModelNotFoundError
 
     try:
         yield

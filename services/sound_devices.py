@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.errors import LocalError
+from voxwire.engine.errors import LocalError
 
 
 class SoundDeviceUnavailable(LocalError):

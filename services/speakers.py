@@ -50,15 +50,15 @@ import numpy.typing as npt
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from engine.errors import InvalidAudio, LocalError, PeerError
-from models.interfaces import SAMPLE_RATE, AudioArray, SpeakerEncoder
-from transports.http_hf import Logits, ReservedClassifier
-from transports.http_openai import ModelCard, Upload, decode_upload, read_upload
-from transports.runtime import CatalogEntry, Runtime
-from transports.sqlite_file import SqliteFile
+from voxwire.engine.errors import InvalidAudio, LocalError, PeerError
+from voxwire.models.interfaces import SAMPLE_RATE, AudioArray, SpeakerEncoder
+from voxwire.services.runtime import CatalogEntry, Runtime
+from voxwire.services.sqlite_file import SqliteFile
+from voxwire.transports.http.hf import Logits, ReservedClassifier
+from voxwire.transports.http.openai import ModelCard, Upload, decode_upload, read_upload
 
 if TYPE_CHECKING:
-    from transports.app import ServerSettings
+    from voxwire.transports.http.app import ServerSettings
 
 log = logging.getLogger(__name__)
 

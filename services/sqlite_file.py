@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from engine.errors import LocalError
+from voxwire.engine.errors import LocalError
 
 
 class SqliteFile:

@@ -34,7 +34,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import h11
 
-from engine.errors import PayloadTooLarge, PeerError
+from voxwire.engine.errors import PayloadTooLarge, PeerError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

@@ -1,7 +1,7 @@
 """Workflow definitions persisted in SQLite (``<data_dir>/voxwire.db``).
 
 The store keeps records and nothing else: validation belongs to
-:mod:`transports.workflows`. Every call runs in a thread (``asyncio.to_thread``)
+:mod:`voxwire.services.workflows`. Every call runs in a thread (``asyncio.to_thread``)
 on a connection of its own, so the event loop never waits on the disk. The
 database and its directory are created on first use; a ``schema_version`` table
 records which migrations have run, and a database written by a newer voxwire is
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import LocalError
-from transports.sqlite_file import SqliteFile
+from voxwire.engine.errors import LocalError
+from voxwire.services.sqlite_file import SqliteFile
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (

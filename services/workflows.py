@@ -6,8 +6,8 @@ id). Audio models (speech recognition, audio classification) take the audio
 input; text classifiers take a speech-recognition node's text, or the workflow
 input when it is text. Definitions are validated here (ids, known models,
 no cycles, matching kinds; the reserved model ``speaker-id`` is an audio classifier
-of the enrolled speakers, see :mod:`transports.speakers`), stored by
-:mod:`transports.workflow_store`, and run node by node on the models' workers
+of the enrolled speakers, see :mod:`voxwire.services.speakers`), stored by
+:mod:`voxwire.services.workflow_store`, and run node by node on the models' workers
 through :meth:`Runtime.call`.
 
 Routes (``/v1/workflows``): ``POST`` creates, ``GET`` lists, ``GET /{id}`` and
@@ -32,11 +32,20 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from engine.errors import PayloadTooLarge, PeerError, describe
-from models.interfaces import AudioArray
-from transports import speakers
-from transports.classification import FunctionToApply, default_function, top_labels
-from transports.http_hf import (
+from voxwire.engine.errors import PayloadTooLarge, PeerError, describe
+from voxwire.models.interfaces import AudioArray
+from voxwire.services import speakers
+from voxwire.services.classification import FunctionToApply, default_function, top_labels
+from voxwire.services.media import decode_audio
+from voxwire.services.runtime import Runtime
+from voxwire.services.url_fetch import UrlFetcher, UrlInputsDisabled
+from voxwire.services.workflow_store import (
+    DuplicateWorkflow,
+    StoredWorkflow,
+    StoreFull,
+    WorkflowStore,
+)
+from voxwire.transports.http.hf import (
     Logits,
     classify_audio,
     classify_text,
@@ -44,13 +53,9 @@ from transports.http_hf import (
     transcribe,
     validation_message,
 )
-from transports.media import decode_audio
-from transports.runtime import Runtime
-from transports.url_fetch import UrlFetcher, UrlInputsDisabled
-from transports.workflow_store import DuplicateWorkflow, StoredWorkflow, StoreFull, WorkflowStore
 
 if TYPE_CHECKING:
-    from transports.app import ServerSettings
+    from voxwire.transports.http.app import ServerSettings
 
 log = logging.getLogger(__name__)
 

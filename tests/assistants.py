@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from transports.reply_handlers import Turn
+from voxwire.services.reply_handlers import Turn
 
 STORY = " ".join(
     [

@@ -10,7 +10,7 @@ import pytest
 
 from tests import speech
 from tests.live_server import LiveServer, live_server
-from transports.runtime import Runtime
+from voxwire.services.runtime import Runtime
 
 
 @pytest.fixture(scope="session")

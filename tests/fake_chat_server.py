@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from transports.bench_stream import free_port
+from voxwire.transports.bench.stream import free_port
 
 ANSWER = ["Sure. ", "The lights ", "are on now."]
 

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 import uvicorn
 
-from transports.app import ServerSettings, create_app
-from transports.runtime import Runtime
+from voxwire.services.runtime import Runtime
+from voxwire.transports.http.app import ServerSettings, create_app
 
 T = TypeVar("T")
 

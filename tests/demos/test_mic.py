@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import pytest
 
-from demos.mic import (
+from voxwire.demos.mic import (
     SESSION_UPDATE_ID,
     MicClient,
     TurnTracker,
@@ -22,9 +22,9 @@ from demos.mic import (
     output_rate,
     session_update,
 )
-from demos.mic_audio import ClockPlayback, DuplexGate, PcmBuffer, level_dbfs, stream_pcm
-from demos.mic_display import MicView, labels_line, meter, reply_line, transcript_line
-from demos.mic_options import MicError, MicOptions
+from voxwire.demos.mic_audio import ClockPlayback, DuplexGate, PcmBuffer, level_dbfs, stream_pcm
+from voxwire.demos.mic_display import MicView, labels_line, meter, reply_line, transcript_line
+from voxwire.demos.mic_options import MicError, MicOptions
 
 RATE = 16_000
 

@@ -9,8 +9,8 @@ import pytest
 
 from tests import speech
 from tests.e2e.console import run, wer
-from transports.bench_http import http_base, summarise
-from transports.bench_stream import BenchError
+from voxwire.transports.bench.http import http_base, summarise
+from voxwire.transports.bench.stream import BenchError
 
 
 def _is_number(value: object) -> bool:

@@ -9,7 +9,7 @@ import pytest
 
 from tests import speech
 from tests.e2e.console import run, wer
-from transports.bench_stream import default_levels, parse_levels, percentiles
+from voxwire.transports.bench.stream import default_levels, parse_levels, percentiles
 
 
 def _is_number(value: object) -> bool:

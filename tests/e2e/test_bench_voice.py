@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.e2e.console import run, wer
 from tests.live_server import LiveServer
-from transports.bench_voice import DEFAULT_QUESTION
+from voxwire.transports.bench.voice import DEFAULT_QUESTION
 
 
 def test_bench_voice_measures_voice_to_voice_latency(server: LiveServer, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from tests import speech
 from tests.e2e.console import run, wer
 from tests.live_server import LiveServer
-from transports.bench_webrtc import speech_end
+from voxwire.transports.bench.webrtc import speech_end
 
 
 def _is_number(value: object) -> bool:

@@ -23,7 +23,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from tests import speech
 from tests.e2e.console import wer
 from tests.live_server import LiveServer, live_server
-from transports.runtime import Runtime
+from voxwire.services.runtime import Runtime
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

@@ -16,10 +16,10 @@ from websockets.asyncio.client import connect
 from tests import speech
 from tests.e2e.console import VOXWIRE, run, wer
 from tests.live_server import LiveServer, live_server
-from transports.app import ServerSettings
-from transports.bench_stream import free_port
-from transports.realtime_ws import RealtimeLimits
-from transports.runtime import Runtime
+from voxwire.services.runtime import Runtime
+from voxwire.transports.bench.stream import free_port
+from voxwire.transports.http.app import ServerSettings
+from voxwire.transports.realtime.websocket import RealtimeLimits
 
 pytestmark = pytest.mark.slow
 

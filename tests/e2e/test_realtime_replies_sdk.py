@@ -11,12 +11,12 @@ import numpy as np
 import soxr
 from openai import AsyncOpenAI
 
-from engine.audio import pcm16_to_float32
-from models.interfaces import TranscribeOptions
 from tests import speech
 from tests.e2e.console import normalise
 from tests.live_server import LiveServer
 from tests.realtime_client import pcm16
+from voxwire.engine.audio import pcm16_to_float32
+from voxwire.models.interfaces import TranscribeOptions
 
 RATE = 24_000
 QUESTION = "What time does the train leave tomorrow morning?"

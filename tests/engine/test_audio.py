@@ -1,14 +1,14 @@
 import numpy as np
 import pytest
 
-from engine.audio import (
+from voxwire.engine.audio import (
     SUPPORTED_INPUT_RATES,
     StreamResampler,
     as_mono_float32,
     float32_to_pcm16,
     pcm16_to_float32,
 )
-from engine.errors import InvalidAudio, UnsupportedSampleRate
+from voxwire.engine.errors import InvalidAudio, UnsupportedSampleRate
 
 
 def test_pcm16_round_trip_is_exact_for_pcm16_values() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.conversation import Conversation, ResponseState, ResponseStatus
-from engine.errors import IllegalTransition
+from voxwire.engine.conversation import Conversation, ResponseState, ResponseStatus
+from voxwire.engine.errors import IllegalTransition
 
 
 def test_conversation_keeps_the_last_items_in_order() -> None:

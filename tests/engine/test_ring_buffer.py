@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.errors import AudioEvicted
-from engine.ring_buffer import RingBuffer
+from voxwire.engine.errors import AudioEvicted
+from voxwire.engine.ring_buffer import RingBuffer
 
 
 def test_reads_by_absolute_position_across_wraparound() -> None:

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from engine.errors import Overloaded
-from engine.scheduler import (
+from voxwire.engine.errors import Overloaded
+from voxwire.engine.scheduler import (
     PRIORITY_FINAL,
     PRIORITY_PARTIAL,
     ModelWorker,

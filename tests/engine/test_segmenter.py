@@ -9,8 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.errors import IllegalTransition
-from engine.segmenter import (
+from tests import speech
+from tests.engine.scripted import FRAME, RATE, EnergyVad, pattern
+from voxwire.engine.errors import IllegalTransition
+from voxwire.engine.segmenter import (
     Segmenter,
     SegmenterOptions,
     SilenceBegan,
@@ -19,9 +21,7 @@ from engine.segmenter import (
     UtteranceStarted,
     VadState,
 )
-from models.silero_vad import SileroVad
-from tests import speech
-from tests.engine.scripted import FRAME, RATE, EnergyVad, pattern
+from voxwire.models.silero_vad import SileroVad
 
 
 def run(seg: Segmenter, audio: np.ndarray, splits: list[int] | None = None) -> list[object]:

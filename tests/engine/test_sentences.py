@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.sentences import SentenceSplitter
+from voxwire.engine.sentences import SentenceSplitter
 
 TEXT = (
     "Hello there! Dr. Smith paid 3.5 dollars, e.g. for tea. Is it ready? "

@@ -13,23 +13,23 @@ import soxr
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from engine.driver import SessionDriver
-from engine.errors import IllegalTransition, InvalidAudio
-from engine.events import (
+from tests import speech
+from voxwire.engine.driver import SessionDriver
+from voxwire.engine.errors import IllegalTransition, InvalidAudio
+from voxwire.engine.events import (
     Event,
     SpeechStarted,
     SpeechStopped,
     TranscriptionCompleted,
     TranscriptionDelta,
 )
-from engine.scheduler import ModelWorker
-from engine.segmenter import SegmenterOptions
-from engine.session import Session, SessionOptions
-from engine.streaming_asr import StreamingOptions
-from models.faster_whisper_asr import FasterWhisperAsr
-from models.interfaces import DecodeRequest, DecodeResult
-from models.silero_vad import SileroVad
-from tests import speech
+from voxwire.engine.scheduler import ModelWorker
+from voxwire.engine.segmenter import SegmenterOptions
+from voxwire.engine.session import Session, SessionOptions
+from voxwire.engine.streaming_asr import StreamingOptions
+from voxwire.models.faster_whisper_asr import FasterWhisperAsr
+from voxwire.models.interfaces import DecodeRequest, DecodeResult
+from voxwire.models.silero_vad import SileroVad
 
 RATE = 16_000
 

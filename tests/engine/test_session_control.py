@@ -14,9 +14,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from engine.audio import StreamResampler
-from engine.errors import EmptyCommit, IllegalTransition
-from engine.events import (
+from tests.engine.scripted import FRAME, RATE, EnergyVad, pattern, quiet, tone
+from voxwire.engine.audio import StreamResampler
+from voxwire.engine.errors import EmptyCommit, IllegalTransition
+from voxwire.engine.events import (
     Event,
     InputAudioCleared,
     InputAudioCommitted,
@@ -27,11 +28,10 @@ from engine.events import (
     TranscriptionUsage,
     UtteranceTimings,
 )
-from engine.segmenter import Segmenter, SegmenterOptions, UtteranceStarted, VadState
-from engine.session import DecodeJob, JobKind, Session, SessionOptions
-from engine.streaming_asr import StreamingOptions
-from models.interfaces import DecodeRequest, DecodeResult
-from tests.engine.scripted import FRAME, RATE, EnergyVad, pattern, quiet, tone
+from voxwire.engine.segmenter import Segmenter, SegmenterOptions, UtteranceStarted, VadState
+from voxwire.engine.session import DecodeJob, JobKind, Session, SessionOptions
+from voxwire.engine.streaming_asr import StreamingOptions
+from voxwire.models.interfaces import DecodeRequest, DecodeResult
 
 MANUAL = SessionOptions(server_vad=False)
 QUIET_VAD = SessionOptions(partials=False, speculative_final=False)

@@ -9,18 +9,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.errors import Overloaded
-from engine.events import (
+from tests.engine.scripted import EnergyVad, quiet, tone
+from voxwire.engine.errors import Overloaded
+from voxwire.engine.events import (
     InputAudioCommitted,
     SpeechStopped,
     TranscriptionCompleted,
     TranscriptionDelta,
     TranscriptionFailed,
 )
-from engine.session import DecodeJob, JobKind, Session, SessionOptions
-from engine.streaming_asr import StreamingOptions
-from models.interfaces import DecodeResult
-from tests.engine.scripted import EnergyVad, quiet, tone
+from voxwire.engine.session import DecodeJob, JobKind, Session, SessionOptions
+from voxwire.engine.streaming_asr import StreamingOptions
+from voxwire.models.interfaces import DecodeResult
 
 OPTIONS = SessionOptions(
     streaming=StreamingOptions(min_partial_audio_ms=300, partial_budget=None, commit_lag_words=1)

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.streaming_asr import StreamingOptions, UtterancePolicy
+from voxwire.engine.streaming_asr import StreamingOptions, UtterancePolicy
 
 RATE = 16_000
 LAG1 = StreamingOptions(commit_lag_words=1)

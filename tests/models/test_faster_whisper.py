@@ -11,8 +11,9 @@ import jiwer
 import numpy as np
 import pytest
 
-from models.errors import ModelNotFoundError
-from models.faster_whisper_asr import (
+from tests import speech
+from voxwire.models.errors import ModelNotFoundError
+from voxwire.models.faster_whisper_asr import (
     DEFAULT_WINDOW,
     FULL_WINDOW,
     FasterWhisperAsr,
@@ -20,8 +21,7 @@ from models.faster_whisper_asr import (
     compression_ratio,
     has_repetition,
 )
-from models.interfaces import AsrModel, DecodeRequest, TranscribeOptions
-from tests import speech
+from voxwire.models.interfaces import AsrModel, DecodeRequest, TranscribeOptions
 
 SHORT = "Turn it off."
 LONG = (

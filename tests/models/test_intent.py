@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.errors import ModelLoadFailed, ModelNotFoundError
-from models.intent import DEFAULT_INTENTS, ZeroShotIntent
-from models.interfaces import TextClassifier
-from models.registry import EMBEDDED_MODELS, ModelSpec, load_model
+from voxwire.models.errors import ModelLoadFailed, ModelNotFoundError
+from voxwire.models.intent import DEFAULT_INTENTS, ZeroShotIntent
+from voxwire.models.interfaces import TextClassifier
+from voxwire.models.registry import EMBEDDED_MODELS, ModelSpec, load_model
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from models import registry
-from models.errors import ModelError, ModelNotFoundError
-from models.faster_whisper_asr import FasterWhisperAsr, embedded_model_path
-from models.interfaces import AsrModel, SpeechProbability
-from models.silero_vad import SileroVad
+from voxwire.models import registry
+from voxwire.models.errors import ModelError, ModelNotFoundError
+from voxwire.models.faster_whisper_asr import FasterWhisperAsr, embedded_model_path
+from voxwire.models.interfaces import AsrModel, SpeechProbability
+from voxwire.models.silero_vad import SileroVad
 
 
 def test_unknown_asr_lists_known_names() -> None:

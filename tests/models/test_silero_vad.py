@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.interfaces import SpeechProbability
-from models.silero_vad import FRAME_SAMPLES, SileroVad, load_session
 from tests import speech
+from voxwire.models.interfaces import SpeechProbability
+from voxwire.models.silero_vad import FRAME_SAMPLES, SileroVad, load_session
 
 
 def _frames(audio: np.ndarray) -> list[np.ndarray]:

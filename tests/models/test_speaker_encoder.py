@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.interfaces import SpeakerEncoder
-from models.registry import EMBEDDED_MODELS, ModelSpec, load_model
-from models.speaker_encoder import ResemblyzerEncoder
 from tests import speech
+from voxwire.models.interfaces import SpeakerEncoder
+from voxwire.models.registry import EMBEDDED_MODELS, ModelSpec, load_model
+from voxwire.models.speaker_encoder import ResemblyzerEncoder
 
 TEXTS = (
     "The quick brown fox jumps over the lazy dog.",
@@ -55,7 +55,7 @@ def test_silent_or_short_audio_is_a_clear_error(encoder: ResemblyzerEncoder) -> 
 
 
 def test_resemblyzer_takes_no_source() -> None:
-    from models.errors import ModelNotFoundError
+    from voxwire.models.errors import ModelNotFoundError
 
     with pytest.raises(ModelNotFoundError, match="embedded encoder"):
         load_model(ModelSpec("x", "speaker-embedding", "resemblyzer", source="/some/model.pt"))

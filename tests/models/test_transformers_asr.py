@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import models.transformers_asr as tasr
-from models import registry
-from models.errors import ModelNotFoundError
-from models.faster_whisper_asr import embedded_model_path
-from models.interfaces import AsrModel, DecodeRequest, DecodeResult, TranscribeOptions
-from models.transformers_asr import TransformersAsr
+import voxwire.models.transformers_asr as tasr
+from voxwire.models import registry
+from voxwire.models.errors import ModelNotFoundError
+from voxwire.models.faster_whisper_asr import embedded_model_path
+from voxwire.models.interfaces import AsrModel, DecodeRequest, DecodeResult, TranscribeOptions
+from voxwire.models.transformers_asr import TransformersAsr
 
 
 @pytest.fixture(scope="module")

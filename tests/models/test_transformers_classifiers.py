@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.errors import ModelNotFoundError
-from models.interfaces import AudioClassifier, TextClassifier
-from models.registry import ModelSpec, load_model
-from models.transformers_classifiers import (
+from voxwire.models.errors import ModelNotFoundError
+from voxwire.models.interfaces import AudioClassifier, TextClassifier
+from voxwire.models.registry import ModelSpec, load_model
+from voxwire.models.transformers_classifiers import (
     TransformersAudioClassifier,
     TransformersTextClassifier,
 )

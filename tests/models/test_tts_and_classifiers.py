@@ -7,14 +7,19 @@ import numpy as np
 import pytest
 import soxr
 
-from models.faster_whisper_asr import FasterWhisperAsr
-from models.interfaces import AudioClassifier, SpeechSynthesizer, TextClassifier, TranscribeOptions
-from models.piper_tts import PiperTts
-from models.registry import EMBEDDED_MODELS, ModelSpec, load_model
-from models.speech_classifier import SpeechClassifier
-from models.vader_sentiment import VaderSentiment
 from tests import speech
 from tests.e2e.console import normalise
+from voxwire.models.faster_whisper_asr import FasterWhisperAsr
+from voxwire.models.interfaces import (
+    AudioClassifier,
+    SpeechSynthesizer,
+    TextClassifier,
+    TranscribeOptions,
+)
+from voxwire.models.piper_tts import PiperTts
+from voxwire.models.registry import EMBEDDED_MODELS, ModelSpec, load_model
+from voxwire.models.speech_classifier import SpeechClassifier
+from voxwire.models.vader_sentiment import VaderSentiment
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +98,7 @@ def test_every_embedded_model_loads() -> None:
 
 
 def test_a_backend_that_does_not_do_the_task_is_refused() -> None:
-    from models.errors import ModelNotFoundError
+    from voxwire.models.errors import ModelNotFoundError
 
     with pytest.raises(ModelNotFoundError, match="does not do"):
         load_model(ModelSpec("x", "text-to-speech", "vader"))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.errors import ModelNotFoundError
-from models.interfaces import AudioClassifier, WakeWordModel, WakeWordStream
-from models.registry import EMBEDDED_MODELS, ModelSpec, load_model
-from models.wake_words import FRAME_SAMPLES, WAKE_WORDS, OpenWakeWord
 from tests import speech
+from voxwire.models.errors import ModelNotFoundError
+from voxwire.models.interfaces import AudioClassifier, WakeWordModel, WakeWordStream
+from voxwire.models.registry import EMBEDDED_MODELS, ModelSpec, load_model
+from voxwire.models.wake_words import FRAME_SAMPLES, WAKE_WORDS, OpenWakeWord
 
 THRESHOLD = 0.5
 

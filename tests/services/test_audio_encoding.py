@@ -12,7 +12,7 @@ import numpy.typing as npt
 import pytest
 
 from tests import speech
-from transports.audio_encoding import (
+from voxwire.services.audio_encoding import (
     OUTPUT_RATE,
     PRIMING_SAMPLES,
     AudioFormat,

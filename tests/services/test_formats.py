@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from models.interfaces import Segment, Transcription, Word
-from transports.formats import (
+from voxwire.models.interfaces import Segment, Transcription, Word
+from voxwire.services.formats import (
     MEDIA_TYPES,
     ResponseFormat,
     format_timestamp,

@@ -12,9 +12,9 @@ import numpy.typing as npt
 import pytest
 import soxr
 
-from engine.errors import InvalidAudio, PayloadTooLarge
 from tests import speech
-from transports.media import SAMPLE_RATE, decode_audio, pcm16_wav_bytes
+from voxwire.engine.errors import InvalidAudio, PayloadTooLarge
+from voxwire.services.media import SAMPLE_RATE, decode_audio, pcm16_wav_bytes
 
 TEXT = speech.SENTENCES[0]
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from transports.reply_handlers import (
+from voxwire.services.reply_handlers import (
     AssistantError,
     AssistantNotFound,
     CallableHandler,
@@ -16,7 +16,7 @@ from transports.reply_handlers import (
     build_handler,
     load_callable,
 )
-from transports.reply_openai_chat import OpenAIChatHandler
+from voxwire.services.reply_openai_chat import OpenAIChatHandler
 
 TURN = Turn(transcript="hello there", item_id="item_1")
 
@@ -82,8 +82,8 @@ def test_echo_says_back_what_it_heard() -> None:
 def test_assistant_specs() -> None:
     assert isinstance(build_handler("echo"), EchoHandler)
     assert isinstance(build_handler("openai-chat"), OpenAIChatHandler)
-    handler = load_callable("tests.transports.test_reply_handlers:sync_text")
-    assert handler.name == "tests.transports.test_reply_handlers:sync_text"
+    handler = load_callable("tests.services.test_reply_handlers:sync_text")
+    assert handler.name == "tests.services.test_reply_handlers:sync_text"
     for bad, message in [
         ("parrot", "expected echo, openai-chat or module:function"),
         ("no_such_module_xyz:f", "cannot import"),

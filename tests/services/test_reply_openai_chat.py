@@ -9,21 +9,21 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.conversation import Message
 from tests import speech
 from tests.fake_chat_server import ANSWER, FakeChat, fake_chat_server
 from tests.live_server import LiveServer, live_server
 from tests.realtime_client import RealtimeTestClient, pcm16, realtime
-from transports.app import ServerSettings
-from transports.bench_stream import free_port
-from transports.reply_handlers import AssistantError, Turn
-from transports.reply_openai_chat import (
+from voxwire.engine.conversation import Message
+from voxwire.services.reply_handlers import AssistantError, Turn
+from voxwire.services.reply_openai_chat import (
     AssistantTimeout,
     AssistantUnavailable,
     ChatSettings,
     OpenAIChatHandler,
 )
-from transports.runtime import Runtime
+from voxwire.services.runtime import Runtime
+from voxwire.transports.bench.stream import free_port
+from voxwire.transports.http.app import ServerSettings
 
 TURN = Turn(
     transcript="Turn on the lights.",

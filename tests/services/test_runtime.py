@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from engine.errors import ModelLoadError, ModelNotFound
-from models.registry import EMBEDDED_MODELS, ModelSpec
-from transports.runtime import ModelLoading, Runtime, WrongTask
+from voxwire.engine.errors import ModelLoadError, ModelNotFound
+from voxwire.models.registry import EMBEDDED_MODELS, ModelSpec
+from voxwire.services.runtime import ModelLoading, Runtime, WrongTask
 
 
 @pytest.fixture
@@ -61,15 +61,15 @@ def test_work_runs_on_the_model_worker_not_the_event_loop(fresh: Runtime) -> Non
 def test_without_waiting_a_loading_model_answers_503(
     fresh: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import models.registry
+    from voxwire.models import registry
 
-    real_load = models.registry.load_model
+    real_load = registry.load_model
 
     def slow_load(spec: ModelSpec) -> object:
         time.sleep(0.5)  # a model that takes a while to load
         return real_load(spec)
 
-    monkeypatch.setattr(models.registry, "load_model", slow_load)
+    monkeypatch.setattr(registry, "load_model", slow_load)
     entry = fresh.resolve("silero-speech", "audio-classification")
 
     async def main() -> None:
@@ -103,15 +103,15 @@ def test_a_model_that_cannot_load_fails_cleanly_and_may_be_retried(runtime: Runt
 def test_a_caller_that_gives_up_does_not_cancel_the_load(
     fresh: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import models.registry
+    from voxwire.models import registry
 
-    real_load = models.registry.load_model
+    real_load = registry.load_model
 
     def slow_load(spec: ModelSpec) -> object:
         time.sleep(0.5)
         return real_load(spec)
 
-    monkeypatch.setattr(models.registry, "load_model", slow_load)
+    monkeypatch.setattr(registry, "load_model", slow_load)
     entry = fresh.resolve("silero-speech", "audio-classification")
 
     async def main() -> None:

@@ -13,11 +13,11 @@ import pytest
 
 from tests import speech
 from tests.live_server import live_server
-from tests.transports.test_speakers import JOE_1, JOE_2, JOE_3, enrol, wav
-from tests.transports.test_workflows import audio_input, call, outputs_by_node
-from transports.app import ServerSettings
-from transports.runtime import Runtime
-from transports.speakers import SPEAKER_ID, UNKNOWN, Identification, speaker_logits
+from tests.services.test_speakers import JOE_1, JOE_2, JOE_3, enrol, wav
+from tests.services.test_workflows import audio_input, call, outputs_by_node
+from voxwire.services.runtime import Runtime
+from voxwire.services.speakers import SPEAKER_ID, UNKNOWN, Identification, speaker_logits
+from voxwire.transports.http.app import ServerSettings
 
 ANN = "Ann-Marie"
 

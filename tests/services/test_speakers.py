@@ -16,16 +16,16 @@ import pytest
 
 from tests import speech
 from tests.live_server import LiveServer, live_server
-from transports.app import ServerSettings
-from transports.media import pcm16_wav_bytes
-from transports.runtime import Runtime
-from transports.speakers import (
+from voxwire.services.media import pcm16_wav_bytes
+from voxwire.services.runtime import Runtime
+from voxwire.services.speakers import (
     UNKNOWN,
     SpeakerConflict,
     SpeakerSnapshot,
     SpeakerStore,
     check_name,
 )
+from voxwire.transports.http.app import ServerSettings
 
 JOE_1 = "Good morning, this is my voice for the enrolment."
 JOE_2 = "I would like a cup of coffee with milk and sugar."

@@ -17,8 +17,8 @@ from typing import cast
 
 import pytest
 
-from engine.errors import PayloadTooLarge
-from transports.url_fetch import (
+from voxwire.engine.errors import PayloadTooLarge
+from voxwire.services.url_fetch import (
     PUBLIC_ONLY,
     IPAddress,
     UrlFetcher,

@@ -21,16 +21,16 @@ import pytest
 
 from tests import speech
 from tests.live_server import LiveServer, live_server
-from transports.app import ServerSettings
-from transports.media import pcm16_wav_bytes
-from transports.runtime import Runtime
-from transports.url_fetch import PUBLIC_ONLY, IPAddress, UrlFetcher
-from transports.workflows import (
+from voxwire.services.media import pcm16_wav_bytes
+from voxwire.services.runtime import Runtime
+from voxwire.services.url_fetch import PUBLIC_ONLY, IPAddress, UrlFetcher
+from voxwire.services.workflows import (
     WorkflowDefinition,
     WorkflowInput,
     WorkflowRunner,
     plan_workflow,
 )
+from voxwire.transports.http.app import ServerSettings
 
 POSITIVE = "I love this wonderful day, it makes me so happy."
 NEGATIVE = "This is a terrible awful day and I hate it."

@@ -16,9 +16,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from tests.live_server import LiveServer, live_server
-from transports.app import ServerSettings
-from transports.auth import KeyChecker, api_keys_from, presented_key
-from transports.runtime import Runtime
+from voxwire.services.runtime import Runtime
+from voxwire.transports.http.app import ServerSettings
+from voxwire.transports.http.auth import KeyChecker, api_keys_from, presented_key
 
 KEY = "sk-voxwire-right"
 OTHER = "sk-voxwire-second"

@@ -16,8 +16,8 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from tests.live_server import LiveServer
-from transports.app import MiB
-from transports.body_limit import BodyLimitMiddleware
+from voxwire.transports.http.app import MiB
+from voxwire.transports.http.limits import BodyLimitMiddleware
 
 LIMIT = 25 * MiB
 CHUNK = 256 * 1024

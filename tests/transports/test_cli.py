@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.errors import ModelNotFound
-from models.errors import ModelLoadFailed
-from models.interfaces import (
+from voxwire.engine.errors import ModelNotFound
+from voxwire.models.errors import ModelLoadFailed
+from voxwire.models.interfaces import (
     AudioArray,
     DecodeRequest,
     DecodeResult,
@@ -23,8 +23,8 @@ from models.interfaces import (
     TranscribeOptions,
     Transcription,
 )
-from transports import cli
-from transports.media import pcm16_wav_bytes
+from voxwire.services.media import pcm16_wav_bytes
+from voxwire.transports.cli import main as cli
 
 
 class ScriptedAsr:
@@ -67,9 +67,9 @@ def _clean_state() -> Iterator[None]:
 
 
 def install(monkeypatch: pytest.MonkeyPatch, loader: object) -> None:
-    registry = types.ModuleType("models.registry")
+    registry = types.ModuleType("voxwire.models.registry")
     registry.load_asr = loader  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "models.registry", registry)
+    monkeypatch.setitem(sys.modules, "voxwire.models.registry", registry)
 
 
 @pytest.fixture
@@ -209,7 +209,7 @@ def test_every_command_is_registered() -> None:
 
 
 def test_required_command_modules_may_not(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "_COMMAND_MODULES", ["transports.cli_nowhere"])
+    monkeypatch.setattr(cli, "_COMMAND_MODULES", ["voxwire.transports.cli.nowhere"])
     with pytest.raises(ModuleNotFoundError):
         cli.build_app()
 

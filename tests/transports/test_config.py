@@ -11,11 +11,10 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from models.registry import EMBEDDED_MODELS, TASKS
 from tests.e2e.console import VOXWIRE, run
 from tests.e2e.test_cli_serve import free_port, wait_for_health
-from transports.app import MiB, ServerSettings
-from transports.config import (
+from voxwire.models.registry import EMBEDDED_MODELS, TASKS
+from voxwire.transports.cli.config import (
     TASK_ALIASES,
     ConfigError,
     ServeConfig,
@@ -24,6 +23,7 @@ from transports.config import (
     read_config,
     resolve,
 )
+from voxwire.transports.http.app import MiB, ServerSettings
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "voxwire.toml"
 

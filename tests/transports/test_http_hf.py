@@ -15,14 +15,14 @@ import jiwer
 import numpy as np
 import pytest
 
-from models.registry import EMBEDDED_MODELS
-from models.speech_classifier import SpeechClassifier
 from tests import speech
 from tests.e2e.console import normalise
 from tests.live_server import LiveServer, live_server
-from transports.app import ServerSettings
-from transports.media import decode_audio, pcm16_wav_bytes
-from transports.runtime import Runtime
+from voxwire.models.registry import EMBEDDED_MODELS
+from voxwire.models.speech_classifier import SpeechClassifier
+from voxwire.services.media import decode_audio, pcm16_wav_bytes
+from voxwire.services.runtime import Runtime
+from voxwire.transports.http.app import ServerSettings
 
 
 def post(

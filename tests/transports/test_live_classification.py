@@ -14,15 +14,15 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from engine.errors import IllegalTransition
 from tests import speech
 from tests.live_server import LiveServer, live_server
 from tests.realtime_client import RealtimeTestClient, pcm16, realtime
-from transports.app import ServerSettings
-from transports.live_classifiers import GateState, WakeWordGate, WakeWordScorer
-from transports.media import pcm16_wav_bytes
-from transports.realtime_protocol import WakeWordConfig
-from transports.runtime import CatalogEntry, Runtime
+from voxwire.engine.errors import IllegalTransition
+from voxwire.services.media import pcm16_wav_bytes
+from voxwire.services.runtime import CatalogEntry, Runtime
+from voxwire.transports.http.app import ServerSettings
+from voxwire.transports.realtime.classifiers import GateState, WakeWordGate, WakeWordScorer
+from voxwire.transports.realtime.protocol import WakeWordConfig
 
 T = TypeVar("T")
 
@@ -437,7 +437,7 @@ def test_the_scorer_applies_threshold_refractory_period_and_names() -> None:
 
 
 def test_item_results_wait_returns_what_came_and_lets_a_cancel_through() -> None:
-    from transports.live_classifiers import ItemResults
+    from voxwire.transports.realtime.classifiers import ItemResults
 
     async def main() -> None:
         results = ItemResults(limit=2)

@@ -13,10 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests import speech
 from tests.live_server import LiveServer, live_server
 from tests.realtime_client import pcm16, realtime
-from transports.app import ServerSettings, create_app
-from transports.metrics import UNMATCHED, route_template
-from transports.realtime_ws import RealtimeLimits
-from transports.runtime import Runtime
+from voxwire.services.runtime import Runtime
+from voxwire.transports.http.app import ServerSettings, create_app
+from voxwire.transports.http.metrics import UNMATCHED, route_template
+from voxwire.transports.realtime.websocket import RealtimeLimits
 
 ASR = {"model": "whisper-tiny.en", "task": "automatic-speech-recognition"}
 

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 
 from tests.live_server import LiveServer, live_server
-from transports.app import ServerSettings
-from transports.runtime import Runtime
+from voxwire.services.runtime import Runtime
+from voxwire.transports.http.app import ServerSettings
 
 EXAMPLES_PER_OPERATION = 50
 RANDOM = bool(os.environ.get("VOXWIRE_FUZZ_RANDOM"))

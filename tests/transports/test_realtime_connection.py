@@ -8,10 +8,10 @@ from typing import Any
 
 from starlette.websockets import WebSocketState
 
-from transports.realtime_peer import WebSocketPeer
-from transports.realtime_protocol import SessionConfig
-from transports.realtime_ws import RealtimeConnection, RealtimeLimits
-from transports.runtime import Runtime
+from voxwire.services.runtime import Runtime
+from voxwire.transports.realtime.peer import WebSocketPeer
+from voxwire.transports.realtime.protocol import SessionConfig
+from voxwire.transports.realtime.websocket import RealtimeConnection, RealtimeLimits
 
 
 class UnreadSocket:

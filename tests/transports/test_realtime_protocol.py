@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from transports.realtime_protocol import (
+from voxwire.transports.realtime.protocol import (
     AudioAppend,
     ModelCatalogue,
     ProtocolError,

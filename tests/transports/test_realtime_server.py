@@ -28,9 +28,9 @@ from tests import speech
 from tests.e2e.console import normalise
 from tests.live_server import LiveServer, live_server
 from tests.realtime_client import RealtimeTestClient, pcm16, realtime
-from transports.app import ServerSettings
-from transports.realtime_ws import RealtimeLimits
-from transports.runtime import Runtime
+from voxwire.services.runtime import Runtime
+from voxwire.transports.http.app import ServerSettings
+from voxwire.transports.realtime.websocket import RealtimeLimits
 
 SENTENCE = speech.SENTENCES[0]
 TRANSCRIBED = "conversation.item.input_audio_transcription.completed"

@@ -1,6 +1,6 @@
 """`POST /v1/realtime/calls` with real aiortc peers on both ends, on the real models.
 
-The client is aiortc too (transports.bench_webrtc.RealtimeCall): it posts its offer,
+The client is aiortc too (voxwire.transports.bench.webrtc.RealtimeCall): it posts its offer,
 plays known speech on its microphone track, and reads the events on `oai-events` and
 the audio on the reply track. A caller that hangs up, vanishes or is refused leaves no
 session slot, task or track behind.
@@ -28,13 +28,13 @@ from tests import speech
 from tests.assistants import STORY
 from tests.e2e.console import run, wer
 from tests.live_server import LiveServer, live_server
-from transports.app import ServerSettings
-from transports.bench_webrtc import CallError, RealtimeCall, multipart_body, post_offer
-from transports.config import ConfigError, parse_config, resolve
-from transports.realtime_ws import RealtimeConnection, RealtimeLimits
-from transports.runtime import Runtime
-from transports.webrtc import IceServer, ice_servers_from
-from transports.webrtc_audio import ReplyTrack
+from voxwire.services.runtime import Runtime
+from voxwire.transports.bench.webrtc import CallError, RealtimeCall, multipart_body, post_offer
+from voxwire.transports.cli.config import ConfigError, parse_config, resolve
+from voxwire.transports.http.app import ServerSettings
+from voxwire.transports.realtime.websocket import RealtimeConnection, RealtimeLimits
+from voxwire.transports.webrtc.audio import ReplyTrack
+from voxwire.transports.webrtc.calls import IceServer, ice_servers_from
 
 SENTENCE = speech.SENTENCES[1]
 COMPLETED = "conversation.item.input_audio_transcription.completed"
@@ -341,7 +341,7 @@ def test_caller_that_vanishes_is_dropped_when_its_audio_stops(
             await asyncio.sleep(0.1)
         await call.close()
 
-    with caplog.at_level(logging.INFO, logger="transports.webrtc"):
+    with caplog.at_level(logging.INFO, logger="voxwire.transports.webrtc.calls"):
         asyncio.run(main())
         wait_until_released(small_server)
     assert any("no audio from the caller for 1 s" in r.getMessage() for r in caplog.records)

@@ -30,15 +30,15 @@ import numpy.typing as npt
 from rich.console import Console
 from rich.table import Table
 
-from models.interfaces import (
+from voxwire.models.interfaces import (
     SAMPLE_RATE,
     AudioClassifier,
     SpeakerEncoder,
     TextClassifier,
     WakeWordModel,
 )
-from models.registry import EMBEDDED_MODELS, ModelSpec
-from transports.media import decode_audio
+from voxwire.models.registry import EMBEDDED_MODELS, ModelSpec
+from voxwire.services.media import decode_audio
 
 TASKS = ("audio-classification", "text-classification", "speaker-embedding")
 """The tasks whose models are measured."""
@@ -163,7 +163,7 @@ def default_speech() -> npt.NDArray[np.float32]:
     """:data:`DEFAULT_SPEECH` spoken by the embedded Piper voice at 16 kHz, 0.5 s apart."""
     import soxr
 
-    from models.piper_tts import PiperTts
+    from voxwire.models.piper_tts import PiperTts
 
     tts = PiperTts()
     gap = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)
@@ -190,8 +190,8 @@ def chosen_specs(options: ClassifyBenchOptions) -> list[ModelSpec]:
 
 def run_classify_bench(options: ClassifyBenchOptions) -> dict[str, Any]:
     """Measure every chosen model, print the table and write the JSON result."""
-    from models.registry import load_model
-    from transports.bench_stream import machine_info
+    from voxwire.models.registry import load_model
+    from voxwire.transports.bench.stream import machine_info
 
     specs = chosen_specs(options)
     if not options.transcripts:

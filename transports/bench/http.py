@@ -29,14 +29,14 @@ from urllib.parse import urlsplit, urlunsplit
 from rich.console import Console
 from rich.table import Table
 
-from transports.bench_stream import (
+from voxwire.services.media import decode_audio
+from voxwire.transports.bench.stream import (
     BenchError,
     fetch_health,
     machine_info,
     percentiles,
     server_under_test,
 )
-from transports.media import decode_audio
 
 if TYPE_CHECKING:
     import httpx2

@@ -50,8 +50,8 @@ from rich.table import Table
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from engine.errors import VoxwireError
-from transports.media import decode_audio
+from voxwire.engine.errors import VoxwireError
+from voxwire.services.media import decode_audio
 
 RATE = 16_000
 """The input rate every bench session asks for (the rate decode_audio returns)."""
@@ -558,7 +558,9 @@ def free_port() -> int:
 
 def _serve_command(port: int, model: str | None) -> list[str]:
     script = Path(sys.executable).parent / "voxwire"
-    base = [str(script)] if script.exists() else [sys.executable, "-m", "transports.cli"]
+    base = (
+        [str(script)] if script.exists() else [sys.executable, "-m", "voxwire.transports.cli.main"]
+    )
     command = [*base, "serve", "--host", "127.0.0.1", "--port", str(port)]
     if model is not None:
         command += ["--model", model]

@@ -29,8 +29,8 @@ from rich.console import Console
 from rich.table import Table
 from websockets.asyncio.client import ClientConnection, connect
 
-from models.interfaces import SpeechSynthesizer
-from transports.bench_stream import (
+from voxwire.models.interfaces import SpeechSynthesizer
+from voxwire.transports.bench.stream import (
     BenchError,
     machine_info,
     percentiles,
@@ -108,7 +108,7 @@ class _Listener:
 
 def _question(file: Path | None, tts: SpeechSynthesizer) -> npt.NDArray[np.float32]:
     if file is not None:
-        from transports.media import decode_audio
+        from voxwire.services.media import decode_audio
 
         return decode_audio(file)
     audio = np.concatenate(list(tts.synthesize(DEFAULT_QUESTION)))
@@ -226,7 +226,7 @@ def figures(turns: Sequence[TurnTimes], options: VoiceBenchOptions) -> dict[str,
 
 def run_voice_bench(options: VoiceBenchOptions, console: Console) -> dict[str, Any]:
     """Run the benchmark against `options.url` or a spawned server; print and save it."""
-    from models.piper_tts import PiperTts
+    from voxwire.models.piper_tts import PiperTts
 
     tts = PiperTts()  # the embedded voice: the question's speaker and the TTS timed
     speech = _question(options.file, tts)

@@ -47,7 +47,8 @@ from rich.console import Console
 from rich.table import Table
 from websockets.asyncio.client import connect
 
-from transports.bench_stream import (
+from voxwire.services.media import decode_audio
+from voxwire.transports.bench.stream import (
     BenchError,
     fetch_health,
     machine_info,
@@ -56,8 +57,7 @@ from transports.bench_stream import (
     to_pcm16,
     transcription_update,
 )
-from transports.media import decode_audio
-from transports.webrtc_audio import FRAME_SAMPLES, frame_to_mono
+from voxwire.transports.webrtc.audio import FRAME_SAMPLES, frame_to_mono
 
 log = logging.getLogger(__name__)
 
@@ -402,7 +402,7 @@ class Pass:
 
 def default_speech() -> npt.NDArray[np.float32]:
     """:data:`DEFAULT_SENTENCES` spoken by the embedded Piper voice, 16 kHz, 1.5 s apart."""
-    from models.piper_tts import PiperTts
+    from voxwire.models.piper_tts import PiperTts
 
     tts = PiperTts()
     gap = np.zeros(RATE * 3 // 2, dtype=np.float32)

@@ -33,11 +33,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from engine.session import SessionOptions
-from models.interfaces import DecodeRequest, TranscribeOptions
-from transports.cli_stream import stream_audio
-from transports.media import decode_audio
-from transports.runtime import Runtime
+from voxwire.engine.session import SessionOptions
+from voxwire.models.interfaces import DecodeRequest, TranscribeOptions
+from voxwire.services.media import decode_audio
+from voxwire.services.runtime import Runtime
+from voxwire.transports.cli.stream import stream_audio
 
 RATE = 16_000
 
@@ -78,7 +78,7 @@ def bench_asr(
     ),
 ) -> None:
     """Offline real-time factor, streaming compute ratio and final latency for FILE."""
-    from models.registry import usable_cpus
+    from voxwire.models.registry import usable_cpus
 
     audio = decode_audio(file)
     runtime = Runtime.load(model)
@@ -235,7 +235,7 @@ def bench_stream(
     ] = True,
 ) -> None:
     """Latency and lost audio of N concurrent Realtime streams of FILE, level by level."""
-    from transports.bench_stream import StreamBenchOptions, parse_levels, run_stream_bench
+    from voxwire.transports.bench.stream import StreamBenchOptions, parse_levels, run_stream_bench
 
     try:
         ladder = parse_levels(levels, streams)
@@ -273,7 +273,7 @@ def bench_voice(
     ),
 ) -> None:
     """Voice-to-voice latency: end of speech to the first reply audio at the client."""
-    from transports.bench_voice import VoiceBenchOptions, run_voice_bench
+    from voxwire.transports.bench.voice import VoiceBenchOptions, run_voice_bench
 
     options = VoiceBenchOptions(
         turns=turns, file=file, url=url, model=model, silence_duration_ms=silence_ms, output=output
@@ -315,8 +315,8 @@ def bench_http(
     ),
 ) -> None:
     """Transcription throughput under concurrency and speech time to first byte, over HTTP."""
-    from transports.bench_http import DEFAULT_TEXT, HttpBenchOptions, run_http_bench
-    from transports.bench_stream import parse_levels
+    from voxwire.transports.bench.http import DEFAULT_TEXT, HttpBenchOptions, run_http_bench
+    from voxwire.transports.bench.stream import parse_levels
 
     try:
         levels = parse_levels(concurrency, 1)
@@ -366,21 +366,21 @@ def bench_classify(
 ) -> None:
     """Cost of each classifier per audio second (wake words streamed frame by frame) or
     per transcript."""
-    from engine.errors import VoxwireError
-    from models.errors import ModelError
-    from models.registry import EMBEDDED_MODELS
-    from transports.bench_classify import (
+    from voxwire.engine.errors import VoxwireError
+    from voxwire.models.errors import ModelError
+    from voxwire.models.registry import EMBEDDED_MODELS
+    from voxwire.transports.bench.classify import (
         DEFAULT_TRANSCRIPTS,
         BenchClassifyError,
         ClassifyBenchOptions,
         run_classify_bench,
     )
-    from transports.cli import fail
+    from voxwire.transports.cli.main import fail
 
     try:
         specs = EMBEDDED_MODELS
         if config is not None:
-            from transports.config import load
+            from voxwire.transports.cli.config import load
 
             specs = load(config).specs
         chosen = tuple(m.strip() for m in (models or "").split(",") if m.strip())
@@ -422,7 +422,7 @@ def bench_webrtc(
     ),
 ) -> None:
     """End-of-speech-to-final latency over WebRTC beside the WebSocket (p50/p95)."""
-    from transports.bench_webrtc import WebRTCBenchOptions, run_webrtc_bench
+    from voxwire.transports.bench.webrtc import WebRTCBenchOptions, run_webrtc_bench
 
     options = WebRTCBenchOptions(
         output=output, file=file, url=url, model=model, repeats=repeats, silence_ms=silence_ms

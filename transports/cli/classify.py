@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import numpy as np
 import typer
 
-from engine.errors import VoxwireError
-from models.errors import ModelError
-from models.interfaces import AudioClassifier, TextClassifier
-from transports.classification import FunctionToApply, default_function, top_labels
-from transports.cli import fail
-from transports.media import DEFAULT_MAX_BYTES, decode_audio
+from voxwire.engine.errors import VoxwireError
+from voxwire.models.errors import ModelError
+from voxwire.models.interfaces import AudioClassifier, TextClassifier
+from voxwire.services.classification import FunctionToApply, default_function, top_labels
+from voxwire.services.media import DEFAULT_MAX_BYTES, decode_audio
+from voxwire.transports.cli.main import fail
 
 if TYPE_CHECKING:
-    from models.registry import ModelSpec
+    from voxwire.models.registry import ModelSpec
 
 AUDIO = "audio-classification"
 TEXT = "text-classification"
@@ -136,11 +136,11 @@ def classify(
 
 def _catalogue(config: Path | None) -> tuple[tuple[ModelSpec, ...], dict[str, str]]:
     """The models on offer (embedded, plus a configuration file's) and the task defaults."""
-    from models.registry import EMBEDDED_MODELS
+    from voxwire.models.registry import EMBEDDED_MODELS
 
     if config is None:
         return EMBEDDED_MODELS, {}
-    from transports import config as configuration
+    from voxwire.transports.cli import config as configuration
 
     try:
         plan = configuration.load(config)
@@ -180,7 +180,7 @@ def _decode(file: Path) -> Any:
 
 
 def _load(spec: ModelSpec) -> AudioClassifier | TextClassifier:
-    from models.registry import load_model
+    from voxwire.models.registry import load_model
 
     try:
         model = load_model(spec)

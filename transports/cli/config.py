@@ -46,12 +46,12 @@ from pydantic import (
     model_validator,
 )
 
-from engine.errors import VoxwireError
-from models.registry import BACKENDS, EMBEDDED_MODELS, ModelSpec, Task
-from transports.app import MiB, ServerSettings
-from transports.realtime_ws import RealtimeLimits
-from transports.reply_openai_chat import ChatSettings
-from transports.webrtc import IceServer
+from voxwire.engine.errors import VoxwireError
+from voxwire.models.registry import BACKENDS, EMBEDDED_MODELS, ModelSpec, Task
+from voxwire.services.reply_openai_chat import ChatSettings
+from voxwire.transports.http.app import MiB, ServerSettings
+from voxwire.transports.realtime.websocket import RealtimeLimits
+from voxwire.transports.webrtc.calls import IceServer
 
 _SETTINGS = ServerSettings()
 _LIMITS = _SETTINGS.realtime

@@ -1,7 +1,7 @@
 """The `voxwire` command line: a typer app whose subcommands live in their own modules.
 
 Each module in :data:`_COMMAND_MODULES` exposes `register(app)`. Errors never
-show a traceback: a :class:`~engine.errors.VoxwireError` is one line on stderr
+show a traceback: a :class:`~voxwire.engine.errors.VoxwireError` is one line on stderr
 and exit code 1; anything unexpected is one line and exit code 2 (`--debug`
 prints the traceback as well).
 """
@@ -18,18 +18,18 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from engine.errors import VoxwireError
+from voxwire.engine.errors import VoxwireError
 
 PROG = "voxwire"
 
 _COMMAND_MODULES = [
-    "transports.cli_transcribe",
-    "transports.cli_classify",
-    "transports.cli_stream",
-    "transports.cli_bench",
-    "transports.cli_serve",
-    "transports.cli_speak",
-    "transports.cli_mic",
+    "voxwire.transports.cli.transcribe",
+    "voxwire.transports.cli.classify",
+    "voxwire.transports.cli.stream",
+    "voxwire.transports.cli.bench",
+    "voxwire.transports.cli.serve",
+    "voxwire.transports.cli.speak",
+    "voxwire.transports.cli.mic",
 ]
 """Each exposes ``register(app)``; imported when the app is first built."""
 
@@ -163,7 +163,7 @@ def get_app() -> typer.Typer:
 
 
 def __getattr__(name: str) -> typer.Typer:
-    # `from transports.cli import app` builds the app lazily.
+    # `from voxwire.transports.cli.main import app` builds the app lazily.
     if name == "app":
         return get_app()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

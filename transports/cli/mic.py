@@ -1,8 +1,8 @@
 """`voxwire mic`: the live microphone demo, a client of voxwire's Realtime WebSocket.
 
-Talks to a running `voxwire serve` (the client logic lives in :mod:`demos.mic`,
-the sound side in :mod:`demos.mic_audio`, the terminal view in
-:mod:`demos.mic_display`). `--input-file` streams a file instead of the microphone
+Talks to a running `voxwire serve` (the client logic lives in :mod:`voxwire.demos.mic`,
+the sound side in :mod:`voxwire.demos.mic_audio`, the terminal view in
+:mod:`voxwire.demos.mic_display`). `--input-file` streams a file instead of the microphone
 and exits once every turn is transcribed and answered; `--no-playback` keeps the
 reply silent. Connection and device problems are one `voxwire: error: ...` line and
 exit code 1; Ctrl-C ends a live session cleanly.
@@ -16,13 +16,13 @@ from typing import Annotated
 
 import typer
 
-from demos.mic import run_mic
-from demos.mic_display import MicView
-from demos.mic_options import DEFAULT_RATE, DEFAULT_URL, MicOptions
-from engine.audio import SUPPORTED_INPUT_RATES
-from transports.cli import fail
-from transports.realtime_protocol import CLASSIFIERS
-from transports.sound_devices import import_sounddevice, parse_device
+from voxwire.demos.mic import run_mic
+from voxwire.demos.mic_display import MicView
+from voxwire.demos.mic_options import DEFAULT_RATE, DEFAULT_URL, MicOptions
+from voxwire.engine.audio import SUPPORTED_INPUT_RATES
+from voxwire.services.sound_devices import import_sounddevice, parse_device
+from voxwire.transports.cli.main import fail
+from voxwire.transports.realtime.protocol import CLASSIFIERS
 
 EXIT_INTERRUPTED = 130
 """Ctrl-C before an input file was done (a live session ends with Ctrl-C and 0)."""

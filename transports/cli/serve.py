@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
-from engine.errors import ModelLoadError, ModelNotFound, VoxwireError
-from transports.cli import describe_exception, notice
+from voxwire.engine.errors import ModelLoadError, ModelNotFound, VoxwireError
+from voxwire.transports.cli.main import describe_exception, notice
 
 if TYPE_CHECKING:
-    from transports.config import ServeConfig
-    from transports.runtime import Runtime
+    from voxwire.services.runtime import Runtime
+    from voxwire.transports.cli.config import ServeConfig
 
 log = logging.getLogger(__name__)
 
@@ -175,9 +175,9 @@ def serve(
     """Serve the OpenAI Realtime API on /v1/realtime, the HTTP APIs, /health and /metrics."""
     import uvicorn
 
-    from transports import config as configuration
-    from transports.app import create_app
-    from transports.auth import api_keys_from
+    from voxwire.transports.cli import config as configuration
+    from voxwire.transports.http.app import create_app
+    from voxwire.transports.http.auth import api_keys_from
 
     overrides: dict[str, Any] = {
         "host": host,
@@ -198,7 +198,7 @@ def serve(
     if keys:
         overrides["api_keys"] = list(keys)
     if ice_server:
-        from transports.webrtc import ice_servers_from
+        from voxwire.transports.webrtc.calls import ice_servers_from
 
         try:
             servers = ice_servers_from(ice_server, ice_username, ice_credential)
@@ -221,13 +221,13 @@ def serve(
         source=None if config is None else str(config),
         assistant={k: v for k, v in replies.items() if v is not None},
     )
-    from transports.reply_handlers import build_handler
+    from voxwire.services.reply_handlers import build_handler
 
     build_handler(plan.settings.assistant, plan.settings.chat)  # a bad --assistant fails now
     runtime = load_runtime(plan, model)
     try:
         # The embedded models are small: load them now, so no first request waits.
-        from models.registry import EMBEDDED_MODELS
+        from voxwire.models.registry import EMBEDDED_MODELS
 
         embedded = tuple(
             spec.id
@@ -267,8 +267,8 @@ def serve(
 def load_runtime(plan: ServeConfig, model: str | None) -> Runtime:
     """The Runtime on `plan`'s catalogue; its streaming recogniser is `model` (a catalogue
     id or any ASR spec), else the configured default ASR, else the embedded one."""
-    from models.registry import DEFAULT_ASR
-    from transports.runtime import Runtime
+    from voxwire.models.registry import DEFAULT_ASR
+    from voxwire.services.runtime import Runtime
 
     started = time.perf_counter()
     wanted = model or plan.defaults.get(ASR_TASK) or DEFAULT_ASR
@@ -309,7 +309,7 @@ def preload(runtime: Runtime, model_ids: tuple[str, ...]) -> None:
 @contextlib.contextmanager
 def _model_errors(model_id: str) -> Iterator[None]:
     """Any failure while loading `model_id` becomes one engine error that names it."""
-    from models.errors import ModelError, ModelNotFoundError
+    from voxwire.models.errors import ModelError, ModelNotFoundError
 
     failed = f"model {model_id!r} failed to load"
     try:

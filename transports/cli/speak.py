@@ -23,15 +23,15 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from engine.errors import VoxwireError
-from models.errors import ModelError
-from transports.audio_encoding import AudioFormat
-from transports.cli import fail, notice
-from transports.sound_devices import import_sounddevice, parse_device
+from voxwire.engine.errors import VoxwireError
+from voxwire.models.errors import ModelError
+from voxwire.services.audio_encoding import AudioFormat
+from voxwire.services.sound_devices import import_sounddevice, parse_device
+from voxwire.transports.cli.main import fail, notice
 
 if TYPE_CHECKING:
-    from models.interfaces import AudioArray, SpeechSynthesizer
-    from transports.http_openai import SpeechJob
+    from voxwire.models.interfaces import AudioArray, SpeechSynthesizer
+    from voxwire.transports.http.openai import SpeechJob
 
 EXTENSIONS: Final[dict[str, AudioFormat]] = {
     ".wav": AudioFormat.WAV,
@@ -161,9 +161,9 @@ def _check_writable(output: Path) -> None:
 
 def _load_voice(voice: str | None) -> tuple[SpeechSynthesizer, str | None]:
     """The synthesiser and the voice to ask it for (None: its default)."""
-    from models.interfaces import SpeechSynthesizer
-    from models.registry import DEFAULT_TTS, EMBEDDED_MODELS, ModelSpec, load_model
-    from transports.http_openai import pick_voice
+    from voxwire.models.interfaces import SpeechSynthesizer
+    from voxwire.models.registry import DEFAULT_TTS, EMBEDDED_MODELS, ModelSpec, load_model
+    from voxwire.transports.http.openai import pick_voice
 
     path = None if voice is None else Path(voice).expanduser()
     if path is not None and (path.suffix == ".onnx" or path.is_file()):
@@ -244,7 +244,7 @@ def _write(
     step: _Step,
 ) -> float:
     """Synthesise and encode into `output` sentence by sentence; the seconds of audio."""
-    from transports.http_openai import SpeechJob
+    from voxwire.transports.http.openai import SpeechJob
 
     job = SpeechJob(text, voice, speed, fmt)
     if str(output) == "-":

@@ -19,13 +19,13 @@ import numpy as np
 import numpy.typing as npt
 import typer
 
-from engine.events import Event, TranscriptionCompleted
-from engine.segmenter import SegmenterOptions
-from engine.session import SessionCounters, SessionOptions
-from engine.streaming_asr import StreamingOptions
-from transports.cli import fail, notice
-from transports.media import decode_audio
-from transports.runtime import Runtime
+from voxwire.engine.events import Event, TranscriptionCompleted
+from voxwire.engine.segmenter import SegmenterOptions
+from voxwire.engine.session import SessionCounters, SessionOptions
+from voxwire.engine.streaming_asr import StreamingOptions
+from voxwire.services.media import decode_audio
+from voxwire.services.runtime import Runtime
+from voxwire.transports.cli.main import fail, notice
 
 RATE = 16_000
 

@@ -21,12 +21,12 @@ import numpy as np
 import typer
 from rich.console import Console
 
-from engine.errors import VoxwireError
-from models.errors import ModelError
-from models.interfaces import SAMPLE_RATE, AsrModel, TranscribeOptions, Transcription
-from transports.cli import EXIT_ERROR, EXIT_OK, error, fail, notice
-from transports.formats import ResponseFormat, render
-from transports.media import DEFAULT_MAX_BYTES, DEFAULT_MAX_SECONDS, decode_audio
+from voxwire.engine.errors import VoxwireError
+from voxwire.models.errors import ModelError
+from voxwire.models.interfaces import SAMPLE_RATE, AsrModel, TranscribeOptions, Transcription
+from voxwire.services.formats import ResponseFormat, render
+from voxwire.services.media import DEFAULT_MAX_BYTES, DEFAULT_MAX_SECONDS, decode_audio
+from voxwire.transports.cli.main import EXIT_ERROR, EXIT_OK, error, fail, notice
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def transcribe(
 
 def _load_model(spec: str | None, console: Console) -> AsrModel:
     """Load the ASR model once, or leave with one error line."""
-    from models.registry import load_asr
+    from voxwire.models.registry import load_asr
 
     try:
         with _status(console, "Loading the speech model", STATUS_MIN_SECONDS):

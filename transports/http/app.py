@@ -21,15 +21,18 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from engine.errors import VoxwireError, describe
-from transports import http_hf, http_openai, speakers, webrtc, workflows
-from transports.auth import ApiKeyMiddleware
-from transports.body_limit import BodyLimitMiddleware
-from transports.metrics import AppMetrics, HttpMetricsMiddleware
-from transports.realtime_ws import RealtimeLimits, SessionSlots, serve_realtime
-from transports.reply_handlers import build_handler
-from transports.reply_openai_chat import ChatSettings
-from transports.runtime import Runtime
+from voxwire.engine.errors import VoxwireError, describe
+from voxwire.services import speakers, workflows
+from voxwire.services.reply_handlers import build_handler
+from voxwire.services.reply_openai_chat import ChatSettings
+from voxwire.services.runtime import Runtime
+from voxwire.transports.http import hf as http_hf
+from voxwire.transports.http import openai as http_openai
+from voxwire.transports.http.auth import ApiKeyMiddleware
+from voxwire.transports.http.limits import BodyLimitMiddleware
+from voxwire.transports.http.metrics import AppMetrics, HttpMetricsMiddleware
+from voxwire.transports.realtime.websocket import RealtimeLimits, SessionSlots, serve_realtime
+from voxwire.transports.webrtc import calls as webrtc
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +166,7 @@ def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> Fast
     _add_metrics_auth_and_limits(app, runtime, slots, settings)
 
     # -- routers of the other APIs (each module: router(runtime, settings)) ----------------
-    # speaker-id: the enrolled speakers as an audio classifier (see transports.speakers)
+    # speaker-id: the enrolled speakers as an audio classifier (see voxwire.services.speakers)
     reserved: dict[str, http_hf.ReservedClassifier] = {}
     cards: list[Callable[[int], http_openai.ModelCard]] = []
     if speakers.has_encoder(runtime):

@@ -29,7 +29,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from transports.realtime_protocol import error_event
+from voxwire.transports.realtime.protocol import error_event
 
 ENV_VAR = "VOXWIRE_API_KEYS"
 SUBPROTOCOL_PREFIX = "openai-insecure-api-key."

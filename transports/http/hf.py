@@ -17,7 +17,7 @@ text-classification models the way the Hugging Face serverless API does:
 
 Reserved model ids (:class:`ReservedClassifier`, given to :func:`router`) are audio
 classifiers that are not catalogue entries, such as ``speaker-id`` (the enrolled
-speakers, :mod:`transports.speakers`): they take the same bodies and parameters, are
+speakers, :mod:`voxwire.services.speakers`): they take the same bodies and parameters, are
 looked up before the catalogue, and are never answered from the cache (their answers
 depend on state that changes between requests).
 """
@@ -40,25 +40,25 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from engine.errors import PayloadTooLarge, PeerError, VoxwireError, describe
-from models.interfaces import (
+from voxwire.engine.errors import PayloadTooLarge, PeerError, VoxwireError, describe
+from voxwire.models.interfaces import (
     AsrModel,
     AudioArray,
     AudioClassifier,
     TextClassifier,
     TranscribeOptions,
 )
-from transports.classification import (
+from voxwire.services.classification import (
     DEFAULT_TOP_K,
     FunctionToApply,
     default_function,
     label_scores,
 )
-from transports.media import decode_audio
-from transports.runtime import CatalogEntry, ModelLoading, Runtime
+from voxwire.services.media import decode_audio
+from voxwire.services.runtime import CatalogEntry, ModelLoading, Runtime
 
 if TYPE_CHECKING:
-    from transports.app import ServerSettings
+    from voxwire.transports.http.app import ServerSettings
 
 log = logging.getLogger(__name__)
 

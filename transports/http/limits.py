@@ -5,7 +5,7 @@
 * a `Content-Length` above the limit is answered with 413 at once, before a
   byte of the body is read;
 * a body of unknown length (chunked) is counted as the app reads it; the read
-  that passes the limit raises :class:`~engine.errors.PayloadTooLarge` inside
+  that passes the limit raises :class:`~voxwire.engine.errors.PayloadTooLarge` inside
   the app, whatever the app answers then is dropped, and the client gets the
   413 instead (unless the app had already started its response, in which case
   the connection is cut).
@@ -20,7 +20,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.errors import PayloadTooLarge
+from voxwire.engine.errors import PayloadTooLarge
 
 MiB = 1024 * 1024
 

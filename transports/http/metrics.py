@@ -42,9 +42,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.scheduler import ModelWorker
-from transports.realtime_ws import SessionSlots
-from transports.runtime import Runtime
+from voxwire.engine.scheduler import ModelWorker
+from voxwire.services.runtime import Runtime
+from voxwire.transports.realtime.websocket import SessionSlots
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UNMATCHED = "<unmatched>"

@@ -55,8 +55,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from engine.errors import InvalidAudio, LocalError, ModelNotFound, PeerError, VoxwireError
-from models.interfaces import (
+from voxwire.engine.errors import InvalidAudio, LocalError, ModelNotFound, PeerError, VoxwireError
+from voxwire.models.interfaces import (
     AsrModel,
     AudioArray,
     Segment,
@@ -64,15 +64,21 @@ from models.interfaces import (
     TranscribeOptions,
     Transcription,
 )
-from transports.audio_encoding import MEDIA_TYPES as AUDIO_MEDIA_TYPES
-from transports.audio_encoding import AudioFormat, StreamingEncoder
-from transports.formats import LANGUAGE_NAMES, MEDIA_TYPES, ResponseFormat, render, verbose_json
-from transports.media import decode_audio
-from transports.realtime_protocol import OPENAI_VOICES
-from transports.runtime import CatalogEntry, Runtime
+from voxwire.services.audio_encoding import MEDIA_TYPES as AUDIO_MEDIA_TYPES
+from voxwire.services.audio_encoding import AudioFormat, StreamingEncoder
+from voxwire.services.formats import (
+    LANGUAGE_NAMES,
+    MEDIA_TYPES,
+    ResponseFormat,
+    render,
+    verbose_json,
+)
+from voxwire.services.media import decode_audio
+from voxwire.services.runtime import CatalogEntry, Runtime
+from voxwire.transports.realtime.protocol import OPENAI_VOICES
 
 if TYPE_CHECKING:
-    from transports.app import ServerSettings
+    from voxwire.transports.http.app import ServerSettings
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Live classification of one Realtime session: wake words, speakers, sentiment, intent.
 
-A session asks for it with ``session.update`` (see :mod:`transports.realtime_protocol`):
+A session asks for it with ``session.update`` (see :mod:`voxwire.transports.realtime.protocol`):
 ``voxwire.classifiers`` (any of ``wake_word``, ``speaker``, ``sentiment``, ``intent``),
 ``voxwire.wake_word_gate`` (bool), ``voxwire.wake_words`` (``threshold`` 0.5,
 ``refractory_ms`` 2000, ``names``: null for all) and ``voxwire.speakers``
@@ -82,9 +82,9 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from engine.audio import MODEL_RATE, StreamResampler
-from engine.driver import SessionDriver
-from engine.errors import (
+from voxwire.engine.audio import MODEL_RATE, StreamResampler
+from voxwire.engine.driver import SessionDriver
+from voxwire.engine.errors import (
     AudioEvicted,
     EmptyCommit,
     IllegalTransition,
@@ -93,20 +93,20 @@ from engine.errors import (
     VoxwireError,
     describe,
 )
-from engine.events import Event, InputAudioCommitted, SpeechStopped, TranscriptionCompleted
-from engine.session import Session
-from models.interfaces import WakeWordModel, WakeWordStream
-from transports.classification import label_scores
-from transports.http_hf import classify_text
-from transports.realtime_protocol import (
+from voxwire.engine.events import Event, InputAudioCommitted, SpeechStopped, TranscriptionCompleted
+from voxwire.engine.session import Session
+from voxwire.models.interfaces import WakeWordModel, WakeWordStream
+from voxwire.services.classification import label_scores
+from voxwire.services.runtime import CatalogEntry, Runtime
+from voxwire.services.speakers import UNKNOWN, SpeakerStore, embed
+from voxwire.transports.http.hf import classify_text
+from voxwire.transports.realtime.protocol import (
     ClassificationConfig,
     ProtocolError,
     WakeWordConfig,
     check_wake_words,
     server_event,
 )
-from transports.runtime import CatalogEntry, Runtime
-from transports.speakers import UNKNOWN, SpeakerStore, embed
 
 log = logging.getLogger(__name__)
 

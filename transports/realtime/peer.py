@@ -2,7 +2,7 @@
 and, for transports with a media track, a sink for reply audio.
 
 The WebSocket endpoint and the WebRTC data channel are both :class:`EventPeer`s, so
-one :class:`~transports.realtime_ws.RealtimeConnection` serves either.
+one :class:`~voxwire.transports.realtime.websocket.RealtimeConnection` serves either.
 """
 
 from __future__ import annotations

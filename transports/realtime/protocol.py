@@ -17,10 +17,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
-from engine.audio import SUPPORTED_INPUT_RATES
-from engine.errors import PeerError
-from engine.segmenter import SegmenterOptions
-from engine.session import SessionOptions
+from voxwire.engine.audio import SUPPORTED_INPUT_RATES
+from voxwire.engine.errors import PeerError
+from voxwire.engine.segmenter import SegmenterOptions
+from voxwire.engine.session import SessionOptions
 
 DEFAULT_INPUT_RATE = 24_000
 """OpenAI's input rate; voxwire also takes the other SUPPORTED_INPUT_RATES."""

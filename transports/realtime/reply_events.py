@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from transports.realtime_protocol import Modality, OutputConfig
+from voxwire.transports.realtime.protocol import Modality, OutputConfig
 
 
 def assistant_item(item_id: str, status: str, text: str, modality: Modality) -> dict[str, Any]:

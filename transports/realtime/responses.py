@@ -32,20 +32,22 @@ from typing import Any
 import numpy as np
 import soxr
 
-from engine.audio import Float32Array, float32_to_pcm16
-from engine.conversation import Conversation, ResponseState, ResponseStatus
-from engine.errors import LocalError, VoxwireError, describe
-from engine.events import (
+from voxwire.engine.audio import Float32Array, float32_to_pcm16
+from voxwire.engine.conversation import Conversation, ResponseState, ResponseStatus
+from voxwire.engine.errors import LocalError, VoxwireError, describe
+from voxwire.engine.events import (
     Event,
     InputAudioCommitted,
     SpeechStarted,
     TranscriptionCompleted,
     TranscriptionFailed,
 )
-from engine.sentences import SentenceSplitter
-from models.interfaces import SpeechSynthesizer
-from transports.realtime_peer import AudioSink
-from transports.realtime_protocol import (
+from voxwire.engine.sentences import SentenceSplitter
+from voxwire.models.interfaces import SpeechSynthesizer
+from voxwire.services.reply_handlers import ReplyHandler, Turn
+from voxwire.services.runtime import Runtime
+from voxwire.transports.realtime.peer import AudioSink
+from voxwire.transports.realtime.protocol import (
     OPENAI_VOICES,
     ItemCreate,
     Modality,
@@ -55,9 +57,12 @@ from transports.realtime_protocol import (
     error_event,
     server_event,
 )
-from transports.reply_events import assistant_item, content_part, response_object, user_item
-from transports.reply_handlers import ReplyHandler, Turn
-from transports.runtime import Runtime
+from voxwire.transports.realtime.reply_events import (
+    assistant_item,
+    content_part,
+    response_object,
+    user_item,
+)
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ so audio work runs off the event loop and decodes on the shared workers) and
 session events into frames. It reads the next frame only when the last one has
 been handled, so a fast client is paced by the engine rather than buffered;
 events wait in a bounded queue, and a client that stops reading them is closed.
-Audio passes through the session's :class:`~transports.live_classifiers.LiveClassifiers`
+Audio passes through the session's :class:`~voxwire.transports.realtime.classifiers.LiveClassifiers`
 (wake words, the wake-word gate, classification of finished items).
 """
 
@@ -25,14 +25,17 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from engine.audio import Float32Array, pcm16_to_float32
-from engine.driver import SessionDriver
-from engine.errors import VoxwireError, describe
-from engine.events import Event
-from engine.session import Session, SessionCounters
-from transports.live_classifiers import LiveClassifiers
-from transports.realtime_peer import AudioSink, EventPeer, WebSocketPeer
-from transports.realtime_protocol import (
+from voxwire.engine.audio import Float32Array, pcm16_to_float32
+from voxwire.engine.driver import SessionDriver
+from voxwire.engine.errors import VoxwireError, describe
+from voxwire.engine.events import Event
+from voxwire.engine.session import Session, SessionCounters
+from voxwire.services.reply_handlers import EchoHandler, ReplyHandler
+from voxwire.services.runtime import Runtime
+from voxwire.services.speakers import SpeakerStore, store_for
+from voxwire.transports.realtime.classifiers import LiveClassifiers
+from voxwire.transports.realtime.peer import AudioSink, EventPeer, WebSocketPeer
+from voxwire.transports.realtime.protocol import (
     AudioAppend,
     AudioClear,
     AudioCommit,
@@ -55,10 +58,7 @@ from transports.realtime_protocol import (
     parse_client_event,
     server_event,
 )
-from transports.realtime_responses import RealtimeResponses, ReplyCounters
-from transports.reply_handlers import EchoHandler, ReplyHandler
-from transports.runtime import Runtime
-from transports.speakers import SpeakerStore, store_for
+from voxwire.transports.realtime.responses import RealtimeResponses, ReplyCounters
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ rate. RTP cannot be slowed down the way TCP can, so when the session falls more 
 :data:`MAX_MIC_BACKLOG_S` behind, the oldest audio is dropped and counted.
 
 :class:`ReplyTrack` is the outgoing track and an
-:class:`~transports.realtime_peer.AudioSink`: replies are queued as PCM16 (bounded;
+:class:`~voxwire.transports.realtime.peer.AudioSink`: replies are queued as PCM16 (bounded;
 ``write`` waits while it is full) and ``recv`` hands aiortc one 20 ms frame at 48 kHz
 at a time, paced against an absolute clock, with silence when nothing is queued.
 """
@@ -25,7 +25,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from engine.audio import Float32Array, StreamResampler
+from voxwire.engine.audio import Float32Array, StreamResampler
 
 log = logging.getLogger(__name__)
 

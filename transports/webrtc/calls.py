@@ -5,7 +5,7 @@ fields ``sdp`` and ``session``, the session's options as JSON) and gets the SDP 
 back (201, ``Location: /v1/realtime/calls/{call_id}``). Then:
 
 * the caller's microphone track (Opus, 48 kHz) feeds the same
-  :class:`~transports.realtime_ws.RealtimeConnection` as the WebSocket path does;
+  :class:`~voxwire.transports.realtime.websocket.RealtimeConnection` as the WebSocket path does;
 * reply audio goes back on an audio track paced in real time (20 ms frames);
 * the data channel ``oai-events`` carries the Realtime JSON events both ways.
 
@@ -50,8 +50,9 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from engine.errors import PeerError
-from transports.realtime_protocol import (
+from voxwire.engine.errors import PeerError
+from voxwire.services.speakers import store_for
+from voxwire.transports.realtime.protocol import (
     ClassificationConfig,
     ModelCatalogue,
     ProtocolError,
@@ -59,13 +60,12 @@ from transports.realtime_protocol import (
     SessionSettings,
     apply_update,
 )
-from transports.realtime_ws import RealtimeConnection, SessionSlots
-from transports.speakers import store_for
-from transports.webrtc_audio import RATE, CallCounters, MicrophoneReader, ReplyTrack
+from voxwire.transports.realtime.websocket import RealtimeConnection, SessionSlots
+from voxwire.transports.webrtc.audio import RATE, CallCounters, MicrophoneReader, ReplyTrack
 
 if TYPE_CHECKING:
-    from transports.app import ServerSettings
-    from transports.runtime import Runtime
+    from voxwire.services.runtime import Runtime
+    from voxwire.transports.http.app import ServerSettings
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ class UnsupportedContentType(PeerError):
 
 
 class DataChannelPeer:
-    """The ``oai-events`` data channel as an :class:`~transports.realtime_peer.EventPeer`.
+    """The ``oai-events`` data channel as an :class:`~voxwire.transports.realtime.peer.EventPeer`.
 
     The channel opens some time after the answer (once ICE, DTLS and SCTP are up), so
     events sent before then wait; messages that arrive before the session reads them
@@ -700,7 +700,7 @@ def router(runtime: Runtime, settings: ServerSettings) -> APIRouter:
 
 def web_dir() -> Path:
     """demos/web: the browser page's static files."""
-    import demos
+    from voxwire import demos
 
     return Path(demos.__file__).parent / "web"
 
