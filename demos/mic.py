@@ -40,7 +40,7 @@ from voxwire.demos.mic_audio import (
     microphone,
     stream_pcm,
 )
-from voxwire.demos.mic_options import MicError, MicOptions
+from voxwire.demos.mic_options import MicError, MicOptions, MicSummary
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -62,22 +62,6 @@ MAX_MESSAGE_BYTES: Final = 16 * 1024 * 1024
 SESSION_UPDATE_ID: Final = "event_voxwire_mic_session_update"
 FINISHED_REPLIES_KEPT: Final = 64
 """Finished replies remembered, so that late deltas of a cancelled one are ignored."""
-
-
-@dataclass
-class MicSummary:
-    """What a run did, for the closing line and for tests."""
-
-    turns: int = 0
-    replies: int = 0
-    missing_replies: int = 0
-    seconds_sent: float = 0.0
-    seconds_dropped: float = 0.0
-    """Microphone audio dropped while a reply played (half duplex) or the queue was full."""
-    seconds_paused: float = 0.0
-    """Time an input file waited while replies played (half duplex)."""
-    playback_dropped_s: float = 0.0
-    """Reply audio that did not fit the playback buffer."""
 
 
 # -- conversation bookkeeping ---------------------------------------------------------------

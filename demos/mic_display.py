@@ -20,8 +20,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from voxwire.demos.mic import MicSummary
-    from voxwire.demos.mic_options import MicOptions
+    from voxwire.demos.mic_options import MicOptions, MicSummary
 
 PROG = "voxwire"
 TOP_LABELS = 3

@@ -1,5 +1,6 @@
-"""What `voxwire mic` was asked to do, and the one error it reports: shared by the
-session side (:mod:`voxwire.demos.mic`) and the sound side (:mod:`voxwire.demos.mic_audio`)."""
+"""What `voxwire mic` was asked to do, what it did, and the one error it reports: shared
+by the session side (:mod:`voxwire.demos.mic`), the sound side
+(:mod:`voxwire.demos.mic_audio`) and the view (:mod:`voxwire.demos.mic_display`)."""
 
 from __future__ import annotations
 
@@ -36,3 +37,19 @@ class MicOptions:
     """The sounddevice device (index or name) for the microphone and the speaker."""
     rate: int = DEFAULT_RATE
     block_ms: int = BLOCK_MS
+
+
+@dataclass
+class MicSummary:
+    """What a run did, for the closing line and for tests."""
+
+    turns: int = 0
+    replies: int = 0
+    missing_replies: int = 0
+    seconds_sent: float = 0.0
+    seconds_dropped: float = 0.0
+    """Microphone audio dropped while a reply played (half duplex) or the queue was full."""
+    seconds_paused: float = 0.0
+    """Time an input file waited while replies played (half duplex)."""
+    playback_dropped_s: float = 0.0
+    """Reply audio that did not fit the playback buffer."""
