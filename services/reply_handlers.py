@@ -1,6 +1,6 @@
 """Reply handlers: what turns a user's turn into the text of a spoken reply.
 
-`voxwire serve --assistant` picks one:
+`voxwire serve --assistant` picks one (:func:`voxwire.services.replies.build_handler`):
 
 * ``echo`` (the default, offline): says back what it heard;
 * ``openai-chat``: streams from any OpenAI-compatible ``/v1/chat/completions``
@@ -21,13 +21,10 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from voxwire.engine.conversation import Message
 from voxwire.engine.errors import LocalError
-
-if TYPE_CHECKING:
-    from voxwire.services.reply_openai_chat import ChatSettings
 
 log = logging.getLogger(__name__)
 
@@ -173,14 +170,3 @@ def load_callable(spec: str) -> CallableHandler:
     if not callable(function):
         raise AssistantNotFound(f"--assistant {spec!r}: {attribute} is not callable")
     return CallableHandler(function, spec)
-
-
-def build_handler(spec: str, chat: ChatSettings | None = None) -> ReplyHandler:
-    """The handler `--assistant spec` names: echo, openai-chat or module:function."""
-    if spec == "echo":
-        return EchoHandler()
-    if spec == "openai-chat":
-        from voxwire.services.reply_openai_chat import ChatSettings, OpenAIChatHandler
-
-        return OpenAIChatHandler(chat or ChatSettings())
-    return load_callable(spec)

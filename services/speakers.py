@@ -1,4 +1,5 @@
-"""Known speakers: enrolment, a SQLite store, identification, and the ``/v1/speakers`` API.
+"""Known speakers: enrolment, a SQLite store and identification (the ``/v1/speakers`` API
+is :mod:`voxwire.transports.http.speakers`).
 
 A speaker is a name and a voice embedding from the catalogue's speaker encoder
 (task ``speaker-embedding``, Resemblyzer by default). Each enrolment of a name adds
@@ -12,17 +13,7 @@ speaker belongs to the encoder that enrolled it.
 
 Speakers persist in ``<data_dir>/speakers.db`` (a file of its own, with a
 ``schema_version`` table as the workflows' database has); every call runs in a
-thread, on a connection of its own. Routes:
-
-* ``POST /v1/speakers`` (multipart: ``name``, ``file``): enrol a new speaker (201) or
-  add a sample to an existing one (200); names are 1-64 characters without control
-  characters (``unknown`` is reserved); the audio must hold at least
-  :data:`MIN_ENROL_SECONDS` of audio with speech in it (400 otherwise);
-* ``GET /v1/speakers``: ``{"object": "list", "data": [{name, samples, created_at,
-  updated_at}]}``, oldest first;
-* ``DELETE /v1/speakers/{name}``: remove (404 for an unknown name);
-* ``POST /v1/speakers/identify`` (multipart: ``file``, optional ``threshold``): the
-  best match and the candidates' scores.
+thread, on a connection of its own.
 
 The same identification is a classifier under the reserved model id ``speaker-id``
 (:data:`SPEAKER_ID`): ``POST /models/speaker-id`` (the Hugging Face endpoint; never
@@ -43,22 +34,16 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from voxwire.engine.errors import InvalidAudio, LocalError, PeerError
-from voxwire.models.interfaces import SAMPLE_RATE, AudioArray, SpeakerEncoder
+from voxwire.models.interfaces import AudioArray, SpeakerEncoder
+from voxwire.services.inference import Logits, ReservedClassifier
 from voxwire.services.runtime import CatalogEntry, Runtime
 from voxwire.services.sqlite_file import SqliteFile
-from voxwire.transports.http.hf import Logits, ReservedClassifier
-from voxwire.transports.http.openai import ModelCard, Upload, decode_upload, read_upload
-
-if TYPE_CHECKING:
-    from voxwire.transports.http.app import ServerSettings
 
 log = logging.getLogger(__name__)
 
@@ -420,144 +405,6 @@ class SpeakerClassifier:
         return ReservedClassifier(self.logits, default_function="none")
 
 
-def speaker_classifier(runtime: Runtime, settings: ServerSettings) -> SpeakerClassifier:
-    """The ``speaker-id`` classifier on the store of settings.data_dir (the routes' store)."""
-    return SpeakerClassifier(runtime, store_for(settings.data_dir))
-
-
-def speaker_id_card(runtime: Runtime, created: int) -> ModelCard:
-    """``speaker-id`` as a ``GET /v1/models`` entry (always available: it loads on use)."""
-    encoder = encoder_entry(runtime)
-    return ModelCard(
-        id=SPEAKER_ID,
-        created=created,
-        task="audio-classification",
-        backend=SPEAKER_ID_BACKEND,
-        loaded=True,
-        description=(
-            f"Identifies enrolled speakers (/v1/speakers) by the {encoder.spec.id} voice "
-            "embedding's cosine similarity; 'unknown' when nobody matches"
-        ),
-        licence=encoder.spec.licence,
-    )
-
-
-# -- the HTTP API ---------------------------------------------------------------------------
-
-
-def _multipart(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
-    """The OpenAPI request body of a multipart form (the routes parse it themselves)."""
-    schema = {"type": "object", "required": required, "properties": properties}
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"multipart/form-data": {"schema": schema}},
-        }
-    }
-
-
-_AUDIO_FILE = {"type": "string", "format": "binary"}
-_MULTIPART = _multipart(
-    ["name", "file"],
-    {"name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS}, "file": _AUDIO_FILE},
-)
-_MULTIPART_IDENTIFY = _multipart(
-    ["file"],
-    {"file": _AUDIO_FILE, "threshold": {"type": "number", "minimum": -1, "maximum": 1}},
-)
-
-
-class SpeakerService:
-    """The routes' logic: decode, embed on the encoder's worker, store."""
-
-    def __init__(self, runtime: Runtime, settings: ServerSettings) -> None:
-        self.runtime = runtime
-        self.settings = settings
-        self.store = store_for(settings.data_dir)
-
-    async def enrol(self, request: Request) -> tuple[Speaker, bool]:
-        upload = await read_upload(request)
-        name = check_name(_field(upload, "name"))
-        entry = encoder_entry(self.runtime)
-        audio = await self._speech(upload)
-        vector = await embed(self.runtime, entry, audio)
-        speaker, created = await self.store.enrol(name, entry.spec.id, vector)
-        what = "enrolled" if created else "extended"
-        log.info("speaker %r %s (%d samples)", name, what, speaker.samples)
-        return speaker, created
-
-    async def identify(self, request: Request) -> Identification:
-        upload = await read_upload(request)
-        raw = upload.fields.get("threshold")
-        try:
-            threshold = DEFAULT_THRESHOLD if raw is None or raw == "" else float(str(raw))
-        except ValueError:
-            raise PeerError("threshold must be a number", param="threshold") from None
-        if not -1.0 <= threshold <= 1.0:
-            raise PeerError("threshold must lie in [-1, 1]", param="threshold")
-        entry = encoder_entry(self.runtime)
-        audio = await self._speech(upload)
-        vector = await embed(self.runtime, entry, audio)
-        snapshot = await self.store.snapshot(entry.spec.id)
-        return snapshot.identify(vector, threshold)
-
-    async def _speech(self, upload: Upload) -> AudioArray:
-        audio = await decode_upload(upload, self.settings.max_upload_bytes)
-        seconds = len(audio) / SAMPLE_RATE
-        if seconds > MAX_ENROL_SECONDS:
-            raise PeerError(
-                f"the audio is {seconds:.1f} s long; send at most {MAX_ENROL_SECONDS:g} s",
-                param="file",
-            )
-        if seconds < MIN_ENROL_SECONDS:
-            raise AudioTooShort(
-                f"the audio is {seconds:.2f} s long; a voice needs at least "
-                f"{MIN_ENROL_SECONDS:g} s of speech",
-                param="file",
-            )
-        return audio
-
-
-def _field(upload: Upload, name: str) -> str:
-    value = upload.fields.get(name)
-    if not isinstance(value, str):
-        raise PeerError(f"the {name!r} field is missing", param=name)
-    return value
-
-
-def router(runtime: Runtime, settings: ServerSettings) -> APIRouter:
-    """The ``/v1/speakers`` routes, stored under settings.data_dir."""
-    service = SpeakerService(runtime, settings)
-    api = APIRouter(prefix="/v1/speakers", tags=["speakers"])
-
-    @api.post("", response_model=None, openapi_extra=_MULTIPART)
-    async def enrol_speaker(request: Request) -> JSONResponse:
-        """Enrol a speaker from a recording (201), or add one to a known speaker (200)."""
-        speaker, created = await service.enrol(request)
-        return JSONResponse(speaker.to_json(), status_code=201 if created else 200)
-
-    @api.get("")
-    async def list_speakers() -> dict[str, Any]:
-        """Every enrolled speaker, oldest first."""
-        speakers = await service.store.all()
-        return {"object": "list", "data": [s.to_json() for s in speakers]}
-
-    @api.post("/identify", response_model=None, openapi_extra=_MULTIPART_IDENTIFY)
-    async def identify_speaker(request: Request) -> dict[str, Any]:
-        """Who speaks in a recording: the best match (or "unknown") and every score."""
-        found = await service.identify(request)
-        return {
-            "speaker": found.speaker,
-            "score": found.score,
-            "candidates": [{"name": n, "score": s} for n, s in found.candidates],
-        }
-
-    @api.delete("/{name:path}")
-    async def delete_speaker(name: str) -> dict[str, Any]:
-        """Forget a speaker (404 if unknown)."""
-        name = unicodedata.normalize("NFC", name)
-        if not await service.store.delete(name):
-            raise SpeakerNotFound(f"no speaker named {name!r}", param="name")
-        return {"name": name, "deleted": True}
-
-    return api
+def speaker_classifier(runtime: Runtime, data_dir: Path) -> SpeakerClassifier:
+    """The ``speaker-id`` classifier on the store of `data_dir` (the routes' store)."""
+    return SpeakerClassifier(runtime, store_for(data_dir))

@@ -8,13 +8,9 @@ input when it is text. Definitions are validated here (ids, known models,
 no cycles, matching kinds; the reserved model ``speaker-id`` is an audio classifier
 of the enrolled speakers, see :mod:`voxwire.services.speakers`), stored by
 :mod:`voxwire.services.workflow_store`, and run node by node on the models' workers
-through :meth:`Runtime.call`.
-
-Routes (``/v1/workflows``): ``POST`` creates, ``GET`` lists, ``GET /{id}`` and
-``DELETE /{id}``, and ``POST /{id}/results`` runs the workflow on up to 32
-inputs, answering in Clarifai's shape: a status per request, per input and per
-node output. One input's failure is reported in its own status and does not
-fail the others.
+through :meth:`Runtime.call`, answering in Clarifai's shape: a status per input and
+per node output. One input's failure is reported in its own status and does not fail
+the others. The routes are :mod:`voxwire.transports.http.workflows`.
 """
 
 from __future__ import annotations
@@ -25,37 +21,35 @@ import binascii
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from voxwire.engine.errors import PayloadTooLarge, PeerError, describe
 from voxwire.models.interfaces import AudioArray
 from voxwire.services import speakers
 from voxwire.services.classification import FunctionToApply, default_function, top_labels
+from voxwire.services.inference import Logits, classify_audio, classify_text, transcribe
 from voxwire.services.media import decode_audio
 from voxwire.services.runtime import Runtime
-from voxwire.services.url_fetch import UrlFetcher, UrlInputsDisabled
-from voxwire.services.workflow_store import (
-    DuplicateWorkflow,
-    StoredWorkflow,
-    StoreFull,
-    WorkflowStore,
-)
-from voxwire.transports.http.hf import (
-    Logits,
-    classify_audio,
-    classify_text,
-    read_body,
-    transcribe,
-    validation_message,
-)
+from voxwire.services.url_fetch import UrlFetcher
 
-if TYPE_CHECKING:
-    from voxwire.transports.http.app import ServerSettings
+
+class RunnerSettings(Protocol):
+    """The values a runner needs (the server's settings have them)."""
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the enrolled speakers (speaker-id nodes) are stored."""
+        ...
+
+    @property
+    def max_workflow_input_bytes(self) -> int: ...
+
+    @property
+    def url_fetch_timeout_s(self) -> float: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -342,14 +336,14 @@ class WorkflowRunner:
     """Runs a plan on inputs: decodes (or fetches) each, then its nodes on the workers."""
 
     def __init__(
-        self, runtime: Runtime, settings: ServerSettings, fetcher: UrlFetcher | None = None
+        self, runtime: Runtime, settings: RunnerSettings, fetcher: UrlFetcher | None = None
     ) -> None:
         self.runtime = runtime
         self.settings = settings
         self.fetcher = fetcher or UrlFetcher(
             max_bytes=settings.max_workflow_input_bytes, timeout_s=settings.url_fetch_timeout_s
         )
-        self.speaker_id = speakers.speaker_classifier(runtime, settings)
+        self.speaker_id = speakers.speaker_classifier(runtime, settings.data_dir)
         """speaker-id nodes: the speakers enrolled under the same settings.data_dir."""
 
     async def run(self, plan: Plan, inputs: list[WorkflowInput]) -> list[dict[str, Any]]:
@@ -476,128 +470,3 @@ def _output(
         for label, score in top_labels(labels, logits, top_k=None, function_to_apply=function)
     ]
     return {**output, "status": OK, "data": {"concepts": concepts}}
-
-
-# -- the HTTP API ---------------------------------------------------------------------------
-
-
-def _describe_workflow(stored: StoredWorkflow) -> dict[str, Any]:
-    return {
-        "id": stored.id,
-        "nodes": stored.definition.get("nodes", []),
-        "input_type": stored.definition.get("input_type"),
-        "created_at": stored.created_at,
-    }
-
-
-class WorkflowService:
-    """The workflow routes' logic: definitions in the store, runs on the runner."""
-
-    def __init__(self, runtime: Runtime, settings: ServerSettings) -> None:
-        self.runtime = runtime
-        self.settings = settings
-        self.store = WorkflowStore(settings.data_dir / "voxwire.db", max_workflows=MAX_WORKFLOWS)
-        self.runner = WorkflowRunner(runtime, settings)
-
-    async def create(self, request: Request) -> dict[str, Any]:
-        body = await read_body(request, DEFINITION_BODY_LIMIT)
-        try:
-            definition = WorkflowDefinition.model_validate_json(body)
-        except ValidationError as exc:
-            raise InvalidWorkflow(validation_message(exc)) from None
-        plan = plan_workflow(definition, self.runtime)
-        stored = StoredWorkflow(
-            definition.id,
-            {
-                "nodes": [n.model_dump() for n in definition.nodes],
-                "input_type": plan.input_kind,
-            },
-            datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        )
-        try:
-            await self.store.add(stored)
-        except DuplicateWorkflow:
-            raise WorkflowExists(f"a workflow with id {definition.id!r} exists already") from None
-        except StoreFull as exc:
-            raise WorkflowLimit(f"{exc}; delete some first") from None
-        return _describe_workflow(stored)
-
-    async def get(self, workflow_id: str) -> StoredWorkflow:
-        stored = await self.store.get(workflow_id)
-        if stored is None:
-            raise WorkflowNotFound(f"no workflow with id {workflow_id!r}")
-        return stored
-
-    async def results(self, workflow_id: str, request: Request) -> dict[str, Any]:
-        stored = await self.get(workflow_id)
-        try:
-            definition = WorkflowDefinition.model_validate(
-                {"id": stored.id, "nodes": stored.definition.get("nodes", [])}
-            )
-            plan = plan_workflow(definition, self.runtime)
-        except (ValidationError, InvalidWorkflow) as exc:
-            reason = exc.message if isinstance(exc, InvalidWorkflow) else "stored definition"
-            raise InvalidWorkflow(
-                f"workflow {workflow_id!r} cannot run on this server's models: {reason}"
-            ) from None
-        body = await read_body(request, self.settings.max_upload_bytes)
-        try:
-            parsed = ResultsRequest.model_validate_json(body)
-        except ValidationError as exc:
-            raise InvalidResultsRequest(validation_message(exc)) from None
-        if not self.settings.allow_url_inputs and any(
-            i.data.audio is not None and i.data.audio.url is not None for i in parsed.inputs
-        ):
-            raise UrlInputsDisabled(
-                "URL inputs are disabled on this server (start it with --allow-url-inputs "
-                "to let it fetch public http(s) URLs); send the audio as data.audio.base64",
-                param="inputs",
-            )
-        ids = [i.id for i in parsed.inputs if i.id is not None]
-        if len(ids) != len(set(ids)):
-            raise InvalidResultsRequest("input ids must be unique within a request")
-        results = await self.runner.run(plan, parsed.inputs)
-        codes = {r["status"]["code"] for r in results}
-        if codes == {OK["code"]}:
-            status = OK
-        elif OK["code"] in codes or MIXED["code"] in codes:
-            status = MIXED
-        else:
-            status = failure("every input failed; see each result's status")
-        return {"status": status, "workflow": {"id": plan.id}, "results": results}
-
-
-def router(runtime: Runtime, settings: ServerSettings) -> APIRouter:
-    """The ``/v1/workflows`` routes on `runtime`'s models, stored under settings.data_dir."""
-    service = WorkflowService(runtime, settings)
-    api = APIRouter(prefix="/v1/workflows", tags=["workflows"])
-
-    @api.post("", status_code=201)
-    async def create_workflow(request: Request) -> dict[str, Any]:
-        """Create a workflow (409 if the id exists)."""
-        return {"status": OK, "workflow": await service.create(request)}
-
-    @api.get("")
-    async def list_workflows() -> dict[str, Any]:
-        """Every workflow, oldest first."""
-        stored = await service.store.all()
-        return {"status": OK, "workflows": [_describe_workflow(s) for s in stored]}
-
-    @api.get("/{workflow_id}")
-    async def get_workflow(workflow_id: str) -> dict[str, Any]:
-        """One workflow (404 if unknown)."""
-        return {"status": OK, "workflow": _describe_workflow(await service.get(workflow_id))}
-
-    @api.delete("/{workflow_id}")
-    async def delete_workflow(workflow_id: str) -> dict[str, Any]:
-        """Remove a workflow (404 if unknown)."""
-        if not await service.store.delete(workflow_id):
-            raise WorkflowNotFound(f"no workflow with id {workflow_id!r}")
-        return {"status": OK}
-
-    @api.post("/{workflow_id}/results", response_model=None)
-    async def workflow_results(workflow_id: str, request: Request) -> Response:
-        """Run the workflow on each input (one result per input)."""
-        return JSONResponse(await service.results(workflow_id, request))
-
-    return api

@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 import uvicorn
 
 from voxwire.services.runtime import Runtime
-from voxwire.transports.http.app import ServerSettings, create_app
+from voxwire.transports.http.app import create_app
+from voxwire.transports.http.settings import ServerSettings
 
 T = TypeVar("T")
 

@@ -18,7 +18,7 @@ from tests.e2e.console import VOXWIRE, run, wer
 from tests.live_server import LiveServer, live_server
 from voxwire.services.runtime import Runtime
 from voxwire.transports.bench.stream import free_port
-from voxwire.transports.http.app import ServerSettings
+from voxwire.transports.http.settings import ServerSettings
 from voxwire.transports.realtime.websocket import RealtimeLimits
 
 pytestmark = pytest.mark.slow

@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from voxwire.services.replies import build_handler
 from voxwire.services.reply_handlers import (
     AssistantError,
     AssistantNotFound,
     CallableHandler,
     EchoHandler,
     Turn,
-    build_handler,
     load_callable,
 )
 from voxwire.services.reply_openai_chat import OpenAIChatHandler

@@ -23,7 +23,7 @@ from voxwire.services.reply_openai_chat import (
 )
 from voxwire.services.runtime import Runtime
 from voxwire.transports.bench.stream import free_port
-from voxwire.transports.http.app import ServerSettings
+from voxwire.transports.http.settings import ServerSettings
 
 TURN = Turn(
     transcript="Turn on the lights.",

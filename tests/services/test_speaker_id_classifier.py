@@ -17,7 +17,7 @@ from tests.services.test_speakers import JOE_1, JOE_2, JOE_3, enrol, wav
 from tests.services.test_workflows import audio_input, call, outputs_by_node
 from voxwire.services.runtime import Runtime
 from voxwire.services.speakers import SPEAKER_ID, UNKNOWN, Identification, speaker_logits
-from voxwire.transports.http.app import ServerSettings
+from voxwire.transports.http.settings import ServerSettings
 
 ANN = "Ann-Marie"
 

@@ -25,7 +25,7 @@ from voxwire.services.speakers import (
     SpeakerStore,
     check_name,
 )
-from voxwire.transports.http.app import ServerSettings
+from voxwire.transports.http.settings import ServerSettings
 
 JOE_1 = "Good morning, this is my voice for the enrolment."
 JOE_2 = "I would like a cup of coffee with milk and sugar."

@@ -30,7 +30,7 @@ from voxwire.services.workflows import (
     WorkflowRunner,
     plan_workflow,
 )
-from voxwire.transports.http.app import ServerSettings
+from voxwire.transports.http.settings import ServerSettings
 
 POSITIVE = "I love this wonderful day, it makes me so happy."
 NEGATIVE = "This is a terrible awful day and I hate it."

@@ -17,8 +17,8 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from tests.live_server import LiveServer, live_server
 from voxwire.services.runtime import Runtime
-from voxwire.transports.http.app import ServerSettings
 from voxwire.transports.http.auth import KeyChecker, api_keys_from, presented_key
+from voxwire.transports.http.settings import ServerSettings
 
 KEY = "sk-voxwire-right"
 OTHER = "sk-voxwire-second"

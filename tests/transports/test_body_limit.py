@@ -16,8 +16,8 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from tests.live_server import LiveServer
-from voxwire.transports.http.app import MiB
 from voxwire.transports.http.limits import BodyLimitMiddleware
+from voxwire.transports.http.settings import MiB
 
 LIMIT = 25 * MiB
 CHUNK = 256 * 1024

@@ -23,7 +23,7 @@ from voxwire.transports.cli.config import (
     read_config,
     resolve,
 )
-from voxwire.transports.http.app import MiB, ServerSettings
+from voxwire.transports.http.settings import MiB, ServerSettings
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "voxwire.toml"
 

@@ -22,7 +22,7 @@ from voxwire.models.registry import EMBEDDED_MODELS
 from voxwire.models.speech_classifier import SpeechClassifier
 from voxwire.services.media import decode_audio, pcm16_wav_bytes
 from voxwire.services.runtime import Runtime
-from voxwire.transports.http.app import ServerSettings
+from voxwire.transports.http.settings import ServerSettings
 
 
 def post(

@@ -21,7 +21,7 @@ from voxwire.engine.errors import IllegalTransition
 from voxwire.engine.wake_gate import GateState, WakeWordGate
 from voxwire.services.media import pcm16_wav_bytes
 from voxwire.services.runtime import CatalogEntry, Runtime
-from voxwire.transports.http.app import ServerSettings
+from voxwire.transports.http.settings import ServerSettings
 from voxwire.transports.realtime.classifiers import WakeWordScorer
 from voxwire.transports.realtime.protocol import WakeWordConfig
 

@@ -14,8 +14,9 @@ from tests import speech
 from tests.live_server import LiveServer, live_server
 from tests.realtime_client import pcm16, realtime
 from voxwire.services.runtime import Runtime
-from voxwire.transports.http.app import ServerSettings, create_app
+from voxwire.transports.http.app import create_app
 from voxwire.transports.http.metrics import UNMATCHED, route_template
+from voxwire.transports.http.settings import ServerSettings
 from voxwire.transports.realtime.websocket import RealtimeLimits
 
 ASR = {"model": "whisper-tiny.en", "task": "automatic-speech-recognition"}

@@ -20,7 +20,7 @@ from schemathesis.checks import not_a_server_error
 
 from tests.live_server import LiveServer, live_server
 from voxwire.services.runtime import Runtime
-from voxwire.transports.http.app import ServerSettings
+from voxwire.transports.http.settings import ServerSettings
 
 EXAMPLES_PER_OPERATION = 50
 RANDOM = bool(os.environ.get("VOXWIRE_FUZZ_RANDOM"))

@@ -17,7 +17,7 @@ from tests import assistants, speech
 from tests.live_server import LiveServer, live_server
 from tests.realtime_client import RealtimeTestClient, pcm16, realtime
 from voxwire.services.runtime import Runtime
-from voxwire.transports.http.app import ServerSettings
+from voxwire.transports.http.settings import ServerSettings
 
 RATE = 16_000
 QUESTION = "Please turn on the lights in the kitchen."

@@ -29,7 +29,7 @@ from tests.e2e.console import normalise
 from tests.live_server import LiveServer, live_server
 from tests.realtime_client import RealtimeTestClient, pcm16, realtime
 from voxwire.services.runtime import Runtime
-from voxwire.transports.http.app import ServerSettings
+from voxwire.transports.http.settings import ServerSettings
 from voxwire.transports.realtime.websocket import RealtimeLimits
 
 SENTENCE = speech.SENTENCES[0]

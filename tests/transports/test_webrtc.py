@@ -31,10 +31,10 @@ from tests.live_server import LiveServer, live_server
 from voxwire.services.runtime import Runtime
 from voxwire.transports.bench.webrtc import CallError, RealtimeCall, multipart_body, post_offer
 from voxwire.transports.cli.config import ConfigError, parse_config, resolve
-from voxwire.transports.http.app import ServerSettings
+from voxwire.transports.http.settings import ServerSettings
 from voxwire.transports.realtime.websocket import RealtimeConnection, RealtimeLimits
 from voxwire.transports.webrtc.audio import ReplyTrack
-from voxwire.transports.webrtc.calls import IceServer, ice_servers_from
+from voxwire.transports.webrtc.ice import IceServer, ice_servers_from
 
 SENTENCE = speech.SENTENCES[1]
 COMPLETED = "conversation.item.input_audio_transcription.completed"

@@ -49,9 +49,9 @@ from pydantic import (
 from voxwire.engine.errors import VoxwireError
 from voxwire.models.registry import BACKENDS, EMBEDDED_MODELS, ModelSpec, Task
 from voxwire.services.reply_openai_chat import ChatSettings
-from voxwire.transports.http.app import MiB, ServerSettings
+from voxwire.transports.http.settings import MiB, ServerSettings
 from voxwire.transports.realtime.websocket import RealtimeLimits
-from voxwire.transports.webrtc.calls import IceServer
+from voxwire.transports.webrtc.ice import IceServer
 
 _SETTINGS = ServerSettings()
 _LIMITS = _SETTINGS.realtime

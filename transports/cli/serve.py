@@ -198,7 +198,7 @@ def serve(
     if keys:
         overrides["api_keys"] = list(keys)
     if ice_server:
-        from voxwire.transports.webrtc.calls import ice_servers_from
+        from voxwire.transports.webrtc.ice import ice_servers_from
 
         try:
             servers = ice_servers_from(ice_server, ice_username, ice_credential)
@@ -221,7 +221,7 @@ def serve(
         source=None if config is None else str(config),
         assistant={k: v for k, v in replies.items() if v is not None},
     )
-    from voxwire.services.reply_handlers import build_handler
+    from voxwire.services.replies import build_handler
 
     build_handler(plan.settings.assistant, plan.settings.chat)  # a bad --assistant fails now
     runtime = load_runtime(plan, model)

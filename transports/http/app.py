@@ -13,8 +13,6 @@ import dataclasses
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
@@ -22,63 +20,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from voxwire.engine.errors import VoxwireError, describe
-from voxwire.services import speakers, workflows
-from voxwire.services.reply_handlers import build_handler
-from voxwire.services.reply_openai_chat import ChatSettings
+from voxwire.services import speakers
+from voxwire.services.inference import ReservedClassifier
+from voxwire.services.replies import build_handler
 from voxwire.services.runtime import Runtime
 from voxwire.transports.http import hf as http_hf
 from voxwire.transports.http import openai as http_openai
+from voxwire.transports.http import speakers as speaker_routes
+from voxwire.transports.http import workflows
 from voxwire.transports.http.auth import ApiKeyMiddleware
 from voxwire.transports.http.limits import BodyLimitMiddleware
 from voxwire.transports.http.metrics import AppMetrics, HttpMetricsMiddleware
-from voxwire.transports.realtime.websocket import RealtimeLimits, SessionSlots, serve_realtime
+from voxwire.transports.http.pages import page_files, page_router
+from voxwire.transports.http.settings import ServerSettings
+from voxwire.transports.realtime.websocket import SessionSlots, serve_realtime
 from voxwire.transports.webrtc import calls as webrtc
 
 log = logging.getLogger(__name__)
-
-MiB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    """What `voxwire serve` is told (command line or configuration file)."""
-
-    realtime: RealtimeLimits = field(default_factory=RealtimeLimits)
-    ping_interval_s: float | None = 20.0
-    """Keepalive pings on every WebSocket; None sends none."""
-    ping_timeout_s: float = 20.0
-    """A peer that does not answer a ping within this is disconnected (half-open TCP)."""
-    max_upload_bytes: int = 25 * MiB
-    """Larger request bodies get 413 without being read whole."""
-    max_workflow_input_bytes: int = 20 * MiB
-    data_dir: Path = field(default_factory=lambda: Path("voxwire-data"))
-    """Where workflows (SQLite) and other state persist."""
-    allow_url_inputs: bool = False
-    """Whether workflow inputs may be URLs the server fetches (never private addresses)."""
-    url_fetch_timeout_s: float = 10.0
-    api_keys: tuple[str, ...] = ()
-    """Bearer keys; empty means no authentication."""
-    public_metrics: bool = False
-    """Serve /metrics without an API key even when keys are set (/health always is)."""
-    result_cache_entries: int = 256
-    """Hugging Face endpoint result cache (x-use-cache)."""
-    assistant: str = "echo"
-    """The reply handler of realtime sessions: echo, openai-chat or module:function."""
-    chat: ChatSettings = field(default_factory=ChatSettings)
-    """Where the openai-chat handler asks (base URL, model, key, timeout)."""
-    ice_servers: tuple[webrtc.IceServer, ...] = ()
-    """STUN/TURN servers for WebRTC calls; none: host candidates only (no STUN lookup)."""
-    webrtc_media_timeout_s: float = 10.0
-    """A WebRTC call whose microphone track sends nothing this long is ended."""
-
-    def uvicorn_options(self) -> dict[str, Any]:
-        """The uvicorn.Config keywords that carry these settings."""
-        return {
-            "ws": "websockets-sansio",
-            "ws_max_size": self.realtime.max_message_bytes,
-            "ws_ping_interval": self.ping_interval_s,
-            "ws_ping_timeout": self.ping_timeout_s,
-        }
 
 
 def openai_error_body(error: BaseException) -> tuple[int, dict[str, Any]]:
@@ -163,30 +121,50 @@ def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> Fast
     async def realtime(websocket: WebSocket) -> None:
         await serve_realtime(websocket, runtime, slots, settings.realtime, reply_handler)
 
-    _add_metrics_auth_and_limits(app, runtime, slots, settings)
+    pages = page_files()  # the browser demo's files, listed once (public: see below)
+    _add_metrics_auth_and_limits(app, runtime, slots, settings, tuple(pages))
 
-    # -- routers of the other APIs (each module: router(runtime, settings)) ----------------
+    # -- routers of the other APIs, each given what it needs --------------------------------
     # speaker-id: the enrolled speakers as an audio classifier (see voxwire.services.speakers)
-    reserved: dict[str, http_hf.ReservedClassifier] = {}
+    reserved: dict[str, ReservedClassifier] = {}
     cards: list[Callable[[int], http_openai.ModelCard]] = []
+    speaker_store = speakers.store_for(settings.data_dir)
     if speakers.has_encoder(runtime):
-        reserved[speakers.SPEAKER_ID] = speakers.speaker_classifier(runtime, settings).reserved()
-        cards.append(functools.partial(speakers.speaker_id_card, runtime))
+        classifier = speakers.SpeakerClassifier(runtime, speaker_store)
+        reserved[speakers.SPEAKER_ID] = classifier.reserved()
+        cards.append(functools.partial(speaker_routes.speaker_id_card, runtime))
     app.include_router(http_openai.router(runtime, settings, extra_models=cards))
     app.include_router(http_hf.router(runtime, settings, reserved=reserved))
     app.include_router(workflows.router(runtime, settings))
-    app.include_router(speakers.router(runtime, settings))
-    app.include_router(webrtc.router(runtime, settings))  # POST /v1/realtime/calls
-    app.include_router(webrtc.page_router())  # the browser demo at / (its files only)
+    app.include_router(
+        speaker_routes.router(runtime, speaker_store, max_upload_bytes=settings.max_upload_bytes)
+    )
+    app.include_router(
+        webrtc.router(  # POST /v1/realtime/calls
+            runtime,
+            limits=settings.realtime,
+            slots=slots,
+            reply_handler=reply_handler,
+            speakers=speaker_store,
+            ice_servers=settings.ice_servers,
+            media_timeout_s=settings.webrtc_media_timeout_s,
+        )
+    )
+    app.include_router(page_router(pages))  # the browser demo at / (its files only)
 
     return app
 
 
 def _add_metrics_auth_and_limits(
-    app: FastAPI, runtime: Runtime, slots: SessionSlots, settings: ServerSettings
+    app: FastAPI,
+    runtime: Runtime,
+    slots: SessionSlots,
+    settings: ServerSettings,
+    page_paths: tuple[str, ...],
 ) -> None:
     """/metrics, and the pure ASGI middleware that wraps every route (outermost first):
-    HTTP metrics, then API keys (before routing), then the request body limit."""
+    HTTP metrics, then API keys (before routing), then the request body limit. The page's
+    paths stay public even when API keys are set (the page asks for a key)."""
     metrics = AppMetrics(runtime, slots)
     app.state.metrics = metrics
     app.add_api_route(
@@ -197,7 +175,7 @@ def _add_metrics_auth_and_limits(
         summary="Prometheus metrics (text format)",
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
-    public = ["/health", *webrtc.PAGE_PATHS, *(["/metrics"] if settings.public_metrics else [])]
+    public = ["/health", *page_paths, *(["/metrics"] if settings.public_metrics else [])]
     app.add_middleware(
         ApiKeyMiddleware,
         keys=settings.api_keys,

@@ -32,9 +32,9 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -42,11 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from voxwire.engine.errors import PayloadTooLarge, PeerError, VoxwireError, describe
 from voxwire.models.interfaces import (
-    AsrModel,
     AudioArray,
-    AudioClassifier,
-    TextClassifier,
-    TranscribeOptions,
 )
 from voxwire.services.classification import (
     DEFAULT_TOP_K,
@@ -54,11 +50,17 @@ from voxwire.services.classification import (
     default_function,
     label_scores,
 )
+from voxwire.services.inference import (
+    ReservedClassifier,
+    classify_audio,
+    classify_text,
+    transcribe,
+)
 from voxwire.services.media import decode_audio
 from voxwire.services.runtime import CatalogEntry, ModelLoading, Runtime
 
 if TYPE_CHECKING:
-    from voxwire.transports.http.app import ServerSettings
+    from voxwire.transports.http.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 
@@ -214,18 +216,6 @@ class _Prepared:
     parameters: ClassificationParameters | AsrParameters
     use_cache: bool
     wait_for_model: bool
-
-
-@dataclass(frozen=True)
-class ReservedClassifier:
-    """An audio classifier served under a reserved model id instead of a catalogue entry.
-
-    `logits(audio, wait_for_model)` gives (labels, scores); `default_function` is applied
-    when the request names none. Its answers are never cached.
-    """
-
-    logits: Callable[[AudioArray, bool], Awaitable[Logits]]
-    default_function: FunctionToApply = "none"
 
 
 class HfPredictor:
@@ -389,47 +379,6 @@ class HfPredictor:
             top_k=parameters.top_k or DEFAULT_TOP_K,
             function_to_apply=parameters.function_to_apply or default_function(entry.model),
         )
-
-
-Logits = tuple[tuple[str, ...], list[float]]
-
-
-async def classify_audio(runtime: Runtime, entry: CatalogEntry, audio: AudioArray) -> Logits:
-    """(labels, logits) of an audio classifier, computed on its worker."""
-
-    def work(model: Any) -> Logits:
-        classifier = cast(AudioClassifier, model)
-        return tuple(classifier.labels), [float(x) for x in classifier.logits(audio)]
-
-    return await runtime.call(entry, work)
-
-
-async def classify_text(runtime: Runtime, entry: CatalogEntry, text: str) -> Logits:
-    """(labels, logits) of a text classifier, computed on its worker."""
-
-    def work(model: Any) -> Logits:
-        classifier = cast(TextClassifier, model)
-        return tuple(classifier.labels), [float(x) for x in classifier.logits(text)]
-
-    return await runtime.call(entry, work)
-
-
-async def transcribe(
-    runtime: Runtime, entry: CatalogEntry, audio: AudioArray, *, timestamps: bool = False
-) -> dict[str, Any]:
-    """``{"text"}`` (plus ``chunks`` with timestamps) from a recogniser, on its worker."""
-
-    def work(model: Any) -> dict[str, Any]:
-        result = cast(AsrModel, model).transcribe(audio, TranscribeOptions())
-        answer: dict[str, Any] = {"text": result.text.strip()}
-        if timestamps:
-            answer["chunks"] = [
-                {"text": s.text.strip(), "timestamp": [round(s.start, 3), round(s.end, 3)]}
-                for s in result.segments
-            ]
-        return answer
-
-    return await runtime.call(entry, work)
 
 
 def router(

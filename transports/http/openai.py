@@ -78,7 +78,7 @@ from voxwire.services.runtime import CatalogEntry, Runtime
 from voxwire.transports.realtime.protocol import OPENAI_VOICES
 
 if TYPE_CHECKING:
-    from voxwire.transports.http.app import ServerSettings
+    from voxwire.transports.http.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 

@@ -97,9 +97,9 @@ from voxwire.engine.session import Session
 from voxwire.engine.wake_gate import MAX_BACKLOG_S, GateState, WakeWordGate
 from voxwire.models.interfaces import WakeWordModel, WakeWordStream
 from voxwire.services.classification import label_scores
+from voxwire.services.inference import classify_text
 from voxwire.services.runtime import CatalogEntry, Runtime
 from voxwire.services.speakers import UNKNOWN, SpeakerStore, embed
-from voxwire.transports.http.hf import classify_text
 from voxwire.transports.realtime.protocol import (
     ClassificationConfig,
     ProtocolError,

@@ -10,13 +10,12 @@ back (201, ``Location: /v1/realtime/calls/{call_id}``). Then:
 * the data channel ``oai-events`` carries the Realtime JSON events both ways.
 
 ICE uses host candidates (the LAN addresses, and loopback so a browser on the same
-machine connects without one) plus the configured STUN/TURN servers; without any, no
-STUN lookup is made. A call ends when the caller closes the data channel or the peer
-connection, when ICE fails or never connects, when the microphone track sends nothing
-for a while, on ``POST /v1/realtime/calls/{call_id}/hangup``, or when the server stops;
-its session slot, tasks and tracks are released every time.
-
-:func:`page_router` serves the browser demo (demos/web) at ``/``.
+machine connects without one: see :mod:`voxwire.transports.webrtc.ice`) plus the
+configured STUN/TURN servers; without any, no STUN lookup is made. A call ends when
+the caller closes the data channel or the peer connection, when ICE fails or never
+connects, when the microphone track sends nothing for a while, on
+``POST /v1/realtime/calls/{call_id}/hangup``, or when the server stops; its session
+slot, tasks and tracks are released every time.
 """
 
 from __future__ import annotations
@@ -29,29 +28,25 @@ import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import aioice.ice
 from aiortc import (
     RTCConfiguration,
     RTCDataChannel,
-    RTCIceServer,
     RTCPeerConnection,
     RTCRtpReceiver,
     RTCSessionDescription,
 )
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamTrack
-from aiortc.rtcicetransport import parse_stun_turn_uri
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from voxwire.engine.errors import PeerError
-from voxwire.services.speakers import store_for
+from voxwire.services.reply_handlers import ReplyHandler
+from voxwire.services.speakers import SpeakerStore
 from voxwire.transports.realtime.protocol import (
     ClassificationConfig,
     ModelCatalogue,
@@ -60,12 +55,16 @@ from voxwire.transports.realtime.protocol import (
     SessionSettings,
     apply_update,
 )
-from voxwire.transports.realtime.websocket import RealtimeConnection, SessionSlots
+from voxwire.transports.realtime.websocket import (
+    RealtimeConnection,
+    RealtimeLimits,
+    SessionSlots,
+)
 from voxwire.transports.webrtc.audio import RATE, CallCounters, MicrophoneReader, ReplyTrack
+from voxwire.transports.webrtc.ice import IceServer, include_loopback
 
 if TYPE_CHECKING:
     from voxwire.services.runtime import Runtime
-    from voxwire.transports.http.app import ServerSettings
 
 log = logging.getLogger(__name__)
 
@@ -79,72 +78,6 @@ MAX_BUFFERED_BYTES = 1024 * 1024
 """Outgoing data-channel bytes not yet sent; event writing waits beyond this."""
 CONNECT_TIMEOUT_S = 30.0
 """A call whose peer connection is not up this long after the answer is dropped."""
-
-
-# -- ICE servers -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class IceServer:
-    """A STUN or TURN server (`stun:host:port`, `turn:host:port?transport=udp`, `turns:...`).
-
-    aiortc uses the first STUN and the first TURN server it is given.
-    """
-
-    urls: tuple[str, ...]
-    username: str | None = None
-    credential: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.urls:
-            raise ValueError("an ICE server needs at least one URL")
-        for url in self.urls:
-            try:
-                parsed = parse_stun_turn_uri(url)
-            except ValueError:
-                raise ValueError(
-                    f"{url!r} is not a STUN or TURN URL (stun:HOST[:PORT], turn:HOST[:PORT], "
-                    "turns:HOST[:PORT])"
-                ) from None
-            if parsed["scheme"] in ("turn", "turns") and not (self.username and self.credential):
-                raise ValueError(f"TURN server {url!r} needs a username and a credential")
-
-    def to_rtc(self) -> RTCIceServer:
-        return RTCIceServer(
-            urls=list(self.urls), username=self.username, credential=self.credential
-        )
-
-
-def ice_servers_from(
-    urls: Sequence[str], username: str | None = None, credential: str | None = None
-) -> tuple[IceServer, ...]:
-    """One server per URL; `username`/`credential` go to the TURN ones (command line)."""
-    servers = []
-    for url in urls:
-        turn = url.split(":", 1)[0].lower() in ("turn", "turns")
-        servers.append(IceServer((url,), username if turn else None, credential if turn else None))
-    return tuple(servers)
-
-
-def _include_loopback() -> None:
-    """aioice gathers host candidates on every interface but loopback; add 127.0.0.1 so
-    a browser on this machine connects even without a LAN (Chromium offers loopback
-    candidates only with --allow-loopback-in-peer-connection)."""
-    original = aioice.ice.get_host_addresses
-    if getattr(original, "voxwire_loopback", False):
-        return
-
-    def with_loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        addresses: list[str] = original(use_ipv4, use_ipv6)
-        if use_ipv4 and "127.0.0.1" not in addresses:
-            addresses.append("127.0.0.1")
-        return addresses
-
-    with_loopback.voxwire_loopback = True  # type: ignore[attr-defined]
-    aioice.ice.get_host_addresses = with_loopback
-
-
-_include_loopback()
 
 
 def _release_audio_promptly(receiver: RTCRtpReceiver) -> None:
@@ -588,8 +521,20 @@ def _at_limit(slots: SessionSlots) -> JSONResponse:
     )
 
 
-def router(runtime: Runtime, settings: ServerSettings) -> APIRouter:
-    """`POST /v1/realtime/calls` and `POST /v1/realtime/calls/{call_id}/hangup`."""
+def router(
+    runtime: Runtime,
+    *,
+    limits: RealtimeLimits,
+    slots: SessionSlots,
+    reply_handler: ReplyHandler,
+    speakers: SpeakerStore | None,
+    ice_servers: tuple[IceServer, ...] = (),
+    media_timeout_s: float = 10.0,
+) -> APIRouter:
+    """`POST /v1/realtime/calls` and `POST /v1/realtime/calls/{call_id}/hangup`, sharing
+    the WebSocket path's session `slots` and `limits`. Installs the loopback ICE candidates
+    (:func:`~voxwire.transports.webrtc.ice.include_loopback`) once, here at server start."""
+    include_loopback()
     registry = CallRegistry()
 
     @contextlib.asynccontextmanager
@@ -598,7 +543,6 @@ def router(runtime: Runtime, settings: ServerSettings) -> APIRouter:
         await registry.close_all()
 
     api = APIRouter(lifespan=lifespan)
-    speakers = store_for(settings.data_dir)
 
     @api.post(
         CALLS_PATH,
@@ -616,15 +560,14 @@ def router(runtime: Runtime, settings: ServerSettings) -> APIRouter:
         request.app.state.webrtc_calls = registry  # for diagnostics and tests
         offer, session = await _read_offer(request)
         config = call_config(runtime, dict(request.query_params), session)
-        slots: SessionSlots = request.app.state.realtime_slots
         if not slots.try_reserve():
             return _at_limit(slots)
         call_id = f"rtc_{secrets.token_hex(12)}"
         call = Call(
             call_id,
             config.session_id,
-            settings.ice_servers,
-            media_timeout_s=settings.webrtc_media_timeout_s,
+            ice_servers,
+            media_timeout_s=media_timeout_s,
         )
         connection: RealtimeConnection | None = None
         try:
@@ -633,10 +576,10 @@ def router(runtime: Runtime, settings: ServerSettings) -> APIRouter:
                 call.peer,
                 runtime,
                 config,
-                settings.realtime,
+                limits,
                 speakers=speakers,
                 audio_sink=call.reply if call.sends_audio else None,
-                reply_handler=getattr(request.app.state, "reply_handler", None),
+                reply_handler=reply_handler,
             )
             call.connection = connection
             if config.classification != ClassificationConfig():
@@ -693,47 +636,3 @@ def router(runtime: Runtime, settings: ServerSettings) -> APIRouter:
         return Response(status_code=200)
 
     return api
-
-
-# -- the browser demo ------------------------------------------------------------------------------
-
-
-def web_dir() -> Path:
-    """demos/web: the browser page's static files."""
-    from voxwire import demos
-
-    return Path(demos.__file__).parent / "web"
-
-
-def page_files() -> dict[str, Path]:
-    """URL path -> file of every static file of the page (`/` is index.html)."""
-    root = web_dir()
-    if not root.is_dir():
-        return {}
-    files = {"/" + p.name: p for p in sorted(root.iterdir()) if p.is_file()}
-    if "/index.html" in files:
-        files["/"] = files["/index.html"]
-    return files
-
-
-PAGE_PATHS: tuple[str, ...] = tuple(page_files())
-"""The page's paths, public even when API keys are set (the page asks for a key)."""
-
-_MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
-
-
-def page_router() -> APIRouter:
-    """One GET route per file of demos/web (no catch-all, so nothing else is shadowed)."""
-    api = APIRouter(include_in_schema=False)
-    for path, file in page_files().items():
-        api.add_api_route(path, _file_endpoint(file), methods=["GET", "HEAD"])
-    return api
-
-
-def _file_endpoint(file: Path) -> Callable[[], FileResponse]:
-    def serve() -> FileResponse:
-        return FileResponse(
-            file, media_type=_MEDIA_TYPES.get(file.suffix), headers={"Cache-Control": "no-cache"}
-        )
-
-    return serve

@@ -1,0 +1,17 @@
+"""The reply handler that ``voxwire serve --assistant`` names: the one place that knows
+every kind (:mod:`voxwire.services.reply_handlers` holds the turn, the protocol, echo and
+Python callables; :mod:`voxwire.services.reply_openai_chat` the chat endpoint client)."""
+
+from __future__ import annotations
+
+from voxwire.services.reply_handlers import EchoHandler, ReplyHandler, load_callable
+from voxwire.services.reply_openai_chat import ChatSettings, OpenAIChatHandler
+
+
+def build_handler(spec: str, chat: ChatSettings | None = None) -> ReplyHandler:
+    """The handler `--assistant spec` names: echo, openai-chat or module:function."""
+    if spec == "echo":
+        return EchoHandler()
+    if spec == "openai-chat":
+        return OpenAIChatHandler(chat or ChatSettings())
+    return load_callable(spec)
