@@ -47,18 +47,25 @@ def as_mono_float32(samples: npt.ArrayLike) -> Float32Array:
 
 
 class StreamResampler:
-    """Resamples one stream to 16 kHz, keeping filter state across chunks.
+    """Resamples one stream (to 16 kHz by default), keeping filter state across chunks.
 
+    The one streaming resampler: session input, decoded media, speech to encode or play.
     Use one instance per stream: the filter history of one stream must never leak
-    into another. At 16 kHz input it is a pass-through.
+    into another. Where the two rates are equal it is a pass-through. A client's input
+    rate must be one of :data:`SUPPORTED_INPUT_RATES`; `any_rate` lifts that for rates
+    that come from files and voices rather than from a peer.
     """
 
-    def __init__(self, input_rate: int, output_rate: int = MODEL_RATE) -> None:
-        if input_rate not in SUPPORTED_INPUT_RATES:
+    def __init__(
+        self, input_rate: int, output_rate: int = MODEL_RATE, *, any_rate: bool = False
+    ) -> None:
+        if not any_rate and input_rate not in SUPPORTED_INPUT_RATES:
             rates = ", ".join(str(r) for r in SUPPORTED_INPUT_RATES)
             raise UnsupportedSampleRate(
                 f"unsupported input sample rate {input_rate} Hz (supported: {rates})"
             )
+        if input_rate <= 0 or output_rate <= 0:
+            raise UnsupportedSampleRate(f"sample rates must be positive ({input_rate} Hz)")
         self.input_rate = input_rate
         self.output_rate = output_rate
         self._stream: soxr.ResampleStream | None = (

@@ -32,7 +32,8 @@ from typing import Final
 import av
 import numpy as np
 import numpy.typing as npt
-import soxr
+
+from voxwire.engine.audio import StreamResampler
 
 OUTPUT_RATE: Final = 24_000
 """The rate of every encoded output, as OpenAI's speech endpoint."""
@@ -162,11 +163,7 @@ class StreamingEncoder:
         self.output_rate = output_rate
         self.samples_out = 0
         """Samples at `output_rate` handed to the codec so far."""
-        self._resampler = (
-            None
-            if input_rate == output_rate
-            else soxr.ResampleStream(input_rate, output_rate, 1, dtype="float32")
-        )
+        self._resampler = StreamResampler(input_rate, output_rate, any_rate=True)
         self._sink = _PyAvSink(self.format, output_rate) if self.format in _PYAV else None
         self._header = streaming_wav_header(output_rate) if self.format is AudioFormat.WAV else b""
         self._finished = False
@@ -179,18 +176,14 @@ class StreamingEncoder:
         """Encode the next chunk; returns the bytes ready so far (may be empty)."""
         if self._finished:
             raise RuntimeError("the encoder is finished")
-        chunk = np.asarray(samples, dtype=np.float32).reshape(-1)
-        if self._resampler is not None:
-            chunk = self._resampler.resample_chunk(chunk)
+        chunk = self._resampler.process(np.asarray(samples, dtype=np.float32).reshape(-1))
         return self._header_once() + self._encode(chunk)
 
     def finish(self) -> bytes:
         """Flush the resampler and the codec; returns the last bytes of the file."""
         if self._finished:
             return b""
-        tail = b""
-        if self._resampler is not None:
-            tail = self._encode(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+        tail = self._encode(self._resampler.flush())
         self._finished = True
         closing = self._sink.close() if self._sink is not None else b""
         return self._header_once() + tail + closing

@@ -20,8 +20,8 @@ import av
 import av.error
 import numpy as np
 import numpy.typing as npt
-import soxr
 
+from voxwire.engine.audio import StreamResampler
 from voxwire.engine.errors import InvalidAudio, PayloadTooLarge
 
 SAMPLE_RATE = 16_000
@@ -111,7 +111,7 @@ def _decode_stream(
     container: av.container.InputContainer, stream: av.AudioStream, max_seconds: float
 ) -> Float32Array:
     out: list[Float32Array] = []
-    resampler: soxr.ResampleStream | None = None
+    resampler: StreamResampler | None = None
     in_rate = 0
     seconds = 0.0
     for frame in container.decode(stream):
@@ -128,16 +128,13 @@ def _decode_stream(
             )
         if rate != in_rate:
             if resampler is not None:
-                out.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
-            resampler = (
-                None
-                if rate == SAMPLE_RATE
-                else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
-            )
+                out.append(resampler.flush())
+            resampler = StreamResampler(rate, SAMPLE_RATE, any_rate=True)
             in_rate = rate
-        out.append(samples if resampler is None else resampler.resample_chunk(samples))
+        assert resampler is not None
+        out.append(resampler.process(samples))
     if resampler is not None:
-        out.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+        out.append(resampler.flush())
     audio = np.concatenate(out) if out else np.zeros(0, np.float32)
     if audio.size == 0:
         raise InvalidAudio("the audio stream decoded to zero samples")

@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from voxwire.engine.audio import StreamResampler
 from voxwire.engine.errors import VoxwireError
 from voxwire.models.errors import ModelError
 from voxwire.services.audio_encoding import AudioFormat
@@ -312,11 +313,7 @@ def play(
             f"cannot play audio: no usable sound output device ({exc}); "
             "pass -o FILE to write the speech to a file instead"
         )
-    resampler = None
-    if stream_rate != rate:
-        import soxr
-
-        resampler = soxr.ResampleStream(rate, stream_rate, 1, dtype="float32")
+    resampler = StreamResampler(rate, stream_rate, any_rate=True)
     total = 0.0
     try:
         with stream:
@@ -324,10 +321,10 @@ def play(
                 seconds = chunk.size / rate
                 step(seconds)
                 total += seconds
-                samples = chunk if resampler is None else resampler.resample_chunk(chunk)
+                samples = resampler.process(chunk)
                 stream.write(np.ascontiguousarray(samples, dtype=np.float32).reshape(-1, 1))
-            if resampler is not None:
-                tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+            tail = resampler.flush()
+            if tail.size:
                 stream.write(np.ascontiguousarray(tail, dtype=np.float32).reshape(-1, 1))
     except sd.PortAudioError as exc:
         fail(f"sound output failed: {exc}; pass -o FILE to write a file instead")

@@ -30,9 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import soxr
 
-from voxwire.engine.audio import Float32Array, float32_to_pcm16
+from voxwire.engine.audio import Float32Array, StreamResampler, float32_to_pcm16
 from voxwire.engine.conversation import Conversation, ResponseState, ResponseStatus
 from voxwire.engine.errors import LocalError, VoxwireError, describe
 from voxwire.engine.events import (
@@ -450,7 +449,7 @@ class RealtimeResponses:
         )
         output = self.config().output
         entry = self.runtime.resolve(None, "text-to-speech")
-        resampler: soxr.ResampleStream | None = None
+        resampler: StreamResampler | None = None
         rate = self._send_rate()
         try:
             while (sentence := await sentences.get()) is not None:
@@ -461,15 +460,12 @@ class RealtimeResponses:
                 )
                 audio, model_rate = await self.runtime.call(entry, work)
                 if model_rate != rate and resampler is None:
-                    resampler = soxr.ResampleStream(model_rate, rate, 1, dtype="float32")
+                    resampler = StreamResampler(model_rate, rate, any_rate=True)
                 if resampler is not None:
-                    audio = np.asarray(resampler.resample_chunk(audio), dtype=np.float32)
+                    audio = resampler.process(audio)
                 await self._play(reply, sentence, audio, rate)
             if resampler is not None:
-                tail = np.asarray(
-                    resampler.resample_chunk(np.zeros(0, np.float32), last=True), np.float32
-                )
-                await self._play(reply, "", tail, rate)
+                await self._play(reply, "", resampler.flush(), rate)
         finally:
             producer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
