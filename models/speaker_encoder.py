@@ -24,7 +24,6 @@ MIN_SPEECH_SECONDS = 0.5
 SILENCE_DBFS = -60.0
 """Audio whose RMS level stays below this is taken as silence."""
 _TARGET_DBFS = -30.0
-_INT16_MAX = 2**15 - 1
 
 
 def _import_resemblyzer() -> Any:

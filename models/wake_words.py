@@ -38,8 +38,6 @@ FRAME_SAMPLES = 1280
 WAKE_WORDS = ("alexa", "hey_jarvis", "hey_mycroft", "hey_marvin", "timer", "weather")
 """The pre-trained models bundled with openwakeword 0.4.0."""
 
-LICENCE = "CC BY-NC-SA 4.0 (openWakeWord model files; non-commercial use only)"
-
 _MEL_CONTEXT = 3 * 160
 """Samples of the previous frame the melspectrogram needs (three 10 ms hops)."""
 _MEL_WINDOW = 76

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import wave
 from pathlib import Path
 from typing import IO
 
@@ -186,16 +185,3 @@ def _format_seconds(seconds: float) -> str:
     if seconds >= 60:
         return f"{seconds / 60:g} min"
     return f"{seconds:g} s"
-
-
-def pcm16_wav_bytes(audio: npt.ArrayLike, rate: int = SAMPLE_RATE) -> bytes:
-    """Mono float audio in [-1, 1] as the bytes of a PCM16 WAV file at `rate`."""
-    samples = np.asarray(audio, dtype=np.float32).reshape(-1)
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(int(rate))
-        f.writeframes(pcm.tobytes())
-    return buffer.getvalue()

@@ -8,6 +8,7 @@ was said. Results are cached per process.
 from __future__ import annotations
 
 import functools
+import io
 import subprocess
 import tempfile
 import wave
@@ -96,6 +97,19 @@ def utterances(
         parts.append(synthesize(text, rate))
     parts.append(silence(tail_s, rate))
     return np.concatenate(parts)
+
+
+def pcm16_wav_bytes(audio: npt.ArrayLike, rate: int = SAMPLE_RATE) -> bytes:
+    """Mono float audio in [-1, 1] as the bytes of a PCM16 WAV file at `rate`."""
+    samples = np.asarray(audio, dtype=np.float32).reshape(-1)
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(int(rate))
+        f.writeframes(pcm.tobytes())
+    return buffer.getvalue()
 
 
 def write_wav(path: Path, audio: npt.NDArray[np.float32], rate: int = SAMPLE_RATE) -> Path:

@@ -13,7 +13,7 @@ import pytest
 
 from tests import speech
 from tests.e2e.console import normalise, run, wer
-from voxwire.services.media import pcm16_wav_bytes
+from tests.speech import pcm16_wav_bytes
 
 pytestmark = pytest.mark.slow
 

@@ -25,8 +25,9 @@ from openai import OpenAI
 from tests import speech
 from tests.e2e.console import normalise, wer
 from tests.live_server import LiveServer
+from tests.speech import pcm16_wav_bytes
 from voxwire.models.interfaces import TranscribeOptions
-from voxwire.services.media import decode_audio, pcm16_wav_bytes
+from voxwire.services.media import decode_audio
 
 THREE = " ".join(speech.SENTENCES)
 SIX = (

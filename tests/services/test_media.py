@@ -13,8 +13,9 @@ import pytest
 import soxr
 
 from tests import speech
+from tests.speech import pcm16_wav_bytes
 from voxwire.engine.errors import InvalidAudio, PayloadTooLarge
-from voxwire.services.media import SAMPLE_RATE, decode_audio, pcm16_wav_bytes
+from voxwire.services.media import SAMPLE_RATE, decode_audio
 
 TEXT = speech.SENTENCES[0]
 

@@ -21,7 +21,7 @@ import pytest
 
 from tests import speech
 from tests.live_server import LiveServer, live_server
-from voxwire.services.media import pcm16_wav_bytes
+from tests.speech import pcm16_wav_bytes
 from voxwire.services.runtime import Runtime
 from voxwire.services.url_fetch import PUBLIC_ONLY, IPAddress, UrlFetcher
 from voxwire.services.workflows import (

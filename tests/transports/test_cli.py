@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.speech import pcm16_wav_bytes
 from voxwire.engine.errors import ModelNotFound
 from voxwire.models.errors import ModelLoadFailed
 from voxwire.models.interfaces import (
@@ -23,7 +24,6 @@ from voxwire.models.interfaces import (
     TranscribeOptions,
     Transcription,
 )
-from voxwire.services.media import pcm16_wav_bytes
 from voxwire.transports.cli import main as cli
 
 

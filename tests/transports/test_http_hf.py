@@ -18,9 +18,10 @@ import pytest
 from tests import speech
 from tests.e2e.console import normalise
 from tests.live_server import LiveServer, live_server
+from tests.speech import pcm16_wav_bytes
 from voxwire.models.registry import EMBEDDED_MODELS
 from voxwire.models.speech_classifier import SpeechClassifier
-from voxwire.services.media import decode_audio, pcm16_wav_bytes
+from voxwire.services.media import decode_audio
 from voxwire.services.runtime import Runtime
 from voxwire.transports.http.settings import ServerSettings
 

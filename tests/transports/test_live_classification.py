@@ -17,9 +17,9 @@ import pytest
 from tests import speech
 from tests.live_server import LiveServer, live_server
 from tests.realtime_client import RealtimeTestClient, pcm16, realtime
+from tests.speech import pcm16_wav_bytes
 from voxwire.engine.errors import IllegalTransition
 from voxwire.engine.wake_gate import GateState, WakeWordGate
-from voxwire.services.media import pcm16_wav_bytes
 from voxwire.services.runtime import CatalogEntry, Runtime
 from voxwire.transports.http.settings import ServerSettings
 from voxwire.transports.realtime.classifiers import WakeWordScorer

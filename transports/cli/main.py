@@ -162,13 +162,6 @@ def get_app() -> typer.Typer:
     return _app
 
 
-def __getattr__(name: str) -> typer.Typer:
-    # `from voxwire.transports.cli.main import app` builds the app lazily.
-    if name == "app":
-        return get_app()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, turning every failure into one line."""
     try:
