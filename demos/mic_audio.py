@@ -266,7 +266,8 @@ def load_input_file(path: Path, rate: int) -> bytes:
     import soxr
 
     from voxwire.engine.audio import float32_to_pcm16
-    from voxwire.services.media import SAMPLE_RATE, decode_audio
+    from voxwire.models.interfaces import SAMPLE_RATE
+    from voxwire.services.media import decode_audio
 
     try:
         audio = decode_audio(path)

@@ -7,9 +7,10 @@ import numpy.typing as npt
 import soxr
 
 from voxwire.engine.errors import InvalidAudio, UnsupportedSampleRate
+from voxwire.models.interfaces import SAMPLE_RATE
 
-MODEL_RATE = 16_000
-"""The sample rate every model consumes."""
+MODEL_RATE = SAMPLE_RATE
+"""The sample rate every model consumes (the models' one constant)."""
 
 SUPPORTED_INPUT_RATES = (8_000, 16_000, 24_000, 44_100, 48_000)
 

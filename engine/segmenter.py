@@ -16,9 +16,9 @@ import numpy as np
 import numpy.typing as npt
 
 from voxwire.engine.errors import IllegalTransition
-from voxwire.models.interfaces import SpeechProbability
+from voxwire.models.interfaces import SAMPLE_RATE, SpeechProbability
 
-RATE = 16_000
+RATE = SAMPLE_RATE
 
 
 class VadState(enum.Enum):

@@ -22,9 +22,7 @@ import numpy.typing as npt
 
 from voxwire.engine.audio import StreamResampler
 from voxwire.engine.errors import InvalidAudio, PayloadTooLarge
-
-SAMPLE_RATE = 16_000
-"""The rate :func:`decode_audio` returns."""
+from voxwire.models.interfaces import SAMPLE_RATE
 
 DEFAULT_MAX_BYTES = 1 << 30
 """Default limit on the encoded size of one input (1 GiB)."""

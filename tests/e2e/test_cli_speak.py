@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from tests.e2e.console import VOXWIRE, run, wer
-from voxwire.models.interfaces import TranscribeOptions
-from voxwire.services.media import SAMPLE_RATE, decode_audio
+from voxwire.models.interfaces import SAMPLE_RATE, TranscribeOptions
+from voxwire.services.media import decode_audio
 from voxwire.services.runtime import Runtime
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,8 @@ import soxr
 from tests import speech
 from tests.speech import pcm16_wav_bytes
 from voxwire.engine.errors import InvalidAudio, PayloadTooLarge
-from voxwire.services.media import SAMPLE_RATE, decode_audio
+from voxwire.models.interfaces import SAMPLE_RATE
+from voxwire.services.media import decode_audio
 
 TEXT = speech.SENTENCES[0]
 

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 from rich.console import Console
 from rich.table import Table
 
+from voxwire.models.interfaces import SAMPLE_RATE
 from voxwire.services.media import decode_audio
 from voxwire.transports.bench.stream import (
     BenchError,
@@ -41,7 +42,7 @@ from voxwire.transports.bench.stream import (
 if TYPE_CHECKING:
     import httpx2
 
-RATE = 16_000
+RATE = SAMPLE_RATE
 SPEECH_RATE = 24_000
 """OpenAI's (and voxwire's) output rate; pcm answers are PCM16 mono at this rate."""
 

@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 from websockets.asyncio.client import ClientConnection, connect
 
-from voxwire.models.interfaces import SpeechSynthesizer
+from voxwire.models.interfaces import SAMPLE_RATE, SpeechSynthesizer
 from voxwire.transports.bench.stream import (
     BenchError,
     machine_info,
@@ -38,7 +38,7 @@ from voxwire.transports.bench.stream import (
     to_pcm16,
 )
 
-RATE = 16_000
+RATE = SAMPLE_RATE
 CHUNK_S = 0.02
 DEFAULT_QUESTION = "What time does the train leave tomorrow morning?"
 TURN_TIMEOUT_S = 60.0

@@ -47,6 +47,7 @@ from rich.console import Console
 from rich.table import Table
 from websockets.asyncio.client import connect
 
+from voxwire.models.interfaces import SAMPLE_RATE
 from voxwire.services.media import decode_audio
 from voxwire.transports.bench.stream import (
     BenchError,
@@ -61,7 +62,7 @@ from voxwire.transports.webrtc.audio import FRAME_SAMPLES, frame_to_mono
 
 log = logging.getLogger(__name__)
 
-RATE = 16_000
+RATE = SAMPLE_RATE
 """The file's rate in the bench (what decode_audio returns), and the WebSocket's."""
 WEBRTC_RATE = 48_000
 CHUNK_MS = 20

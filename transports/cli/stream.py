@@ -23,11 +23,12 @@ from voxwire.engine.events import Event, TranscriptionCompleted
 from voxwire.engine.segmenter import SegmenterOptions
 from voxwire.engine.session import SessionCounters, SessionOptions
 from voxwire.engine.streaming_asr import StreamingOptions
+from voxwire.models.interfaces import SAMPLE_RATE
 from voxwire.services.media import decode_audio
 from voxwire.services.runtime import Runtime
 from voxwire.transports.cli.main import fail, notice
 
-RATE = 16_000
+RATE = SAMPLE_RATE
 
 
 def register(app: typer.Typer) -> None:
