@@ -164,7 +164,7 @@ def _load_voice(voice: str | None) -> tuple[SpeechSynthesizer, str | None]:
     """The synthesiser and the voice to ask it for (None: its default)."""
     from voxwire.models.interfaces import SpeechSynthesizer
     from voxwire.models.registry import DEFAULT_TTS, EMBEDDED_MODELS, ModelSpec, load_model
-    from voxwire.transports.http.openai import pick_voice
+    from voxwire.services.voices import model_voice
 
     path = None if voice is None else Path(voice).expanduser()
     if path is not None and (path.suffix == ".onnx" or path.is_file()):
@@ -182,7 +182,7 @@ def _load_voice(voice: str | None) -> tuple[SpeechSynthesizer, str | None]:
     if path is not None and spec.source is not None:
         return model, None
     try:
-        return model, pick_voice(model, voice)
+        return model, model_voice(voice, model.voices)
     except VoxwireError as exc:
         fail(exc.message)
 

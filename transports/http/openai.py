@@ -75,7 +75,7 @@ from voxwire.services.formats import (
 )
 from voxwire.services.media import decode_audio
 from voxwire.services.runtime import CatalogEntry, Runtime
-from voxwire.transports.realtime.protocol import OPENAI_VOICES
+from voxwire.services.voices import model_voice
 
 if TYPE_CHECKING:
     from voxwire.transports.http.settings import ServerSettings
@@ -410,16 +410,7 @@ def _next_segment(segments: Iterator[Segment], _model: object) -> Segment | None
 
 def pick_voice(model: SpeechSynthesizer, requested: str | VoiceRef | None) -> str | None:
     """The model's voice for a request: None (the default) for OpenAI's names."""
-    name = requested.id if isinstance(requested, VoiceRef) else requested
-    if name is None or name.lower() in OPENAI_VOICES:
-        return None
-    if name in model.voices:
-        return name
-    raise InvalidParameter(
-        f"unknown voice {name!r}; use one of OpenAI's voices ({', '.join(sorted(OPENAI_VOICES))})"
-        f" or one of this model's: {', '.join(model.voices)}",
-        param="voice",
-    )
+    return model_voice(requested.id if isinstance(requested, VoiceRef) else requested, model.voices)
 
 
 class SpeechJob:

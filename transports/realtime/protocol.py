@@ -21,20 +21,13 @@ from voxwire.engine.audio import SUPPORTED_INPUT_RATES
 from voxwire.engine.errors import PeerError
 from voxwire.engine.segmenter import SegmenterOptions
 from voxwire.engine.session import SessionOptions
+from voxwire.services.voices import OPENAI_VOICES
 
 DEFAULT_INPUT_RATE = 24_000
 """OpenAI's input rate; voxwire also takes the other SUPPORTED_INPUT_RATES."""
 
 DEFAULT_OUTPUT_RATE = 24_000
 """The rate of reply audio unless a session asks for another supported rate."""
-
-OPENAI_VOICES = frozenset(
-    {
-        "alloy", "ash", "ballad", "cedar", "coral", "echo", "fable",
-        "marin", "nova", "onyx", "sage", "shimmer", "verse",
-    }
-)  # fmt: skip
-"""OpenAI's built-in voice names; each selects the TTS model's default voice."""
 
 OPENAI_TRANSCRIPTION_MODELS = frozenset(
     {

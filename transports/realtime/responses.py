@@ -45,9 +45,9 @@ from voxwire.engine.sentences import SentenceSplitter
 from voxwire.models.interfaces import SpeechSynthesizer
 from voxwire.services.reply_handlers import ReplyHandler, Turn
 from voxwire.services.runtime import Runtime
+from voxwire.services.voices import model_voice
 from voxwire.transports.realtime.peer import AudioSink
 from voxwire.transports.realtime.protocol import (
-    OPENAI_VOICES,
     ItemCreate,
     Modality,
     ProtocolError,
@@ -684,7 +684,6 @@ def _synthesize(
     model: SpeechSynthesizer, *, sentence: str, voice: str, speed: float
 ) -> tuple[Float32Array, int]:
     """One sentence's audio (on the TTS worker)."""
-    own_voice = None if voice.lower() in OPENAI_VOICES else voice
-    chunks = list(model.synthesize(sentence, voice=own_voice, speed=speed))
+    chunks = list(model.synthesize(sentence, voice=model_voice(voice, model.voices), speed=speed))
     audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     return audio.astype(np.float32, copy=False), model.sample_rate
