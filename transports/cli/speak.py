@@ -28,11 +28,12 @@ from voxwire.engine.errors import VoxwireError
 from voxwire.models.errors import ModelError
 from voxwire.services.audio_encoding import AudioFormat
 from voxwire.services.sound_devices import import_sounddevice, parse_device
+from voxwire.services.speech import speech_chunks
 from voxwire.transports.cli.main import fail, notice
 
 if TYPE_CHECKING:
     from voxwire.models.interfaces import AudioArray, SpeechSynthesizer
-    from voxwire.transports.http.openai import SpeechJob
+    from voxwire.services.speech import SpeechJob
 
 EXTENSIONS: Final[dict[str, AudioFormat]] = {
     ".wav": AudioFormat.WAV,
@@ -245,7 +246,7 @@ def _write(
     step: _Step,
 ) -> float:
     """Synthesise and encode into `output` sentence by sentence; the seconds of audio."""
-    from voxwire.transports.http.openai import SpeechJob
+    from voxwire.services.speech import SpeechJob
 
     job = SpeechJob(text, voice, speed, fmt)
     if str(output) == "-":
@@ -347,7 +348,7 @@ def _sentences(
     model: SpeechSynthesizer, text: str, voice: str | None, speed: float
 ) -> Iterator[AudioArray]:
     try:
-        yield from model.synthesize(text, voice=voice, speed=speed)
+        yield from speech_chunks(model, text, voice=voice, speed=speed)
     except (ValueError, ModelError) as exc:
         fail(f"speech synthesis failed: {_message(exc)}")
 

@@ -65,7 +65,7 @@ from voxwire.models.interfaces import (
     Transcription,
 )
 from voxwire.services.audio_encoding import MEDIA_TYPES as AUDIO_MEDIA_TYPES
-from voxwire.services.audio_encoding import AudioFormat, StreamingEncoder
+from voxwire.services.audio_encoding import AudioFormat
 from voxwire.services.formats import (
     LANGUAGE_NAMES,
     MEDIA_TYPES,
@@ -75,6 +75,7 @@ from voxwire.services.formats import (
 )
 from voxwire.services.media import decode_audio
 from voxwire.services.runtime import CatalogEntry, Runtime
+from voxwire.services.speech import SpeechJob
 from voxwire.services.voices import model_voice
 
 if TYPE_CHECKING:
@@ -411,37 +412,6 @@ def _next_segment(segments: Iterator[Segment], _model: object) -> Segment | None
 def pick_voice(model: SpeechSynthesizer, requested: str | VoiceRef | None) -> str | None:
     """The model's voice for a request: None (the default) for OpenAI's names."""
     return model_voice(requested.id if isinstance(requested, VoiceRef) else requested, model.voices)
-
-
-class SpeechJob:
-    """One speech request's state, advanced one sentence per call on the TTS worker."""
-
-    def __init__(self, text: str, voice: str | None, speed: float, fmt: AudioFormat) -> None:
-        self.text = text
-        self.voice = voice
-        self.speed = speed
-        self.format = fmt
-        self.sentences = 0
-        self.audio_seconds = 0.0
-        self._chunks: Iterator[AudioArray] = iter(())
-        self._encoder: StreamingEncoder | None = None
-        self._done = False
-
-    def step(self, model: SpeechSynthesizer) -> bytes | None:
-        """Synthesise and encode the next sentence; the file's tail after the last;
-        None once everything was returned. Runs on the worker thread."""
-        if self._done:
-            return None
-        if self._encoder is None:
-            self._encoder = StreamingEncoder(self.format, input_rate=model.sample_rate)
-            self._chunks = iter(model.synthesize(self.text, voice=self.voice, speed=self.speed))
-        chunk = next(self._chunks, None)
-        if chunk is None:
-            self._done = True
-            return self._encoder.finish()
-        self.sentences += 1
-        self.audio_seconds += len(chunk) / model.sample_rate
-        return self._encoder.feed(chunk)
 
 
 @dataclass(frozen=True)

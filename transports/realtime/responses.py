@@ -29,8 +29,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from voxwire.engine.audio import Float32Array, StreamResampler, float32_to_pcm16
 from voxwire.engine.conversation import Conversation, ResponseState, ResponseStatus
 from voxwire.engine.errors import LocalError, VoxwireError, describe
@@ -42,10 +40,9 @@ from voxwire.engine.events import (
     TranscriptionFailed,
 )
 from voxwire.engine.sentences import SentenceSplitter
-from voxwire.models.interfaces import SpeechSynthesizer
 from voxwire.services.reply_handlers import ReplyHandler, Turn
 from voxwire.services.runtime import Runtime
-from voxwire.services.voices import model_voice
+from voxwire.services.speech import synthesize_sentence
 from voxwire.transports.realtime.peer import AudioSink
 from voxwire.transports.realtime.protocol import (
     ItemCreate,
@@ -456,7 +453,7 @@ class RealtimeResponses:
                 if isinstance(sentence, BaseException):
                     raise sentence
                 work = functools.partial(
-                    _synthesize, sentence=sentence, voice=output.voice, speed=output.speed
+                    synthesize_sentence, sentence=sentence, voice=output.voice, speed=output.speed
                 )
                 audio, model_rate = await self.runtime.call(entry, work)
                 if model_rate != rate and resampler is None:
@@ -678,12 +675,3 @@ async def _close(text: AsyncIterator[str]) -> None:
     if close is not None:
         with contextlib.suppress(Exception):
             await close()
-
-
-def _synthesize(
-    model: SpeechSynthesizer, *, sentence: str, voice: str, speed: float
-) -> tuple[Float32Array, int]:
-    """One sentence's audio (on the TTS worker)."""
-    chunks = list(model.synthesize(sentence, voice=model_voice(voice, model.voices), speed=speed))
-    audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    return audio.astype(np.float32, copy=False), model.sample_rate
