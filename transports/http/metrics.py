@@ -258,20 +258,25 @@ class RuntimeCollector(Collector):
 
     def _session_counters(self) -> Iterator[Metric]:
         live = list(self.slots.active.values())
-        sessions = _summed(self.slots.finished, [c.session.counters for c in live])
-        for name, value in sessions.items():
-            yield CounterMetricFamily(
-                f"voxwire_session_{name}",
-                f"Realtime sessions' {name.replace('_', ' ')}, finished and live.",
-                value,
-            )
-        replies = _summed(self.slots.finished_replies, [c.replies.counters for c in live])
-        for name, value in replies.items():
-            yield CounterMetricFamily(
-                f"voxwire_reply_{name}",
-                f"Spoken replies' {name.replace('_', ' ')}, finished and live sessions.",
-                value,
-            )
+        families = (
+            (
+                "session",
+                "Realtime sessions' {}, finished and live.",
+                self.slots.finished,
+                [c.session.counters for c in live],
+            ),
+            (
+                "reply",
+                "Spoken replies' {}, finished and live sessions.",
+                self.slots.finished_replies,
+                [c.replies.counters for c in live],
+            ),
+        )
+        for prefix, description, finished, current in families:
+            for name, value in _summed(finished, current).items():
+                yield CounterMetricFamily(
+                    f"voxwire_{prefix}_{name}", description.format(name.replace("_", " ")), value
+                )
 
 
 def _summed(finished: Any, live: Sequence[Any]) -> dict[str, int]:
