@@ -25,7 +25,7 @@ from voxwire.transports.cli.config import (
 )
 from voxwire.transports.http.settings import MiB, ServerSettings
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "voxwire.toml"
+EXAMPLE = Path(__file__).parents[3] / "examples" / "voxwire.toml"
 
 
 def write(tmp_path: Path, text: str) -> Path:
