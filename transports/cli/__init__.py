@@ -1,0 +1,1 @@
+"""The ``voxwire`` command line: one module per command, plus the configuration file."""
