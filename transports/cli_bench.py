@@ -246,7 +246,8 @@ def bench_stream(
         typer.Option(
             "--stagger-s",
             min=0.0,
-            help="With --stagger: seconds between consecutive clients' starts instead.",
+            help="Seconds between consecutive clients' starts (implies --stagger; "
+            "default: the file's sending time / N).",
         ),
     ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
