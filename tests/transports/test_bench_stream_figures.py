@@ -4,12 +4,14 @@ audio's energy, each phrase's last word, word matching, WER and the latency arit
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from rich.console import Console
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from transports.bench_stream import (
@@ -20,6 +22,7 @@ from transports.bench_stream import (
     STATS,
     STOPPED,
     TENTATIVE,
+    ItemTimes,
     Offline,
     PhraseTarget,
     QuietGap,
@@ -30,6 +33,7 @@ from transports.bench_stream import (
     decode_figures,
     default_levels,
     first_holding_times,
+    level_figures,
     matched_positions,
     normalise_words,
     offline_tokens,
@@ -37,10 +41,13 @@ from transports.bench_stream import (
     phrase_end_send_times,
     phrase_latencies,
     phrase_targets,
+    print_table,
     quiet_gaps,
     read_reference,
     run_streams,
     stagger_seconds,
+    summarise,
+    target_checks,
     text_snapshots,
     transcription_update,
     word_error_rate,
@@ -391,3 +398,61 @@ def test_a_client_records_text_events_and_survives_a_refused_opt_in(refuse: bool
     assert record.counters == {"samples_in": 320, "decode_seconds": 0.25}
     assert len(record.send_times) == 5  # 100 ms in 20 ms frames
     assert record.send_times == sorted(record.send_times)
+
+
+def test_level_figures_and_the_table_without_a_server() -> None:
+    words = _words(("hello", 0.2, 0.6), ("there", 0.7, 1.0), ("friend", 1.5, 1.9))
+    targets = tuple(phrase_targets([QuietGap(1.0, 1.4), QuietGap(1.9, 2.5)], words))
+    offline = Offline(
+        text="hello there friend",
+        words=tuple(words),
+        wall_seconds=0.1,
+        audio_seconds=2.5,
+        reference="hello there my friend",
+        targets=targets,
+        phrases=2,
+    )
+    record = StreamRecord(0, send_times=[10.0 + 0.02 * k for k in range(125)])
+    record.items["a"] = ItemTimes(started=10.3, first_delta=10.9, stopped=12.4, ended=12.6)
+    record.items["a"].transcript = "hello there friend"
+    record.text_events = [
+        TextEvent(10.3, STARTED, "a", ""),
+        TextEvent(11.2, DELTA, "a", "hello there"),
+        TextEvent(12.6, COMPLETED, "a", "hello there friend"),
+    ]
+    record.counters = {"samples_segmented": 100, "samples_transcribed": 100}
+    level = level_figures([record], 2.5, offline, chunk_ms=20)
+    assert level["wer"] == {
+        "against": "reference",
+        "streamed_mean": 0.25,
+        "streamed_max": 0.25,
+        "streamed_per_stream": [0.25],
+        "offline": 0.25,
+    }
+    phrases = level["phrases"]
+    assert (phrases["measured"], phrases["missing_stable"], phrases["missing_any"]) == (2, 0, 0)
+    # "there" ends the first phrase at 1.0 s: sent in the frame due at 10.98 s.
+    assert [p["stable_ms"] for p in phrases["stream_0"]] == [220, 720]
+    assert level["final_latency_ms"]["p50"] == 200.0
+    assert level["decode"]["per_audio_second"] is None  # no decode_seconds counter
+    assert level["audio_dropped_ms"] == 0
+
+    result = {
+        "file": "x.wav",
+        "audio_seconds": 2.5,
+        "pace": 1.0,
+        "stagger": "in phase",
+        "server": {"model": "tiny"},
+        "offline": {"wall_seconds": 0.1, "seconds_per_audio_second": 0.04},
+        "wer_against": "reference",
+        "phrase_ends": {"min_gap_ms": 170, "found": 2, "with_word": 2},
+        "levels": [level],
+        "summary": {**summarise([level]), "targets": target_checks([level])},
+    }
+    buffer = io.StringIO()
+    print_table(result, Console(file=buffer, width=200))
+    text = buffer.getvalue()
+    assert "0.25/0.25" in text and "470 / 695" in text and "n/a" in text
+    assert "sent no voxwire.transcription.tentative events" in text
+    # WER, stable and any text, final latency; no decode counter: no decode target.
+    assert "issue 12 targets met: 4/4" in text
