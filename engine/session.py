@@ -182,6 +182,8 @@ class Session:
         self._committed_samples = 0
         """Without server VAD: samples that went into client commits."""
         self._previous_item_id: str | None = None
+        self._committed_until = 0
+        """Where the last item's audio ends, committed words included (16 kHz)."""
         self._recent_text: deque[str] = deque(maxlen=RECENT_TRANSCRIPTS)
         """The last transcripts: context for the next utterance's decodes."""
         self._inline_decoder = inline_decoder
@@ -433,9 +435,12 @@ class Session:
 
     def _on_segmenter_event(self, event: object) -> list[Event]:
         if isinstance(event, UtteranceStarted):
-            new = self._new_item(event.start)
+            # After a cut at max_utterance_s the previous item may have committed
+            # words past the cut: their audio stays with it, so no word is heard twice.
+            start = max(event.start, self._committed_until)
+            new = self._new_item(start)
             self._open = new
-            return [SpeechStarted(audio_start_ms=_ms(event.start), item_id=new.item_id)]
+            return [SpeechStarted(audio_start_ms=_ms(start), item_id=new.item_id)]
         item = self._open
         if item is None:
             return []
@@ -452,17 +457,19 @@ class Session:
             return []
         if isinstance(event, UtteranceEnded):
             self._open = None
-            item.end = event.end
+            committed_end = item.policy.committed_end or 0
+            item.end = max(event.end, min(committed_end, self.buffer.end))
+            self._committed_until = item.end
             self.counters.samples_segmented = self.segmenter.samples_segmented
             events: list[Event] = [
-                SpeechStopped(audio_end_ms=_ms(event.end), item_id=item.item_id),
+                SpeechStopped(audio_end_ms=_ms(item.end), item_id=item.item_id),
                 self._committed(item),
             ]
             spec = item.speculative
             # The speculative decode counts only if it covers exactly this audio (a
             # cut may end the utterance elsewhere). Its forced prefix is still what
             # is committed: nothing commits while it runs.
-            if spec is not None and spec.end == event.end:
+            if spec is not None and spec.end == item.end:
                 self.counters.speculative_hits += 1
                 if item.speculative_result is not None:
                     events.extend(self._finish(item, spec, item.speculative_result))

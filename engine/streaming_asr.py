@@ -57,7 +57,7 @@ class StreamingOptions:
     commit_lag_words: int = 2
     """For words without times: words at the end of a hypothesis that a partial
     never commits (the audio edge cuts words, "jump|s")."""
-    commit_guard_ms: int = 240
+    commit_guard_ms: int = 500
     """For timed words: a partial commits only words that end at least this long
     before the audio edge."""
     min_commit_audio_ms: int = 2500
@@ -69,7 +69,7 @@ class StreamingOptions:
     """Partials of one stream may use at most this fraction of real time: after a
     decode that took c seconds the next waits for c / budget seconds of new
     audio. None turns it off (the cadence then depends only on the audio)."""
-    left_context_ms: int = 1000
+    left_context_ms: int = 2000
     """Committed audio decoded again before the uncommitted tail, as context."""
     max_tentative_s: float = 10.0
     """Uncommitted audio older than this is committed from the latest hypothesis
@@ -149,6 +149,11 @@ class UtterancePolicy:
     @property
     def committed_text(self) -> str:
         return " ".join(w.text for w in self.words)
+
+    @property
+    def committed_end(self) -> int | None:
+        """Where the last committed word ends in the audio, when its time is known."""
+        return self.words[-1].end if self.words else None
 
     @property
     def tentative_text(self) -> str:
@@ -291,7 +296,8 @@ class UtterancePolicy:
         words = split_words(result.text)
         # A forced prefix is always kept; should a backend not keep it, the words
         # after as many words as the prefix has are still the new ones.
-        rest = words[window.prefix_words :]
+        # Punctuation alone ("." decoded from trailing silence) carries no word.
+        rest = [w for w in words[window.prefix_words :] if _norm(w)]
         self._tentative = []
         self._previous = None
         return self._commit([TimedWord(w) for w in rest]) if rest else ""
@@ -339,10 +345,17 @@ class UtterancePolicy:
         return expected == window.prefix and context == window.context
 
     def _rereads(self, tail: list[TimedWord], window: DecodeWindow) -> bool:
-        if window.committed_end is None or not tail or tail[0].start is None:
+        """Whether the new words lie in audio that is already committed: their first
+        word starts well inside it, or most of them end by its end (the alignment
+        squeezes a repeat of the context into the context's audio)."""
+        end = window.committed_end
+        if end is None or not tail or tail[0].start is None:
             return False
         tolerance = self.options.restart_tolerance_ms * RATE // 1000
-        return tail[0].start < window.committed_end - tolerance
+        if tail[0].start < end - tolerance:
+            return True
+        inside = sum(1 for w in tail if w.end is not None and w.end <= end + RATE // 10)
+        return inside >= 2 and 2 * inside >= len(tail)
 
     def _overdue(self, pending: list[TimedWord], audio_end: int) -> list[TimedWord]:
         """Words that waited too long for agreement: keep the window bounded."""
@@ -387,17 +400,36 @@ def _tail(result: DecodeResult, window: DecodeWindow) -> list[TimedWord] | None:
     n = window.prefix_words
     if [_norm(w) for w in words[:n]] != [_norm(w) for w in split_words(window.prefix)]:
         return None
-    tail = words[n:]
-    timed = result.words
-    if len(timed) != len(words) or any(
-        _norm(t.word) != _norm(w) for t, w in zip(timed, words, strict=True)
-    ):
-        return [TimedWord(w) for w in tail]
+    times = _word_times(words, result)
     return [
-        TimedWord(
-            w,
-            window.start + round(t.start * RATE),
-            window.start + round(t.end * RATE),
-        )
-        for w, t in zip(tail, timed[n:], strict=True)
+        TimedWord(w, None, None)
+        if t is None
+        else TimedWord(w, window.start + round(t[0] * RATE), window.start + round(t[1] * RATE))
+        for w, t in zip(words[n:], times[n:], strict=True)
     ]
+
+
+def _word_times(words: list[str], result: DecodeResult) -> list[tuple[float, float] | None]:
+    """(start, end) in seconds for each whitespace word of the text, from the result's
+    aligned words; an aligner may split a word ("ill", "-disposed"), so consecutive
+    aligned words are joined until they spell the text's word. Words after the first
+    that cannot be matched get None."""
+    out: list[tuple[float, float] | None] = []
+    aligned = result.words
+    j = 0
+    for word in words:
+        target = _norm(word)
+        if not target:  # punctuation alone: it sits where the previous word ends
+            last = out[-1][1] if out and out[-1] is not None else 0.0
+            out.append((last, last))
+            continue
+        spelled = ""
+        k = j
+        while k < len(aligned) and len(spelled) < len(target):
+            spelled += _norm(aligned[k].word)
+            k += 1
+        if spelled != target:
+            break
+        out.append((aligned[j].start, aligned[k - 1].end))
+        j = k
+    return out + [None] * (len(words) - len(out))
