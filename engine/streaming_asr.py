@@ -204,21 +204,40 @@ class UtterancePolicy:
     def partial_due(self, audio_end: int, load: float = 0.0) -> bool:
         """Whether a partial decode up to ``audio_end`` should be requested now.
 
-        `load` in [0, 1] is how busy the workers are; it stretches the cadence.
-        At most one partial is in flight per utterance.
+        `load` in [0, 1] is how busy the workers are; it stretches the cadence, and
+        tentative text degrades first: a decode that could only refresh the tentative
+        text stretches from the first sign of load, one that could commit words (the
+        last hypothesis holds a word with enough right context by now) only past half
+        load. At most one partial is in flight per utterance.
         """
         if self.in_flight:
             return False
         opts = self.options
         if audio_end - self.start < opts.min_partial_audio_ms * RATE // 1000:
             return False
-        stretch = 1.0 + (opts.max_load_stretch - 1.0) * min(max(load, 0.0), 1.0)
+        load = min(max(load, 0.0), 1.0)
+        if self._could_commit(audio_end):
+            load = max(0.0, 2.0 * load - 1.0)
+        stretch = 1.0 + (opts.max_load_stretch - 1.0) * load
         interval = opts.partial_interval_ms * stretch / 1000
         if opts.partial_budget is not None and self.words:
             # The budget applies once the first words are out: until then the
             # person waits for any text at all, and decodes of short audio are cheap.
             interval = max(interval, self._last_cost / opts.partial_budget)
         return audio_end - self._last_request_end >= int(interval * RATE)
+
+    def _could_commit(self, audio_end: int) -> bool:
+        """Whether a decode now could commit: the last hypothesis has a word that
+        would pass the commit rules if the next one agrees."""
+        previous = self._previous
+        if not previous:
+            return False
+        if not self.words and audio_end - self.start < self._min_commit_samples:
+            return False
+        first = previous[0]
+        if first.end is not None:
+            return first.end <= audio_end - self.options.commit_guard_ms * RATE // 1000
+        return len(previous) > self.options.commit_lag_words
 
     def requested(self, audio_end: int) -> None:
         """A partial decode up to `audio_end` was handed to a worker."""

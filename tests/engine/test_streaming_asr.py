@@ -222,6 +222,26 @@ def test_load_stretches_the_cadence() -> None:
     assert policy.partial_due(int(1.2 * RATE), load=1.0)
 
 
+def test_under_load_tentative_text_degrades_before_commits() -> None:
+    opts = options(partial_interval_ms=300, min_partial_audio_ms=0, max_load_stretch=4)
+    w = UtterancePolicy(0, opts).window()
+    at = int(1.5 * RATE)
+    # The last hypothesis holds a word that has right context by now: a decode could commit.
+    committable = UtterancePolicy(0, opts)
+    committable.requested(int(1.2 * RATE))
+    committable.on_partial(timed(w, ("turn", 0.1, 0.4), ("on", 0.5, 0.7)), int(1.2 * RATE))
+    # Only a word at the audio edge: a decode could just refresh the tentative text.
+    tentative = UtterancePolicy(0, opts)
+    tentative.requested(int(1.2 * RATE))
+    tentative.on_partial(timed(w, ("turn", 1.0, 1.2)), int(1.2 * RATE))
+    assert committable.partial_due(at, load=0.5)
+    assert not tentative.partial_due(at, load=0.5)
+    assert tentative.partial_due(int(1.2 * RATE) + int(0.75 * RATE), load=0.5)
+    # At full load both wait four intervals.
+    assert not committable.partial_due(int(2.3 * RATE), load=1.0)
+    assert committable.partial_due(int(2.4 * RATE), load=1.0)
+
+
 def test_compute_budget_spaces_out_expensive_partials() -> None:
     opts = options(
         partial_interval_ms=300, min_partial_audio_ms=0, partial_budget=0.1, commit_lag_words=1
