@@ -138,6 +138,9 @@ class SessionCounters:
     jobs_dropped: int = 0
     transcriptions_failed: int = 0
     evicted_samples: int = 0
+    """Samples the ring buffer let go of to make room (most were transcribed long before)."""
+    samples_lost: int = 0
+    """Samples a final decode needed that the ring buffer had already let go of."""
 
 
 @dataclass
@@ -521,6 +524,8 @@ class Session:
             audio = self.buffer.read(start, end)
         except AudioEvicted:
             audio = self.buffer.read(max(start, self.buffer.start), end)
+            if kind is not JobKind.PARTIAL:
+                self.counters.samples_lost += self.buffer.start - start
             log.warning(
                 "%s: audio of %s partly evicted before decoding", self.session_id, item.item_id
             )
