@@ -43,6 +43,7 @@ $(STAMP): pyproject.toml constraints.txt
 	fi
 	$(BIN)/python -m pip install -q $(TORCH_PIN)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	$(BIN)/python -m tests.corpus --quiet || echo "speech corpus not prefetched: the tests fetch it on first use"
 	@touch $@
 
 serve: setup

@@ -181,6 +181,9 @@ class MicClient:
     def _transcript_delta(self, event: dict[str, Any]) -> None:
         self.view.partial(str(event.get("item_id")), str(event.get("delta", "")))
 
+    def _transcript_tentative(self, event: dict[str, Any]) -> None:
+        self.view.tentative(str(event.get("item_id")), str(event.get("text", "")))
+
     def _transcript_completed(self, event: dict[str, Any]) -> None:
         item_id = str(event.get("item_id"))
         transcript = str(event.get("transcript", ""))
@@ -281,6 +284,7 @@ class MicClient:
         "input_audio_buffer.speech_started": _speech_started,
         "input_audio_buffer.committed": _committed,
         "conversation.item.input_audio_transcription.delta": _transcript_delta,
+        "voxwire.transcription.tentative": _transcript_tentative,
         "conversation.item.input_audio_transcription.completed": _transcript_completed,
         "conversation.item.input_audio_transcription.failed": _transcript_failed,
         "voxwire.wake_word.detected": _wake_word,
@@ -385,7 +389,11 @@ def session_update(session_type: str, options: MicOptions) -> dict[str, Any]:
             "turn_detection": {"type": "server_vad"},
         }
     }
-    session: dict[str, Any] = {"type": session_type, "audio": audio}
+    session: dict[str, Any] = {
+        "type": session_type,
+        "audio": audio,
+        "voxwire": {"tentative_transcripts": True},
+    }
     if session_type == "realtime":
         audio["output"] = {"format": {"type": "audio/pcm", "rate": DEFAULT_OUTPUT_RATE}}
     if options.classifiers:

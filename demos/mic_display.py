@@ -68,6 +68,8 @@ class _Progress:
 
     partial_item: str | None = None
     partial: str = ""
+    tentative: str = ""
+    """The uncommitted hypothesis after the committed text (shown greyed)."""
     reply_id: str | None = None
     reply: str = ""
     level_db: float = -120.0
@@ -157,28 +159,39 @@ class MicView:
         self.refresh()
 
     def speech_started(self, item_id: str) -> None:
-        self._state.partial_item = item_id
-        self._state.partial = ""
+        self._follow(item_id)
         self.refresh()
 
     def partial(self, item_id: str, delta: str) -> None:
-        if self._state.partial_item != item_id:
-            self._state.partial_item = item_id
-            self._state.partial = ""
+        self._follow(item_id)
         self._state.partial += delta
         self.refresh()
 
-    def final(self, item_id: str, transcript: str) -> None:
+    def tentative(self, item_id: str, text: str) -> None:
+        """The uncommitted rest of the hypothesis; each replaces the one before."""
+        self._follow(item_id)
+        self._state.tentative = text
+        self.refresh()
+
+    def _follow(self, item_id: str) -> None:
+        if self._state.partial_item != item_id:
+            self._state.partial_item = item_id
+            self._state.partial = ""
+            self._state.tentative = ""
+
+    def _forget(self, item_id: str) -> None:
         if self._state.partial_item == item_id:
             self._state.partial_item = None
             self._state.partial = ""
+            self._state.tentative = ""
+
+    def final(self, item_id: str, transcript: str) -> None:
+        self._forget(item_id)
         self._state.turns += 1
         self.line(transcript_line(transcript), "bold cyan")
 
     def failed(self, item_id: str, message: str) -> None:
-        if self._state.partial_item == item_id:
-            self._state.partial_item = None
-            self._state.partial = ""
+        self._forget(item_id)
         self.notice(f"transcription of {item_id} failed: {message}")
 
     def wake_word(self, name: str, score: float, audio_ms: int) -> None:
@@ -246,7 +259,11 @@ class MicView:
         state = self._state
         rows: list[RenderableType] = [Text(state.heading, style="dim")]
         you = Text("you: ", style="bold cyan")
-        you.append(state.partial or ("…" if state.partial_item else ""), style="cyan")
+        you.append(state.partial, style="cyan")
+        if state.tentative:
+            you.append((" " if state.partial else "") + state.tentative, style="dim italic")
+        elif not state.partial and state.partial_item:
+            you.append("…", style="cyan")
         rows.append(you)
         reply = Text(f"{PROG}: ", style="bold green")
         reply.append(state.reply or ("…" if state.reply_id else ""), style="green")

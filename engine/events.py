@@ -59,6 +59,19 @@ class TranscriptionDelta(_Event):
     delta: str
 
 
+class TranscriptionTentative(_Event):
+    """voxwire's own: the current uncommitted hypothesis after the committed deltas.
+
+    Each one replaces the previous one of its item; it never changes the deltas,
+    which still concatenate exactly to the final transcript. Opt-in per session.
+    """
+
+    type: Literal["voxwire.transcription.tentative"] = "voxwire.transcription.tentative"
+    item_id: str
+    content_index: int = 0
+    text: str
+
+
 class TranscriptionCompleted(_Event):
     type: Literal["conversation.item.input_audio_transcription.completed"] = (
         "conversation.item.input_audio_transcription.completed"
@@ -99,6 +112,7 @@ Event = Annotated[
     | InputAudioCommitted
     | InputAudioCleared
     | TranscriptionDelta
+    | TranscriptionTentative
     | TranscriptionCompleted
     | TranscriptionFailed,
     Field(discriminator="type"),

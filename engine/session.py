@@ -29,6 +29,7 @@ from voxwire.engine.events import (
     TranscriptionCompleted,
     TranscriptionDelta,
     TranscriptionFailed,
+    TranscriptionTentative,
     TranscriptionUsage,
     UtteranceTimings,
 )
@@ -41,12 +42,17 @@ from voxwire.engine.segmenter import (
     UtteranceEnded,
     UtteranceStarted,
 )
-from voxwire.engine.streaming_asr import StreamingOptions, UtterancePolicy
+from voxwire.engine.streaming_asr import DecodeWindow, StreamingOptions, UtterancePolicy
 from voxwire.models.interfaces import DecodeRequest, DecodeResult, SpeechProbability
 
 log = logging.getLogger(__name__)
 
 _session_ids = itertools.count(1)
+
+RECENT_TRANSCRIPTS = 2
+"""Earlier transcripts passed as context to the next utterance's decodes (as Whisper
+conditions on previous text): short utterances are heard much better with them."""
+MAX_PROMPT_CHARS = 400
 
 
 class JobKind(enum.Enum):
@@ -65,8 +71,12 @@ class DecodeJob:
     item_id: str
     kind: JobKind
     start: int
+    """Where the decoded clip begins (16 kHz samples)."""
     end: int
     request: DecodeRequest
+    window: DecodeWindow
+    retry: bool = False
+    """A final decoded again without context (the first one re-read committed audio)."""
 
     @property
     def is_final(self) -> bool:
@@ -84,6 +94,8 @@ class SessionOptions:
     streaming: StreamingOptions = field(default_factory=StreamingOptions)
     partials: bool = True
     """Emit deltas while the person speaks; False decodes only finals."""
+    tentative: bool = False
+    """Also emit the uncommitted hypothesis (voxwire.transcription.tentative events)."""
     speculative_final: bool = True
     """Start the final decode during the silence hangover."""
     buffer_seconds: float = 60.0
@@ -113,6 +125,12 @@ class SessionCounters:
     samples_segmented: int = 0
     samples_transcribed: int = 0
     """16 kHz samples covered by final transcripts."""
+    samples_decoded: int = 0
+    """16 kHz samples handed to the recogniser, partials and finals together."""
+    decode_seconds: float = 0.0
+    """Compute time the recogniser spent on this session's decodes."""
+    final_retries: int = 0
+    """Finals decoded again without context because they re-read committed audio."""
     partial_decodes: int = 0
     final_decodes: int = 0
     speculative_hits: int = 0
@@ -120,6 +138,9 @@ class SessionCounters:
     jobs_dropped: int = 0
     transcriptions_failed: int = 0
     evicted_samples: int = 0
+    """Samples the ring buffer let go of to make room (most were transcribed long before)."""
+    samples_lost: int = 0
+    """Samples a final decode needed that the ring buffer had already let go of."""
 
 
 @dataclass
@@ -131,6 +152,8 @@ class _Item:
     speculative: DecodeJob | None = None
     speculative_result: DecodeResult | None = None
     final_job: DecodeJob | None = None
+    tentative: str = ""
+    """The tentative text last emitted."""
 
 
 class Session:
@@ -162,6 +185,10 @@ class Session:
         self._committed_samples = 0
         """Without server VAD: samples that went into client commits."""
         self._previous_item_id: str | None = None
+        self._committed_until = 0
+        """Where the last item's audio ends, committed words included (16 kHz)."""
+        self._recent_text: deque[str] = deque(maxlen=RECENT_TRANSCRIPTS)
+        """The last transcripts: context for the next utterance's decodes."""
         self._inline_decoder = inline_decoder
         self.load = 0.0
         """How busy the workers are, in [0, 1]; set by the driver, stretches the cadence."""
@@ -346,6 +373,7 @@ class Session:
     def complete(self, job: DecodeJob, result: DecodeResult) -> list[Event]:
         """Hand back the result of a job; returns the events it causes."""
         item = self._items.get(job.item_id)
+        self.counters.decode_seconds += result.compute_seconds
         if item is None:  # finished items are forgotten
             return []
         if job.kind is JobKind.PARTIAL:
@@ -353,8 +381,15 @@ class Session:
             if item.end is not None or item.speculative is not None:
                 item.policy.dropped()
                 return []  # a final (maybe speculative) already covers this audio
-            delta = item.policy.on_partial(result.text, job.end, result.compute_seconds)
-            return [TranscriptionDelta(item_id=item.item_id, delta=delta)] if delta else []
+            delta = item.policy.on_partial(result, job.end, job.window)
+            events: list[Event] = []
+            if delta:
+                events.append(TranscriptionDelta(item_id=item.item_id, delta=delta))
+            tentative = item.policy.tentative_text
+            if self.options.tentative and tentative != item.tentative:
+                item.tentative = tentative
+                events.append(TranscriptionTentative(item_id=item.item_id, text=tentative))
+            return events
         self.counters.final_decodes += 1
         if job.kind is JobKind.SPECULATIVE:
             if item.speculative is not job:
@@ -366,7 +401,7 @@ class Session:
                 return []
         elif item.final_job is not job:
             return []
-        return self._finish(item, result)
+        return self._finish(item, job, result)
 
     def fail(self, job: DecodeJob, error: BaseException) -> list[Event]:
         """A job could not run; a partial is forgotten, a final becomes a failure event."""
@@ -403,9 +438,12 @@ class Session:
 
     def _on_segmenter_event(self, event: object) -> list[Event]:
         if isinstance(event, UtteranceStarted):
-            new = self._new_item(event.start)
+            # After a cut at max_utterance_s the previous item may have committed
+            # words past the cut: their audio stays with it, so no word is heard twice.
+            start = max(event.start, self._committed_until)
+            new = self._new_item(start)
             self._open = new
-            return [SpeechStarted(audio_start_ms=_ms(event.start), item_id=new.item_id)]
+            return [SpeechStarted(audio_start_ms=_ms(start), item_id=new.item_id)]
         item = self._open
         if item is None:
             return []
@@ -422,20 +460,22 @@ class Session:
             return []
         if isinstance(event, UtteranceEnded):
             self._open = None
-            item.end = event.end
+            committed_end = item.policy.committed_end or 0
+            item.end = max(event.end, min(committed_end, self.buffer.end))
+            self._committed_until = item.end
             self.counters.samples_segmented = self.segmenter.samples_segmented
             events: list[Event] = [
-                SpeechStopped(audio_end_ms=_ms(event.end), item_id=item.item_id),
+                SpeechStopped(audio_end_ms=_ms(item.end), item_id=item.item_id),
                 self._committed(item),
             ]
             spec = item.speculative
             # The speculative decode counts only if it covers exactly this audio (a
             # cut may end the utterance elsewhere). Its forced prefix is still what
             # is committed: nothing commits while it runs.
-            if spec is not None and spec.end == event.end:
+            if spec is not None and spec.end == item.end:
                 self.counters.speculative_hits += 1
                 if item.speculative_result is not None:
-                    events.extend(self._finish(item, item.speculative_result))
+                    events.extend(self._finish(item, spec, item.speculative_result))
                 return events
             if spec is not None:
                 self.counters.speculative_misses += 1
@@ -475,38 +515,62 @@ class Session:
             self._queue(item, JobKind.PARTIAL, end)
             item.policy.requested(end)
 
-    def _queue(self, item: _Item, kind: JobKind, end: int) -> DecodeJob:
+    def _queue(
+        self, item: _Item, kind: JobKind, end: int, window: DecodeWindow | None = None
+    ) -> DecodeJob:
+        window = window or item.policy.window()
+        start = min(window.start, end)
         try:
-            audio = self.buffer.read(item.start, end)
+            audio = self.buffer.read(start, end)
         except AudioEvicted:
-            audio = self.buffer.read(max(item.start, self.buffer.start), end)
+            audio = self.buffer.read(max(start, self.buffer.start), end)
+            if kind is not JobKind.PARTIAL:
+                self.counters.samples_lost += self.buffer.start - start
             log.warning(
                 "%s: audio of %s partly evicted before decoding", self.session_id, item.item_id
             )
+        self.counters.samples_decoded += len(audio)
         final = kind is not JobKind.PARTIAL
+        context = (self.options.prompt.strip(), *self._recent_text, window.context)
+        prompt = " ".join(p for p in context if p)[-MAX_PROMPT_CHARS:]
         job = DecodeJob(
             job_id=next(self._job_ids),
             session_id=self.session_id,
             item_id=item.item_id,
             kind=kind,
-            start=item.start,
+            start=start,
             end=end,
             request=DecodeRequest(
                 audio=audio,
-                prompt=self.options.prompt,
-                prefix=item.policy.decode_prefix,
+                prompt=prompt,
+                prefix=window.prefix,
                 final=final,
                 beam_size=self.options.final_beam_size if final else 1,
                 language=self.options.language,
+                # Partials need word times to commit with; finals to recognise a re-read.
+                word_timestamps=not final or window.committed_end is not None,
             ),
+            window=window,
+            retry=window.committed_end is None and bool(window.context) and final,
         )
         self._jobs.append(job)
         return job
 
-    def _finish(self, item: _Item, result: DecodeResult) -> list[Event]:
+    def _finish(self, item: _Item, job: DecodeJob, result: DecodeResult) -> list[Event]:
         assert item.end is not None
+        if not job.retry and item.policy.final_rereads(result, job.window):
+            # The decoder read the context's audio again instead of continuing after
+            # it: decode the tail once more from the end of the committed words.
+            log.info(
+                "%s: final of %s re-read its context; decoding again", self.session_id, item.item_id
+            )
+            self.counters.final_retries += 1
+            item.speculative = None
+            item.final_job = self._queue(item, JobKind.FINAL, item.end, item.policy.fresh_window())
+            return []
         committed = item.policy.committed_text
-        delta, transcript = item.policy.on_final(result.text)
+        delta = item.policy.on_final(result, job.window)
+        transcript = item.policy.committed_text
         log.debug(
             "%s: final of %s [%d, %d): decoded %r on top of %r: transcript %r",
             self.session_id,
@@ -518,6 +582,8 @@ class Session:
             transcript,
         )
         self.counters.samples_transcribed += item.end - item.start
+        if transcript:
+            self._recent_text.append(transcript)
         events: list[Event] = []
         if delta:
             events.append(TranscriptionDelta(item_id=item.item_id, delta=delta))

@@ -47,9 +47,12 @@ Two paths:
 Guards on the streaming path: ``max_length`` is bounded by the clip duration
 (``MAX_TOKENS_PER_SECOND`` per second plus ``MAX_TOKENS_SLACK``) so a loop
 cannot run away, and a degenerate hypothesis (gzip compression ratio above
-2.4, a word repeated 3 times or a word n-gram twice in a row, more than
+2.4, a word repeated 4 times or a word n-gram 3 times in a row, more than
 ``ceil(5 * clip_s) + 2`` words, or the token bound reached) is decoded once
-more on the full 30 s window.
+more on the full 30 s window when it is a final, and so is a final that repeats
+a word n-gram twice (a short loop, or speech that repeats itself: the full
+window keeps the latter); a degenerate partial says nothing beyond its prefix.
+Hypotheses are never cut by their text.
 
 Batching: requests in one call are padded to the largest window and run as
 one encode/generate batch. On 2 CPU cores a batch of 4 costs about the same as
@@ -167,30 +170,11 @@ def normalized_words(text: str) -> list[str]:
     return _WORD_RE.findall(text.lower())
 
 
-def cut_repetition(text: str, fallback: str, max_n: int = REPEAT_NGRAM_MAX) -> str:
-    """``text`` up to the end of the first occurrence of an immediately repeated run.
-
-    "Turn it off. Turn it off. Turn it" gives "Turn it off."; text without such a
-    repeat gives ``fallback``.
-    """
-    surface = text.split()
-    words = [" ".join(normalized_words(w)) for w in surface]
-    for i in range(len(words)):
-        for n in range(1, max_n + 1):
-            run = words[i : i + n]
-            if len(run) < n or not all(run):
-                break
-            if words[i + n : i + 2 * n] == run and (n > 1 or words[i + 2 : i + 3] == run):
-                return " ".join(surface[: i + n])
-    return fallback
-
-
 def has_repetition(words: Sequence[str], max_n: int = REPEAT_NGRAM_MAX) -> bool:
-    """True when a word repeats 3 times in a row or an n-gram (2 <= n <= max_n) twice in a row.
+    """True when a word repeats 3 times in a row or an n-gram (2 <= n <= max_n) twice.
 
-    This is the signature of a decoder loop on a short clip ("hello there
-    hello there hello there"). Genuine repetitions also match; they only cost
-    a re-decode on the full window, which returns them faithfully.
+    Speech that repeats itself ("no, no, no") matches, and so does a short loop: a
+    final that matches is decoded again on the full window, which keeps the first.
     """
     length = len(words)
     for i in range(length - 2):
@@ -199,6 +183,25 @@ def has_repetition(words: Sequence[str], max_n: int = REPEAT_NGRAM_MAX) -> bool:
     for n in range(2, max_n + 1):
         for i in range(length - 2 * n + 1):
             if words[i : i + n] == words[i + n : i + 2 * n]:
+                return True
+    return False
+
+
+def has_loop(words: Sequence[str], max_n: int = REPEAT_NGRAM_MAX) -> bool:
+    """True when a word repeats 4 times in a row or an n-gram (2 <= n <= max_n) 3 times.
+
+    This is the signature of a decoder loop ("hello there hello there hello there",
+    "f f f f"); people do repeat themselves ("Hello? Hello?", "no, no, no"), so
+    repeats up to those counts are speech, not a loop.
+    """
+    length = len(words)
+    for i in range(length - 3):
+        if words[i] == words[i + 1] == words[i + 2] == words[i + 3]:
+            return True
+    for n in range(2, max_n + 1):
+        for i in range(length - 3 * n + 1):
+            run = words[i : i + n]
+            if run == words[i + n : i + 2 * n] == words[i + 2 * n : i + 3 * n]:
                 return True
     return False
 
@@ -416,7 +419,7 @@ class FasterWhisperAsr:
             len(tokens) >= item.max_new
             or compression_ratio(text) > COMPRESSION_RATIO_THRESHOLD
             or len(words) > math.ceil(MAX_WORDS_PER_SECOND * item.duration) + MAX_WORDS_SLACK
-            or has_repetition(words)
+            or has_loop(words)
         )
 
     def _words(
@@ -536,17 +539,27 @@ class FasterWhisperAsr:
             if window < FULL_WINDOW_S
             and self._degenerate(item, toks, tok.decode(item.prefix + toks))
         ]
-        retry = [i for i in degenerate if items[i].request.final]
-        # A looping partial is not worth a full-window decode: keep its text up to
-        # where the loop starts (or just its prefix when no repeat can be found).
-        loop_cut = {
-            i: cut_repetition(tok.decode(items[i].prefix + tokens[i]), items[i].request.prefix)
-            for i in degenerate
-            if i not in retry
-        }
+        # A final that merely repeats itself (twice: people do, but so does a short
+        # loop) is decoded again on the full window, which keeps a real repeat.
+        retry = [
+            i
+            for i, (item, toks) in enumerate(zip(items, tokens, strict=True))
+            if item.request.final
+            and window < FULL_WINDOW_S
+            and (
+                i in degenerate or has_repetition(normalized_words(tok.decode(item.prefix + toks)))
+            )
+        ]
+        # A looping partial is not worth a full-window decode: it says nothing new
+        # (just its prefix); the next partial or the final hears the audio again.
+        looped = {i for i in degenerate if i not in retry}
+        for i in looped:
+            tokens[i] = []
         words: list[tuple[Word, ...]] = [() for _ in items]
         finals = [
-            i for i, item in enumerate(items) if item.request.word_timestamps and i not in retry
+            i
+            for i, item in enumerate(items)
+            if item.request.word_timestamps and i not in retry and i not in looped
         ]
         if finals and len(finals) == len(items):
             words = self._words(encoded, items, tokens)
@@ -567,8 +580,8 @@ class FasterWhisperAsr:
         elapsed = time.perf_counter() - started
         share = elapsed / len(items)
         out: list[DecodeResult] = []
-        for i, (item, toks, w) in enumerate(zip(items, tokens, words, strict=True)):
-            text = loop_cut.get(i) or tok.decode(item.prefix + [t for t in toks if t < tok.eot])
+        for item, toks, w in zip(items, tokens, words, strict=True):
+            text = tok.decode(item.prefix + [t for t in toks if t < tok.eot])
             text = text.strip()
             out.append(
                 DecodeResult(text=text, words=w, compute_seconds=share, audio_seconds=item.duration)

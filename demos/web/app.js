@@ -50,7 +50,11 @@ function chosenClassifiers() {
 }
 
 function sessionOptions(rate) {
-  const session = { type: "realtime", "voxwire.classifiers": chosenClassifiers() };
+  const session = {
+    type: "realtime",
+    "voxwire.classifiers": chosenClassifiers(),
+    voxwire: { tentative_transcripts: true },
+  };
   if (rate) session.audio = { input: { format: { type: "audio/pcm", rate } } };
   return session;
 }
@@ -69,11 +73,13 @@ function itemRow(itemId, who) {
     label.className = "who";
     const text = document.createElement("span");
     text.className = "text partial";
+    const tentative = document.createElement("span");
+    tentative.className = "tentative";
     const badges = document.createElement("span");
     badges.className = "badges";
-    li.append(label, text, badges);
+    li.append(label, text, tentative, badges);
     ui.transcript.append(li);
-    row = { li, text, badges, partial: "" };
+    row = { li, text, tentative, badges, partial: "" };
     items.set(itemId, row);
   }
   return row;
@@ -112,15 +118,23 @@ function onServerEvent(event) {
       row.text.textContent = row.partial;
       break;
     }
+    case "voxwire.transcription.tentative": {
+      // Not yet stable: shown greyed after the committed words, replaced by the next one.
+      const row = itemRow(event.item_id, "user");
+      row.tentative.textContent = (row.partial ? " " : "") + event.text;
+      break;
+    }
     case "conversation.item.input_audio_transcription.completed": {
       const row = itemRow(event.item_id, "user");
       row.text.textContent = event.transcript.trim();
       row.text.className = "text final";
+      row.tentative.textContent = "";
       break;
     }
     case "conversation.item.input_audio_transcription.failed": {
       const row = itemRow(event.item_id, "user");
       row.text.className = "text failed";
+      row.tentative.textContent = "";
       addBadge(row, "not transcribed: " + (event.error?.message || "failed"), "error");
       break;
     }

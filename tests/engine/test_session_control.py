@@ -318,7 +318,7 @@ def test_a_refused_server_vad_commit_leaves_a_speech_onset_alone() -> None:
 
 
 CLEAR_OPTIONS = SessionOptions(
-    streaming=StreamingOptions(min_partial_audio_ms=300, partial_budget=None)
+    streaming=StreamingOptions(min_partial_audio_ms=300, partial_budget=None, min_commit_audio_ms=0)
 )
 
 
@@ -372,7 +372,7 @@ def test_server_vad_clear_ignores_late_results_for_the_cleared_item() -> None:
     options = SessionOptions(
         speculative_final=False,
         streaming=StreamingOptions(
-            min_partial_audio_ms=300, partial_budget=None, commit_lag_words=1
+            min_partial_audio_ms=300, partial_budget=None, commit_lag_words=1, min_commit_audio_ms=0
         ),
     )
     s = Session(EnergyVad(), options, session_id="l")

@@ -23,7 +23,9 @@ from voxwire.engine.streaming_asr import StreamingOptions
 from voxwire.models.interfaces import DecodeResult
 
 OPTIONS = SessionOptions(
-    streaming=StreamingOptions(min_partial_audio_ms=300, partial_budget=None, commit_lag_words=1)
+    streaming=StreamingOptions(
+        min_partial_audio_ms=300, partial_budget=None, commit_lag_words=1, min_commit_audio_ms=0
+    )
 )
 
 

@@ -19,6 +19,7 @@ from voxwire.models.faster_whisper_asr import (
     FasterWhisperAsr,
     WindowRule,
     compression_ratio,
+    has_loop,
     has_repetition,
 )
 from voxwire.models.interfaces import AsrModel, DecodeRequest, TranscribeOptions
@@ -145,7 +146,7 @@ def test_truncated_clips_do_not_loop(asr: FasterWhisperAsr) -> None:
             result = asr.decode([DecodeRequest(audio=clip)])[0]
             words = norm(result.text).split()
             assert len(words) <= math.ceil(5 * duration) + 2, (duration, result.text)
-            assert not has_repetition(words), result.text
+            assert not has_loop(words), result.text
 
 
 def test_final_decode_has_word_timings(asr: FasterWhisperAsr) -> None:
@@ -197,9 +198,10 @@ def test_window_rule_and_detectors() -> None:
     assert all(w >= d / 10 + 1 for w, d in zip(windows, range(0, 270), strict=False))
     assert WindowRule(1.0, 1.0, 1).seconds(2.5) == 4
     assert has_repetition(["hello", "there", "hello", "there"])
-    assert has_repetition(["f", "f", "f"])
-    assert not has_repetition(
-        ["the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog"]
-    )
+    assert has_loop(["hello", "there", "hello", "there", "hello", "there"])
+    assert has_loop(["f", "f", "f", "f"])
+    assert not has_loop(["hello", "hello", "oh", "hello"])
+    assert not has_loop(["no", "no", "no", "i", "said", "no"])
+    assert not has_loop(["the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog"])
     assert compression_ratio("ha " * 100) > 2.4
     assert compression_ratio("The quick brown fox jumps over the lazy dog.") < 2.4

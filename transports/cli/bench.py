@@ -210,15 +210,44 @@ def bench_stream(
     file: Annotated[
         Path, typer.Option("--file", "-f", help="Speech file (any format FFmpeg decodes).")
     ],
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            "--reference",
+            "-r",
+            help="The file's reference transcript, as text or a text file (default: WER "
+            "against the offline transcript).",
+        ),
+    ] = None,
     streams: Annotated[
         int, typer.Option("--streams", min=1, max=64, help="Most concurrent streams.")
-    ] = 8,
+    ] = 16,
     url: WsUrlOption = None,
     model: SpawnedModelOption = None,
     levels: Annotated[
         str | None,
         typer.Option(
-            "--levels", help="Comma-separated stream counts (default: 1,2,4,8,12,... up to N)."
+            "--levels", help="Comma-separated stream counts (default: 1,2,4,8,16 up to N)."
+        ),
+    ] = None,
+    pace: Annotated[
+        float,
+        typer.Option("--pace", min=0.01, help="Sending pace, times real time (4: 4x faster)."),
+    ] = 1.0,
+    stagger: Annotated[
+        bool,
+        typer.Option(
+            "--stagger/--in-phase",
+            help="Spread the clients' starts evenly over the file (default: all at once).",
+        ),
+    ] = False,
+    stagger_s: Annotated[
+        float | None,
+        typer.Option(
+            "--stagger-s",
+            min=0.0,
+            help="Seconds between consecutive clients' starts (implies --stagger; "
+            "default: the file's sending time / N).",
         ),
     ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
@@ -234,8 +263,14 @@ def bench_stream(
         bool, typer.Option("--warmup/--no-warmup", help="One unmeasured short stream first.")
     ] = True,
 ) -> None:
-    """Latency and lost audio of N concurrent Realtime streams of FILE, level by level."""
-    from voxwire.transports.bench.stream import StreamBenchOptions, parse_levels, run_stream_bench
+    """WER, phrase-end-to-text latency, final latency, lost audio and decode work of N
+    concurrent Realtime streams of FILE, level by level, against one offline pass."""
+    from voxwire.transports.bench.stream import (
+        StreamBenchOptions,
+        parse_levels,
+        read_reference,
+        run_stream_bench,
+    )
 
     try:
         ladder = parse_levels(levels, streams)
@@ -251,6 +286,10 @@ def bench_stream(
             silence_ms=silence_ms,
             chunk_ms=chunk_ms,
             warmup=warmup,
+            reference=read_reference(reference),
+            pace=pace,
+            stagger=stagger or stagger_s is not None,
+            stagger_s=stagger_s,
         )
     )
 

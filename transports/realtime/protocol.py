@@ -126,6 +126,13 @@ class SpeakerSettings(_Strict):
     threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
 
 
+class VoxwireSettings(_Strict):
+    """`session["voxwire"]`: voxwire's own session options."""
+
+    tentative_transcripts: StrictBool | None = None
+    """Also send voxwire.transcription.tentative events (off by default)."""
+
+
 Modality = Literal["text", "audio"]
 
 
@@ -138,6 +145,7 @@ class SessionSettings(_Lenient):
     wake_word_gate: StrictBool | None = Field(default=None, alias="voxwire.wake_word_gate")
     wake_words: WakeWordSettings | None = Field(default=None, alias="voxwire.wake_words")
     speakers: SpeakerSettings | None = Field(default=None, alias="voxwire.speakers")
+    voxwire: VoxwireSettings | None = None
 
 
 class SessionUpdate(_Lenient):
@@ -424,6 +432,8 @@ class SessionConfig:
     classification: ClassificationConfig = field(default_factory=ClassificationConfig)
     output: OutputConfig = field(default_factory=lambda: OutputConfig())
     output_modalities: tuple[Modality, ...] = ("audio",)
+    tentative_transcripts: bool = False
+    """voxwire.transcription.tentative events: the uncommitted hypothesis, opt-in."""
 
     @property
     def responds(self) -> bool:
@@ -447,6 +457,7 @@ class SessionConfig:
             segmenter=segmenter,
             language=self.language,
             prompt=self.prompt,
+            tentative=self.tentative_transcripts,
         )
 
     def to_wire(self) -> dict[str, Any]:
@@ -481,6 +492,7 @@ class SessionConfig:
                 "audio": {"input": audio_input},
                 "include": None,
                 **self.classification.to_wire(),
+                "voxwire": self._voxwire_wire(),
             }
         return {
             "type": "realtime",
@@ -491,7 +503,11 @@ class SessionConfig:
             "output_modalities": list(self.output_modalities),
             "audio": {"input": audio_input, "output": self.output.to_wire()},
             **self.classification.to_wire(),
+            "voxwire": self._voxwire_wire(),
         }
+
+    def _voxwire_wire(self) -> dict[str, Any]:
+        return {"tentative_transcripts": self.tentative_transcripts}
 
 
 @dataclass(frozen=True)
@@ -536,6 +552,8 @@ def apply_update(
     audio_output = update.audio.output if update.audio is not None else None
     if audio_output is not None:
         changes["output"] = _output(audio_output, config.output, catalogue)
+    if update.voxwire is not None and update.voxwire.tentative_transcripts is not None:
+        changes["tentative_transcripts"] = update.voxwire.tentative_transcripts
     classification = _classification(update, config.classification)
     if classification != config.classification:
         changes["classification"] = classification

@@ -42,6 +42,17 @@ def sentence() -> npt.NDArray[np.float32]:
     return speech.utterances([SENTENCE], lead_s=0.3, tail_s=1.0)
 
 
+PASSAGE = (speech.SENTENCES[0], speech.SENTENCES[2])
+"""Two sentences with a pause shorter than the VAD's hangover: one utterance of about
+6 s, long enough for words to be committed while it is spoken (a clip commits nothing
+before min_commit_audio_ms)."""
+
+
+@pytest.fixture(scope="module")
+def passage() -> npt.NDArray[np.float32]:
+    return speech.utterances(list(PASSAGE), gap_s=0.25, lead_s=0.3, tail_s=1.0)
+
+
 def wer(reference: str, hypothesis: str) -> float:
     return float(jiwer.wer(normalise(reference), normalise(hypothesis)))
 
@@ -83,12 +94,12 @@ def test_session_created_says_the_session_type(server: LiveServer) -> None:
     asyncio.run(main())
 
 
-def test_server_vad_events_in_order(server: LiveServer, sentence: npt.NDArray[np.float32]) -> None:
+def test_server_vad_events_in_order(server: LiveServer, passage: npt.NDArray[np.float32]) -> None:
     async def main() -> list[dict[str, Any]]:
         async with realtime(server.ws_url) as client:
             await client.update(format={"type": "audio/pcm", "rate": 16000})
-            # Real-time pace (x3) so that deltas come while the sentence is spoken.
-            await client.stream(pcm16(sentence), rate=16000, speed=3.0)
+            # Real-time pace (x3) so that deltas come while the passage is spoken.
+            await client.stream(pcm16(passage), rate=16000, speed=3.0)
             await client.transcripts(1)
             return client.received
 
@@ -105,12 +116,67 @@ def test_server_vad_events_in_order(server: LiveServer, sentence: npt.NDArray[np
     assert kinds.index("conversation.item.input_audio_transcription.delta") < stopped
     done = events[completed]
     assert "".join(d["delta"] for d in deltas) == done["transcript"]
-    assert wer(SENTENCE, done["transcript"]) <= 0.1
+    assert wer(" ".join(PASSAGE), done["transcript"]) <= 0.1
     assert done["usage"]["type"] == "duration"
-    assert 2.0 < done["usage"]["seconds"] < 5.0
+    assert 5.0 < done["usage"]["seconds"] < 9.0
     assert events[committed]["previous_item_id"] is None
 
     assert len({e["event_id"] for e in events}) == len(events)
+    assert "voxwire.transcription.tentative" not in kinds  # opt-in only
+
+
+def test_tentative_text_for_sessions_that_opt_in(
+    server: LiveServer, sentence: npt.NDArray[np.float32]
+) -> None:
+    async def main() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        async with realtime(server.ws_url) as client:
+            await client.send(
+                {
+                    "type": "session.update",
+                    "session": {
+                        "type": "transcription",
+                        "audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}},
+                        "voxwire": {"tentative_transcripts": True},
+                    },
+                }
+            )
+            updated = await client.next("session.updated")
+            await client.stream(pcm16(sentence), rate=16000, speed=3.0)
+            await client.transcripts(1)
+            return updated, client.received
+
+    updated, events = asyncio.run(main())
+    assert updated["session"]["voxwire"] == {"tentative_transcripts": True}
+    kinds = [e["type"] for e in events]
+    tentative = [e for e in events if e["type"] == "voxwire.transcription.tentative"]
+    assert tentative, kinds
+    # Tentative text shows while the person speaks, before any of it is committed.
+    assert kinds.index("voxwire.transcription.tentative") < kinds.index(
+        "input_audio_buffer.speech_stopped"
+    )
+    started = next(e for e in events if e["type"] == "input_audio_buffer.speech_started")
+    assert all(e["item_id"] == started["item_id"] for e in tentative)
+    assert all(e["content_index"] == 0 and isinstance(e["text"], str) for e in tentative)
+    # The committed deltas are unchanged by it: they still make up the transcript.
+    deltas = [e["delta"] for e in events if e["type"].endswith("transcription.delta")]
+    done = next(e for e in events if e["type"] == TRANSCRIBED)
+    assert "".join(deltas) == done["transcript"]
+    assert wer(SENTENCE, done["transcript"]) <= 0.1
+
+
+def test_tentative_transcripts_takes_a_boolean(server: LiveServer) -> None:
+    async def main() -> dict[str, Any]:
+        async with realtime(server.ws_url) as client:
+            await client.send(
+                {
+                    "type": "session.update",
+                    "session": {"type": "transcription", "voxwire": {"tentative_transcripts": 1}},
+                }
+            )
+            return await client.error()
+
+    error = asyncio.run(main())
+    assert error["type"] == "invalid_request_error"
 
 
 @pytest.mark.parametrize("rate", [8000, 16000, 24000, 44100, 48000])
