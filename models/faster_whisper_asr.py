@@ -51,7 +51,8 @@ cannot run away, and a degenerate hypothesis (gzip compression ratio above
 ``ceil(5 * clip_s) + 2`` words, or the token bound reached) is decoded once
 more on the full 30 s window when it is a final, and so is a final that repeats
 a word n-gram twice (a short loop, or speech that repeats itself: the full
-window keeps the latter); a degenerate partial says nothing beyond its prefix.
+window keeps the latter) or a partial whose new words end in an n-gram said
+twice at its end; a degenerate partial says nothing beyond its prefix.
 Hypotheses are never cut by their text.
 
 Batching: requests in one call are padded to the largest window and run as
@@ -183,6 +184,24 @@ def has_repetition(words: Sequence[str], max_n: int = REPEAT_NGRAM_MAX) -> bool:
     for n in range(2, max_n + 1):
         for i in range(length - 2 * n + 1):
             if words[i : i + n] == words[i + n : i + 2 * n]:
+                return True
+    return False
+
+
+def ends_in_repeat(words: Sequence[str], max_n: int = REPEAT_NGRAM_MAX) -> bool:
+    """True when the words end in an n-gram (2 <= n <= max_n) said twice (and maybe begun again).
+
+    "turn it off turn it off turn": the decoder reached the end of the audio and
+    started over; speech that repeats itself mid-clip ("yes, yes, I heard you") does not.
+    """
+    length = len(words)
+    for n in range(2, max_n + 1):
+        for cut in range(n):
+            end = length - cut
+            if end - 2 * n < 0:
+                break
+            first, second = words[end - 2 * n : end - n], words[end - n : end]
+            if first == second and list(words[end:]) == list(first[:cut]):
                 return True
     return False
 
@@ -540,14 +559,21 @@ class FasterWhisperAsr:
             and self._degenerate(item, toks, tok.decode(item.prefix + toks))
         ]
         # A final that merely repeats itself (twice: people do, but so does a short
-        # loop) is decoded again on the full window, which keeps a real repeat.
+        # loop) is decoded again on the full window, which keeps a real repeat; so is
+        # a partial whose new words end by starting over (the clip ran out mid-loop).
         retry = [
             i
             for i, (item, toks) in enumerate(zip(items, tokens, strict=True))
-            if item.request.final
-            and window < FULL_WINDOW_S
+            if window < FULL_WINDOW_S
             and (
-                i in degenerate or has_repetition(normalized_words(tok.decode(item.prefix + toks)))
+                (
+                    item.request.final
+                    and (
+                        i in degenerate
+                        or has_repetition(normalized_words(tok.decode(item.prefix + toks)))
+                    )
+                )
+                or (i not in degenerate and ends_in_repeat(normalized_words(tok.decode(toks))))
             )
         ]
         # A looping partial is not worth a full-window decode: it says nothing new

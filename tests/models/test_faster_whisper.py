@@ -19,6 +19,7 @@ from voxwire.models.faster_whisper_asr import (
     FasterWhisperAsr,
     WindowRule,
     compression_ratio,
+    ends_in_repeat,
     has_loop,
     has_repetition,
 )
@@ -198,6 +199,13 @@ def test_window_rule_and_detectors() -> None:
     assert all(w >= d / 10 + 1 for w, d in zip(windows, range(0, 270), strict=False))
     assert WindowRule(1.0, 1.0, 1).seconds(2.5) == 4
     assert has_repetition(["hello", "there", "hello", "there"])
+    assert ends_in_repeat(["turn", "it", "off", "turn", "it", "off", "turn"])
+    assert ends_in_repeat(["turn", "it", "off", "turn", "it", "off"])
+    assert not ends_in_repeat(["yes", "yes", "yes", "i", "heard", "you"])
+    assert not ends_in_repeat(["no", "no", "no"])
+    assert not ends_in_repeat(
+        ["it", "was", "the", "best", "of", "times", "it", "was", "the", "worst"]
+    )
     assert has_loop(["hello", "there", "hello", "there", "hello", "there"])
     assert has_loop(["f", "f", "f", "f"])
     assert not has_loop(["hello", "hello", "oh", "hello"])
