@@ -168,6 +168,11 @@ class Segmenter:
         self.vad.reset()
 
     @property
+    def end_padding(self) -> int:
+        """Samples of silence kept after the last speech (an utterance's end pad)."""
+        return self._end_pad
+
+    @property
     def position(self) -> int:
         """Samples consumed so far (including a not yet complete frame)."""
         return self._position + len(self._pending)

@@ -151,6 +151,8 @@ class _Item:
     end: int | None = None
     speculative: DecodeJob | None = None
     speculative_result: DecodeResult | None = None
+    resumed_speculative: DecodeJob | None = None
+    """A speculative final still running when speech resumed: its result is a hypothesis."""
     final_job: DecodeJob | None = None
     tentative: str = ""
     """The tentative text last emitted."""
@@ -381,17 +383,12 @@ class Session:
             if item.end is not None or item.speculative is not None:
                 item.policy.dropped()
                 return []  # a final (maybe speculative) already covers this audio
-            delta = item.policy.on_partial(result, job.end, job.window)
-            events: list[Event] = []
-            if delta:
-                events.append(TranscriptionDelta(item_id=item.item_id, delta=delta))
-            tentative = item.policy.tentative_text
-            if self.options.tentative and tentative != item.tentative:
-                item.tentative = tentative
-                events.append(TranscriptionTentative(item_id=item.item_id, text=tentative))
-            return events
+            return self._text_events(item, item.policy.on_partial(result, job.end, job.window))
         self.counters.final_decodes += 1
         if job.kind is JobKind.SPECULATIVE:
+            if item.resumed_speculative is job and item.end is None:
+                item.resumed_speculative = None
+                return self._settled_hypothesis(item, job, result)
             if item.speculative is not job:
                 return []
             if item.end is None:
@@ -453,11 +450,18 @@ class Session:
                 item.speculative_result = None
             return []
         if isinstance(event, SpeechResumed):
-            if item.speculative is not None:
-                self.counters.speculative_misses += 1
+            spec, result = item.speculative, item.speculative_result
             item.speculative = None
             item.speculative_result = None
-            return []
+            if spec is None:
+                return []
+            self.counters.speculative_misses += 1
+            # The decode of the speech up to the pause is still worth having: its
+            # words are whole, so it can commit them with the hypotheses around it.
+            if result is None:
+                item.resumed_speculative = spec
+                return []
+            return self._settled_hypothesis(item, spec, result)
         if isinstance(event, UtteranceEnded):
             self._open = None
             committed_end = item.policy.committed_end or 0
@@ -483,6 +487,23 @@ class Session:
             events.extend(self._request_final(item))
             return events
         return []
+
+    def _settled_hypothesis(self, item: _Item, job: DecodeJob, result: DecodeResult) -> list[Event]:
+        """A speculative final of an utterance that went on, used as a hypothesis."""
+        speech_end = job.end - self.segmenter.end_padding
+        delta = item.policy.on_hypothesis(result, job.end, job.window, whole_until=speech_end)
+        return self._text_events(item, delta)
+
+    def _text_events(self, item: _Item, delta: str) -> list[Event]:
+        """The delta (if any) and, when it changed and is wanted, the tentative text."""
+        events: list[Event] = []
+        if delta:
+            events.append(TranscriptionDelta(item_id=item.item_id, delta=delta))
+        tentative = item.policy.tentative_text
+        if self.options.tentative and tentative != item.tentative:
+            item.tentative = tentative
+            events.append(TranscriptionTentative(item_id=item.item_id, text=tentative))
+        return events
 
     def _new_item(self, start: int) -> _Item:
         item = _Item(
@@ -547,8 +568,9 @@ class Session:
                 final=final,
                 beam_size=self.options.final_beam_size if final else 1,
                 language=self.options.language,
-                # Partials need word times to commit with; finals to recognise a re-read.
-                word_timestamps=not final or window.committed_end is not None,
+                # Partials need word times to commit with, and so do speculative finals
+                # (a hypothesis when speech resumes); finals to recognise a re-read.
+                word_timestamps=kind is not JobKind.FINAL or window.committed_end is not None,
             ),
             window=window,
             retry=window.committed_end is None and bool(window.context) and final,

@@ -133,6 +133,7 @@ class UtterancePolicy:
         self.words: list[TimedWord] = []
         """The committed words."""
         self._previous: list[TimedWord] | None = None
+        self._previous_whole_until: int | None = None
         self._tentative: list[TimedWord] = []
         self._last_request_end = start
         self._last_result_end = start
@@ -266,6 +267,22 @@ class UtterancePolicy:
             result = DecodeResult(text=result)
         self.in_flight = False
         self._last_cost = result.compute_seconds if compute_seconds is None else compute_seconds
+        return self.on_hypothesis(result, audio_end, window)
+
+    def on_hypothesis(
+        self,
+        result: DecodeResult,
+        audio_end: int,
+        window: DecodeWindow | None = None,
+        *,
+        whole_until: int | None = None,
+    ) -> str:
+        """Apply LocalAgreement-2 to a hypothesis from any decode (not the partial cadence's).
+
+        `whole_until`: the VAD heard speech stop there (a speculative final whose
+        utterance went on), so the words that end by then are whole: they need no
+        right context, in this hypothesis or, matched, in the next one.
+        """
         if audio_end < self._last_result_end:
             return ""  # an older result overtaken by a newer one
         self._last_result_end = audio_end
@@ -277,8 +294,8 @@ class UtterancePolicy:
             # The decoder dropped the forced prefix or read committed audio again.
             self._previous = None
             return ""
-        previous = self._previous
-        self._previous = tail
+        previous, previous_whole = self._previous, self._previous_whole_until
+        self._previous, self._previous_whole_until = tail, whole_until
         self._tentative = tail
         agreed: list[TimedWord] = []
         heard_enough = bool(self.words) or audio_end - window.start >= self._min_commit_samples
@@ -289,8 +306,10 @@ class UtterancePolicy:
                 if _norm(old.text) != _norm(new.text) or not _norm(new.text):
                     break
                 # Only words with right context can be agreed: the last ones may be
-                # cut off at the audio edge.
-                if new.end is not None:
+                # cut off at the audio edge, unless a pause followed them.
+                if _ends_by(new, whole_until) or _ends_by(old, previous_whole):
+                    pass
+                elif new.end is not None:
                     if new.end > guard:
                         break
                 elif i >= min(len(previous), len(tail)) - lag:
@@ -401,6 +420,11 @@ class UtterancePolicy:
             ]
         self.words.extend(words)
         return lead + " ".join(w.text for w in words)
+
+
+def _ends_by(word: TimedWord, limit: int | None) -> bool:
+    """Whether a timed word ends by `limit` (never, without a limit or a time)."""
+    return limit is not None and word.end is not None and word.end <= limit
 
 
 def _prefix_text(words: list[TimedWord]) -> str:

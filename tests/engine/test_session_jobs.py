@@ -20,7 +20,7 @@ from voxwire.engine.events import (
 )
 from voxwire.engine.session import DecodeJob, JobKind, Session, SessionOptions
 from voxwire.engine.streaming_asr import StreamingOptions
-from voxwire.models.interfaces import DecodeResult
+from voxwire.models.interfaces import DecodeResult, Word
 
 OPTIONS = SessionOptions(
     streaming=StreamingOptions(
@@ -146,3 +146,44 @@ def test_inconsistent_options_are_refused() -> None:
         SessionOptions(buffer_seconds=10.0)
     with pytest.raises(ValueError):
         SessionOptions(final_beam_size=0)
+
+
+def timed_words(job: DecodeJob, *words: tuple[str, float]) -> DecodeResult:
+    """A result whose words end at the given absolute times (seconds of the stream)."""
+    start = job.start / 16_000
+    timed = []
+    previous = start
+    for word, end in words:
+        timed.append(Word(word, previous - start, end - start))
+        previous = end
+    return DecodeResult(text=" ".join(w for w, _ in words), words=tuple(timed))
+
+
+@pytest.mark.parametrize("answered", ["before speech resumes", "after speech resumes"])
+def test_a_missed_speculative_final_commits_the_words_before_the_pause(answered: str) -> None:
+    """Speech pauses (a speculative final starts), then goes on: the speculative decode
+    is a hypothesis whose words before the pause are whole, so the words the partial
+    before it agreed on commit as soon as it lands, not a partial or two later."""
+    s = Session(EnergyVad(), OPTIONS)
+    s.feed(quiet(0.3))
+    s.feed(tone(0.5))
+    (p1,) = jobs_of(s, JobKind.PARTIAL)
+    s.complete(p1, DecodeResult(text="one two three"))
+    s.feed(tone(0.5))
+    for late in jobs_of(s, JobKind.PARTIAL):
+        s.complete(late, DecodeResult(text="one two three"))
+    s.feed(quiet(0.2))
+    (spec,) = jobs_of(s, JobKind.SPECULATIVE)
+    # Speech stopped at 1.3 s; a word decoded in the padding after it is not whole.
+    result = timed_words(spec, ("one", 0.6), ("two", 0.9), ("three", 1.25), ("uh", 1.4))
+    if answered == "before speech resumes":
+        assert s.complete(spec, result) == []
+        events = s.feed(tone(0.1))
+    else:
+        assert s.feed(tone(0.1)) == []
+        events = s.complete(spec, result)
+    # The partials committed "One two" (the last word of one is always held back);
+    # "three" ends before the pause and commits with the speculative hypothesis.
+    deltas = [e.delta for e in events if isinstance(e, TranscriptionDelta)]
+    assert deltas == [" three"]
+    assert s.counters.speculative_misses == 1

@@ -124,6 +124,26 @@ def test_timed_words_commit_once_they_have_right_context() -> None:
     assert policy.tentative_text == ""
 
 
+def test_words_before_a_heard_pause_need_no_right_context() -> None:
+    """A speculative final whose utterance went on is a hypothesis whose words up to the
+    VAD's speech end are whole: matched with the hypothesis before or after it, they
+    commit at once; a word decoded in the pause's padding still waits for right context."""
+    policy = UtterancePolicy(0, options(commit_guard_ms=500))
+    w = policy.window()
+    before = timed(w, ("he", 0.1, 0.3), ("was", 0.3, 0.5), ("not", 0.5, 0.8))
+    assert policy.on_partial(before, 13_600) == ""  # 0.85 s: every word within the guard
+    # Speech stopped at 0.8 s; the speculative final decoded up to 0.96 s.
+    paused = timed(w, ("he", 0.1, 0.3), ("was", 0.3, 0.5), ("not", 0.5, 0.8), ("no", 0.9, 0.95))
+    assert policy.on_hypothesis(paused, 15_360, w, whole_until=12_800) == "He was not"
+    assert policy.tentative_text == "no"
+    # The next partial (speech resumed) agrees with the paused words, not with "no".
+    policy2 = UtterancePolicy(0, options(commit_guard_ms=500))
+    policy2.on_hypothesis(paused, 15_360, w, whole_until=12_800)
+    after = timed(w, ("he", 0.1, 0.3), ("was", 0.3, 0.5), ("not", 0.5, 0.8), ("an", 1.0, 1.1))
+    assert policy2.on_partial(after, 18_400) == "He was not"
+    assert policy2.tentative_text == "an"
+
+
 def test_the_window_starts_at_a_committed_word_with_a_short_left_context() -> None:
     policy = UtterancePolicy(16_000, options(left_context_ms=1000, commit_guard_ms=100))
     w = policy.window()
