@@ -19,11 +19,24 @@ import numpy.typing as npt
 
 from voxwire.engine.errors import Overloaded
 from voxwire.engine.events import Event, SpeechStopped, TranscriptionCompleted, TranscriptionFailed
-from voxwire.engine.scheduler import PRIORITY_FINAL, PRIORITY_PARTIAL, ModelWorker, WorkerStopped
-from voxwire.engine.session import DecodeJob, Session
+from voxwire.engine.scheduler import (
+    PRIORITY_FINAL,
+    PRIORITY_PARTIAL,
+    PRIORITY_SPECULATIVE,
+    ModelWorker,
+    WorkerStopped,
+)
+from voxwire.engine.session import DecodeJob, JobKind, Session
 from voxwire.models.interfaces import DecodeRequest, DecodeResult
 
 log = logging.getLogger(__name__)
+
+_PRIORITIES = {
+    JobKind.FINAL: PRIORITY_FINAL,
+    JobKind.SPECULATIVE: PRIORITY_SPECULATIVE,
+    JobKind.PARTIAL: PRIORITY_PARTIAL,
+}
+"""Someone waits on a final; a speculative final may save that wait; partials last."""
 
 AsrWorker = ModelWorker[DecodeRequest, DecodeResult]
 
@@ -84,7 +97,7 @@ class SessionDriver:
 
     def _dispatch(self) -> None:
         for job in self.session.take_jobs():
-            priority = PRIORITY_FINAL if job.is_final else PRIORITY_PARTIAL
+            priority = _PRIORITIES[job.kind]
             key = f"{job.item_id}:partial" if not job.is_final else None
             try:
                 cfut: Future[DecodeResult] = self.worker.submit(

@@ -63,7 +63,9 @@ class WorkerStats:
 
 
 PRIORITY_FINAL = 0
-PRIORITY_PARTIAL = 1
+PRIORITY_SPECULATIVE = 1
+"""A final decode started before the utterance surely ended: a true final goes first."""
+PRIORITY_PARTIAL = 2
 
 
 class ModelWorker(Generic[Req, Res]):
@@ -170,11 +172,12 @@ class ModelWorker(Generic[Req, Res]):
         return True
 
     def _evict_one_partial(self) -> bool:
-        """Make room by dropping the oldest queued partial (newer audio is worth more)."""
+        """Make room by dropping the oldest queued request of the lowest priority below a
+        final's (a partial before a speculative final; newer audio is worth more)."""
         victims = [e for e in self._heap if e.priority > PRIORITY_FINAL]
         if not victims:
             return False
-        victim = min(victims, key=lambda e: e.seq)
+        victim = min(victims, key=lambda e: (-e.priority, e.seq))
         self._remove(victim)
         if victim.key is not None and self._by_key.get(victim.key) is victim:
             del self._by_key[victim.key]

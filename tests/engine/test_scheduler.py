@@ -16,6 +16,7 @@ from voxwire.engine.errors import Overloaded
 from voxwire.engine.scheduler import (
     PRIORITY_FINAL,
     PRIORITY_PARTIAL,
+    PRIORITY_SPECULATIVE,
     ModelWorker,
     Superseded,
     WorkerStopped,
@@ -54,6 +55,20 @@ def test_finals_overtake_partials() -> None:
     model.gate.set()
     assert f.result(5) == "FINAL" and p.result(5) == "PARTIAL"
     assert model.batches == [["hold"], ["final"], ["partial"]]
+    worker.stop()
+
+
+def test_true_finals_go_before_speculative_ones_and_partials_are_dropped_first() -> None:
+    worker, model = blocked_worker(max_queue=3)
+    spec = worker.submit("spec", priority=PRIORITY_SPECULATIVE)
+    p = worker.submit("partial", priority=PRIORITY_PARTIAL)
+    f = worker.submit("final", priority=PRIORITY_FINAL)
+    worker.submit("final2", priority=PRIORITY_FINAL)  # the queue is full: the partial goes
+    with pytest.raises(Overloaded):
+        p.result(5)
+    model.gate.set()
+    assert f.result(5) == "FINAL" and spec.result(5) == "SPEC"
+    assert model.batches == [["hold"], ["final"], ["final2"], ["spec"]]
     worker.stop()
 
 
