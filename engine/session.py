@@ -98,6 +98,9 @@ class SessionOptions:
     """Also emit the uncommitted hypothesis (voxwire.transcription.tentative events)."""
     speculative_final: bool = True
     """Start the final decode during the silence hangover."""
+    speculate_below_load: float = 1.0
+    """Speculate only while the workers' load is below this: a saturated worker has no
+    time for decodes that speech resuming may waste."""
     buffer_seconds: float = 60.0
     language: str | None = None
     prompt: str = ""
@@ -445,7 +448,7 @@ class Session:
         if item is None:
             return []
         if isinstance(event, SilenceBegan):
-            if self.options.speculative_final:
+            if self.options.speculative_final and self.load < self.options.speculate_below_load:
                 item.speculative = self._queue(item, JobKind.SPECULATIVE, event.end)
                 item.speculative_result = None
             return []

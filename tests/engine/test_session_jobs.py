@@ -187,3 +187,14 @@ def test_a_missed_speculative_final_commits_the_words_before_the_pause(answered:
     deltas = [e.delta for e in events if isinstance(e, TranscriptionDelta)]
     assert deltas == [" three"]
     assert s.counters.speculative_misses == 1
+
+
+def test_no_speculation_while_the_workers_are_saturated() -> None:
+    s = Session(EnergyVad(), SessionOptions(partials=False))
+    s.load = 1.0  # every worker busy and as much again queued
+    s.feed(np.concatenate([quiet(0.3), tone(1.0), quiet(0.2)]))
+    assert jobs_of(s, JobKind.SPECULATIVE) == []
+    s.feed(quiet(0.5))
+    (final,) = jobs_of(s, JobKind.FINAL)  # the true final still comes
+    events = s.complete(final, DecodeResult(text="hello"))
+    assert isinstance(events[-1], TranscriptionCompleted)
