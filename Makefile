@@ -7,10 +7,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.voxwire-setup
+TEST_STAMP := $(VENV)/.voxwire-test-packages
 TORCH_PIN := torch==2.13.0
-# Debian packages the project needs; each is installed only when dpkg says it is missing.
-APT_PACKAGES := espeak-ng libportaudio2 chromium chromium-driver
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 ARGS ?=
 LINT_PATHS := engine models services transports demos tests
@@ -26,30 +24,27 @@ help:
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
-	@missing=""; \
-	for pkg in $(APT_PACKAGES); do \
-		dpkg -s "$$pkg" >/dev/null 2>&1 || missing="$$missing $$pkg"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		echo "installing Debian packages:$$missing"; \
-		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
-	fi
+$(STAMP): pyproject.toml constraints.txt scripts/system-packages.sh scripts/install-torch.sh
+	@scripts/system-packages.sh serve
 	@if [ ! -x $(BIN)/python ]; then \
 		$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 			{ echo "voxwire needs Python 3.11 or newer; set PYTHON=python3.11"; exit 1; }; \
 		$(PYTHON) -m venv $(VENV); \
 	fi
-	$(BIN)/python -m pip install -q $(TORCH_PIN)
+	@scripts/install-torch.sh $(BIN)/python $(TORCH_PIN)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
 	$(BIN)/python -m tests.corpus --quiet || echo "speech corpus not prefetched: the tests fetch it on first use"
+	@touch $@
+
+# The browser tests' Chromium and the second voice: only for `make test`, not to serve.
+$(TEST_STAMP): scripts/system-packages.sh | $(STAMP)
+	@scripts/system-packages.sh test
 	@touch $@
 
 serve: setup
 	$(BIN)/voxwire serve $(ARGS)
 
-test: setup
+test: setup $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory lint
 
