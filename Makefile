@@ -11,7 +11,7 @@ TEST_STAMP := $(VENV)/.voxwire-test-packages
 TORCH_PIN := torch==2.13.0
 PYTEST_ARGS ?=
 ARGS ?=
-LINT_PATHS := engine models services transports demos tests
+LINT_PATHS := engine models services transports demos examples tests
 
 .PHONY: help setup serve test lint format clean
 

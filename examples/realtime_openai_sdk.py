@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import base64
 import sys
+from typing import Final
 
 import av
 import numpy as np
@@ -27,9 +28,10 @@ import openai
 import soxr
 from openai import AsyncOpenAI
 from openai.resources.realtime.realtime import AsyncRealtimeConnection
+from openai.types.realtime import RealtimeTranscriptionSessionCreateRequestParam
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-RATE = 24_000  # OpenAI's input rate; voxwire also takes 8000, 16000, 44100 and 48000
+RATE: Final = 24_000  # OpenAI's input rate; voxwire also takes 8000, 16000, 44100 and 48000
 CHUNK_S = 0.1  # 100 ms of audio per append
 
 
@@ -55,7 +57,7 @@ def read_audio(path: str, rate: int) -> bytes:
     if not chunks:
         raise ExampleError(f"{path} holds no audio")
     mono = np.concatenate(chunks, axis=1).mean(axis=0)
-    audio = soxr.resample(mono, source_rate, rate)
+    audio = np.asarray(soxr.resample(mono, source_rate, rate), dtype=np.float32)
     return (np.clip(audio, -1.0, 1.0) * 32767).round().astype("<i2").tobytes()
 
 
@@ -73,9 +75,11 @@ async def send_audio(connection: AsyncRealtimeConnection, pcm: bytes, realtime: 
     # The end of the stream. Switching turn detection off commits the utterance still in
     # progress (if any), and the `session.updated` that answers it comes after the events
     # of all the audio above: from then on no new utterance can start.
-    await connection.session.update(
-        session={"type": "transcription", "audio": {"input": {"turn_detection": None}}}
-    )
+    end: RealtimeTranscriptionSessionCreateRequestParam = {
+        "type": "transcription",
+        "audio": {"input": {"turn_detection": None}},
+    }
+    await connection.session.update(session=end)
 
 
 async def transcribe(args: argparse.Namespace) -> None:
@@ -85,18 +89,18 @@ async def transcribe(args: argparse.Namespace) -> None:
     try:
         # ?intent=transcription opens a transcription session (no spoken replies).
         async with client.realtime.connect(extra_query={"intent": "transcription"}) as connection:
-            await connection.session.update(
-                session={
-                    "type": "transcription",
-                    "audio": {
-                        "input": {
-                            "format": {"type": "audio/pcm", "rate": RATE},
-                            "transcription": {"model": "gpt-4o-transcribe", "language": "en"},
-                            "turn_detection": {"type": "server_vad", "silence_duration_ms": 500},
-                        }
-                    },
-                }
-            )
+            # PCM16 at 24 kHz, server VAD cuts the utterances, English transcription.
+            session: RealtimeTranscriptionSessionCreateRequestParam = {
+                "type": "transcription",
+                "audio": {
+                    "input": {
+                        "format": {"type": "audio/pcm", "rate": RATE},
+                        "transcription": {"model": "gpt-4o-transcribe", "language": "en"},
+                        "turn_detection": {"type": "server_vad", "silence_duration_ms": 500},
+                    }
+                },
+            }
+            await connection.session.update(session=session)
             sender = asyncio.create_task(send_audio(connection, pcm, args.pace == "realtime"))
             try:
                 audio_s = len(pcm) / 2 / RATE

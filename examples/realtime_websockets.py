@@ -54,7 +54,7 @@ def read_audio(path: str, rate: int) -> bytes:
     if not chunks:
         raise ExampleError(f"{path} holds no audio")
     mono = np.concatenate(chunks, axis=1).mean(axis=0)
-    audio = soxr.resample(mono, source_rate, rate)
+    audio = np.asarray(soxr.resample(mono, source_rate, rate), dtype=np.float32)
     return (np.clip(audio, -1.0, 1.0) * 32767).round().astype("<i2").tobytes()
 
 

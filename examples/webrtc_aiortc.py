@@ -62,7 +62,7 @@ def read_audio(path: str, rate: int) -> bytes:
     if not chunks:
         raise ExampleError(f"{path} holds no audio")
     mono = np.concatenate(chunks, axis=1).mean(axis=0)
-    audio = soxr.resample(mono, source_rate, rate)
+    audio = np.asarray(soxr.resample(mono, source_rate, rate), dtype=np.float32)
     return (np.clip(audio, -1.0, 1.0) * 32767).round().astype("<i2").tobytes()
 
 
@@ -138,7 +138,7 @@ async def transcribe(args: argparse.Namespace) -> None:
     channel.on("open", opened.set)
     channel.on("close", lambda: events.put_nowait({"type": "closed"}))
 
-    @channel.on("message")  # type: ignore[misc]
+    @channel.on("message")
     def on_message(message: str | bytes) -> None:
         if isinstance(message, str):
             events.put_nowait(json.loads(message))
