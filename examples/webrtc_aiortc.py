@@ -37,7 +37,10 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 RATE = 48_000  # WebRTC audio (Opus) runs at 48 kHz
 FRAME_SAMPLES = 960  # 20 ms frames
-TAIL_S = 1.5  # silence after the file: the VAD needs 0.5 s to end an utterance, plus margin
+# Silence after the file. The VAD needs 0.5 s of it to end an utterance, and the server
+# is never more than 2 s behind a track (it drops older audio), so after 2.5 s the
+# server has heard the end of the file: every utterance has started by then.
+TAIL_S = 2.5
 
 
 class ExampleError(Exception):
