@@ -55,6 +55,7 @@ from voxwire.transports.webrtc.ice import IceServer
 
 _SETTINGS = ServerSettings()
 _LIMITS = _SETTINGS.realtime
+_AUDIO = _SETTINGS.audio_limits
 
 TASK_ALIASES: dict[str, Task] = {
     "asr": "automatic-speech-recognition",
@@ -108,6 +109,10 @@ class ServerTable(_Table):
     ping_timeout: float = Field(_SETTINGS.ping_timeout_s, gt=0)
     max_upload_mb: float = Field(_SETTINGS.max_upload_bytes / MiB, gt=0)
     max_workflow_input_mb: float = Field(_SETTINGS.max_workflow_input_bytes / MiB, gt=0)
+    max_audio_minutes: float = Field(_AUDIO.max_seconds / 60, gt=0)
+    """Longest decoded audio of one HTTP or workflow input (longer: 413)."""
+    max_decode_seconds: float = Field(_AUDIO.max_decode_seconds or 0.0, gt=0)
+    """Wall-clock time decoding one input may take (longer: 413)."""
     data_dir: str = str(_SETTINGS.data_dir)
     allow_url_inputs: bool = _SETTINGS.allow_url_inputs
     url_fetch_timeout: float = Field(_SETTINGS.url_fetch_timeout_s, gt=0)
@@ -139,6 +144,11 @@ class ServerTable(_Table):
             ping_timeout_s=self.ping_timeout,
             max_upload_bytes=int(self.max_upload_mb * MiB),
             max_workflow_input_bytes=int(self.max_workflow_input_mb * MiB),
+            audio_limits=replace(
+                _AUDIO,
+                max_seconds=self.max_audio_minutes * 60,
+                max_decode_seconds=self.max_decode_seconds,
+            ),
             data_dir=Path(self.data_dir).expanduser(),
             allow_url_inputs=self.allow_url_inputs,
             url_fetch_timeout_s=self.url_fetch_timeout,

@@ -65,8 +65,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SERVED_TASKS = ("audio-classification", "automatic-speech-recognition", "text-classification")
-MAX_AUDIO_SECONDS = 30 * 60.0
-"""Longest audio one request may carry (decoded duration)."""
 MAX_TEXT_CHARS = 100_000
 
 CacheKey = tuple[str, str, str]
@@ -355,7 +353,7 @@ class HfPredictor:
             decode_audio,
             audio,
             max_bytes=self.settings.max_upload_bytes,
-            max_seconds=MAX_AUDIO_SECONDS,
+            limits=self.settings.audio_limits,
         )
 
     async def _run(self, entry: CatalogEntry, prepared: _Prepared) -> Answer:

@@ -8,6 +8,8 @@ What is exported (all names start with `voxwire_`):
   requests refused before routing too). `route` is the route's path template
   (`/models/{model_id}`), `<unmatched>` for paths no route serves, so the label
   set stays bounded whatever clients send;
+* `http_requests_cancelled_total{method,route}`: requests whose client hung up
+  before the answer; their decode and transcription were cancelled;
 * `auth_rejected_total{transport}`: requests and WebSockets refused for a
   missing or wrong API key;
 * `realtime_sessions_active`, `realtime_sessions_limit`,
@@ -16,7 +18,8 @@ What is exported (all names start with `voxwire_`):
 * per model worker `{model,task,pool}` (`pool` is `streaming` for the live
   recogniser's worker and `requests` for each loaded catalogue model):
   `model_queue_depth`, `model_load`, `model_requests_{submitted,completed,failed,
-  dropped,refused,superseded}_total`, `model_batches_total`,
+  dropped,refused,superseded,cancelled}_total` (cancelled: queued work whose caller
+  went away before it ran), `model_batches_total`,
   `model_busy_seconds_total`; and `model_loaded{model,task}` for every model of
   the catalogue;
 * `session_<counter>_total` for every per-session audio counter (samples in,
@@ -51,7 +54,15 @@ UNMATCHED = "<unmatched>"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
-WORKER_COUNTERS = ("submitted", "completed", "failed", "dropped", "refused", "superseded")
+WORKER_COUNTERS = (
+    "submitted",
+    "completed",
+    "failed",
+    "dropped",
+    "refused",
+    "superseded",
+    "cancelled",
+)
 
 
 class AppMetrics:
@@ -78,7 +89,23 @@ class AppMetrics:
             ("transport",),
             registry=self.registry,
         )
+        self.cancelled = Counter(
+            "voxwire_http_requests_cancelled",
+            "HTTP requests whose client hung up before the answer; their work was cancelled.",
+            ("method", "route"),
+            registry=self.registry,
+        )
+        self._routes: Callable[[], Sequence[BaseRoute]] = list
         self.registry.register(RuntimeCollector(runtime, slots))
+
+    def watch_routes(self, routes: Callable[[], Sequence[BaseRoute]]) -> None:
+        """Where route templates for the cancelled-requests label come from."""
+        self._routes = routes
+
+    def on_cancelled(self, scope: Scope) -> None:
+        """Count a request cancelled because its client hung up (the middleware's hook)."""
+        method = scope["method"] if scope.get("method") in METHODS else "OTHER"
+        self.cancelled.labels(method, route_template(scope, self._routes())).inc()
 
     def on_auth_rejected(self, scope_type: str) -> None:
         """Count a refusal (the auth middleware's hook)."""
