@@ -104,6 +104,8 @@ class ServerTable(_Table):
     max_sessions: int = Field(_LIMITS.max_sessions, ge=1)
     max_message_mb: float = Field(_LIMITS.max_message_bytes / MiB, gt=0)
     max_queued_events: int = Field(_LIMITS.max_queued_events, ge=1)
+    send_timeout: float = Field(_LIMITS.send_timeout_s, gt=0)
+    """Seconds a Realtime send may wait for a client that does not read; then abort."""
     ping_interval: float = Field(_SETTINGS.ping_interval_s or 0.0, ge=0)
     """Seconds between keepalive pings; 0 sends none."""
     ping_timeout: float = Field(_SETTINGS.ping_timeout_s, gt=0)
@@ -139,6 +141,7 @@ class ServerTable(_Table):
                 max_sessions=self.max_sessions,
                 max_message_bytes=int(self.max_message_mb * MiB),
                 max_queued_events=self.max_queued_events,
+                send_timeout_s=self.send_timeout,
             ),
             ping_interval_s=self.ping_interval or None,
             ping_timeout_s=self.ping_timeout,

@@ -34,6 +34,7 @@ from voxwire.transports.http.limits import BodyLimitMiddleware
 from voxwire.transports.http.metrics import AppMetrics, HttpMetricsMiddleware
 from voxwire.transports.http.pages import page_files, page_router
 from voxwire.transports.http.settings import ServerSettings
+from voxwire.transports.http.transport_scope import ExposeTransport
 from voxwire.transports.realtime.websocket import SessionSlots, serve_realtime
 from voxwire.transports.webrtc import calls as webrtc
 
@@ -192,3 +193,4 @@ def _add_metrics_auth_and_limits(
         on_reject=metrics.on_auth_rejected,
     )
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics, routes=lambda: app.router.routes)
+    app.add_middleware(ExposeTransport)  # outermost: it needs the server's own `send`

@@ -14,7 +14,8 @@ What is exported (all names start with `voxwire_`):
   missing or wrong API key;
 * `realtime_sessions_active`, `realtime_sessions_limit`,
   `realtime_sessions_opened_total`, `realtime_sessions_refused_total` (at the
-  session limit);
+  session limit), `realtime_sessions_ended_total{reason}` (client_closed,
+  unread_events, send_timeout: a client that stopped reading, aborted; internal_error);
 * per model worker `{model,task,pool}` (`pool` is `streaming` for the live
   recogniser's worker and `requests` for each loaded catalogue model):
   `model_queue_depth`, `model_load`, `model_requests_{submitted,completed,failed,
@@ -232,6 +233,15 @@ class RuntimeCollector(Collector):
             "Realtime connections refused at the session limit (close code 1013).",
             slots.refused,
         )
+        ended = CounterMetricFamily(
+            "voxwire_realtime_sessions_ended",
+            "Realtime sessions ended, by reason: client_closed, unread_events (1008), "
+            "send_timeout (the client stopped reading: aborted), internal_error.",
+            labels=("reason",),
+        )
+        for reason, count in sorted(slots.ended.items()):
+            ended.add_metric([reason], count)
+        yield ended
 
     def _worker_rows(self) -> list[tuple[tuple[str, str, str], ModelWorker[Any, Any]]]:
         runtime = self.runtime

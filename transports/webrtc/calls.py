@@ -201,6 +201,10 @@ class DataChannelPeer:
         log.info("%s: closing the call (%d): %s", self.name, code, reason)
         self._on_end(f"closed by the server: {reason}")
 
+    def abort(self) -> None:
+        """The session gave up on the caller (a send that never completed): end the call."""
+        self._on_end("aborted by the server: the caller stopped reading")
+
 
 # -- one call ------------------------------------------------------------------------------------
 
