@@ -51,12 +51,20 @@ import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
@@ -94,6 +102,14 @@ TTS: Final = "text-to-speech"
 
 MAX_SPEECH_CHARS: Final = 4096
 """OpenAI's limit on the `input` of a speech request."""
+
+MAX_PROMPT_CHARS: Final = 1024
+"""The transcription `prompt` (Whisper reads at most 224 tokens of it)."""
+
+MAX_NAME_CHARS: Final = 256
+"""`model`, `language`, `voice` and other names."""
+
+MAX_INSTRUCTIONS_CHARS: Final = 4096
 
 SPEECH_QUEUE_CHUNKS: Final = 4
 """Encoded sentences that may wait for a slow client before synthesis pauses."""
@@ -139,9 +155,9 @@ class AudioForm(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str | None = None
-    language: str | None = None
-    prompt: str | None = None
+    model: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    language: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     response_format: ResponseFormat = ResponseFormat.JSON
     temperature: float = Field(default=0.0, ge=0.0, le=1.0)
 
@@ -160,7 +176,7 @@ class TranslationForm(AudioForm):
 class VoiceRef(BaseModel):
     """A voice given as an object, as the SDK allows for custom voices."""
 
-    id: str
+    id: str = Field(max_length=MAX_NAME_CHARS)
 
 
 class SpeechRequest(BaseModel):
@@ -168,13 +184,13 @@ class SpeechRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str | None = None
-    input: str = Field(min_length=1, max_length=MAX_SPEECH_CHARS)
-    voice: str | VoiceRef | None = None
+    model: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    input: StrictStr = Field(min_length=1, max_length=MAX_SPEECH_CHARS)
+    voice: Annotated[str, Field(max_length=MAX_NAME_CHARS)] | VoiceRef | None = None
     response_format: AudioFormat = AudioFormat.MP3
-    speed: float = Field(default=1.0, ge=0.25, le=4.0)
+    speed: StrictFloat = Field(default=1.0, ge=0.25, le=4.0)
     stream_format: Literal["audio", "sse"] = "audio"
-    instructions: str | None = None
+    instructions: str | None = Field(default=None, max_length=MAX_INSTRUCTIONS_CHARS)
     """Accepted and ignored, as by OpenAI's tts-1."""
 
     @field_validator("input")

@@ -45,6 +45,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from voxwire.engine.errors import PeerError
+from voxwire.services.json_limits import JsonTooDeep, loads_bounded
 from voxwire.services.reply_handlers import ReplyHandler
 from voxwire.services.speakers import SpeakerStore
 from voxwire.transports.realtime.protocol import (
@@ -469,7 +470,9 @@ def _session_json(text: str | None) -> dict[str, Any] | None:
     if text is None or not text.strip():
         return None
     try:
-        session = json.loads(text)
+        session = loads_bounded(text)
+    except JsonTooDeep as exc:
+        raise ProtocolError(exc.message, code=exc.code, param="session") from None
     except json.JSONDecodeError as exc:
         raise ProtocolError(
             f"session is not valid JSON: {exc.msg}", code="invalid_json", param="session"

@@ -333,7 +333,7 @@ BAD_EVENTS: list[tuple[str, str | bytes, str, str | None]] = [
             }
         ),
         "invalid_value",
-        "session.audio.input.turn_detection",
+        "session.audio.input.turn_detection.threshold",
     ),
     (
         "unknown model",
