@@ -39,6 +39,15 @@ def runtime() -> Iterator[Runtime]:
     rt.close()
 
 
+@pytest.fixture(autouse=True)
+def _books_balance(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test on a live server: its finished sessions' counters balance."""
+    yield
+    for value in list(request.node.funcargs.values()):
+        if isinstance(value, LiveServer):
+            value.check_books()
+
+
 @pytest.fixture(scope="session")
 def server(runtime: Runtime) -> Iterator[LiveServer]:
     """A real voxwire server on a loopback port, shared by the whole run."""

@@ -25,8 +25,15 @@ What is exported (all names start with `voxwire_`):
   the catalogue;
 * `session_<counter>_total` for every per-session audio counter (samples in,
   resampled, segmented, transcribed, decodes, jobs dropped, evicted samples,
-  failed transcriptions, ...): the sum over finished sessions plus the live
-  ones, read at scrape time;
+  failed transcriptions, items started / completed / cleared / abandoned, ...):
+  the sum over finished sessions plus the live ones, read at scrape time.
+  `session_evicted_samples_total` counts 16 kHz samples the per-session ring
+  buffer (60 s) let go of to make room: in a long session that is nearly all
+  audio, already transcribed or silence between utterances, so it grows by about
+  16,000 a second per stream and is no loss; audio a final decode still needed
+  when it was evicted is `session_samples_lost_total`, which should stay 0.
+  Items balance: started = completed + transcriptions_failed + cleared +
+  abandoned + open;
 * `reply_<counter>_total` for the spoken replies the same way (responses,
   completed, cancelled, failed, samples synthesized, sent and cancelled).
 """

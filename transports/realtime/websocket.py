@@ -283,6 +283,7 @@ class RealtimeConnection:
             await self.replies.close()
             await self.live.close()
             await self.driver.close()
+            self.session.abandon()
             if self._closing is not None:
                 await self._closing
             writer.cancel()
@@ -358,6 +359,7 @@ class RealtimeConnection:
                     "voxwire.session.stats",
                     session_id=self.config.session_id,
                     counters=dataclasses.asdict(self.session.counters),
+                    open_items=self.session.open_items,
                     classifiers=self.live.stats(),
                     replies=self.replies.stats(),
                 )
