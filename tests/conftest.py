@@ -39,13 +39,15 @@ def runtime() -> Iterator[Runtime]:
     rt.close()
 
 
-@pytest.fixture(autouse=True)
-def _books_balance(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After every test on a live server: its finished sessions' counters balance."""
-    yield
-    for value in list(request.node.funcargs.values()):
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """After every passing test on a live server (before its fixtures are torn down):
+    the server's finished sessions' counters balance."""
+    result = yield
+    for value in list(getattr(item, "funcargs", {}).values()):
         if isinstance(value, LiveServer):
             value.check_books()
+    return result
 
 
 @pytest.fixture(scope="session")
