@@ -55,6 +55,8 @@ class WorkerStats:
     completed: int = 0
     failed: int = 0
     superseded: int = 0
+    cancelled: int = 0
+    """Queued requests whose caller cancelled them before they ran (never run)."""
     dropped: int = 0
     refused: int = 0
     batches: int = 0
@@ -206,7 +208,9 @@ class ModelWorker(Generic[Req, Res]):
                     self._cond.wait()
                 if self._stopping:
                     return
-                batch = [e for e in self._take_batch() if e.future.set_running_or_notify_cancel()]
+                taken = self._take_batch()
+                batch = [e for e in taken if e.future.set_running_or_notify_cancel()]
+                self.stats.cancelled += len(taken) - len(batch)
                 if not batch:
                     continue
                 self._busy += 1

@@ -141,7 +141,17 @@ class SessionCounters:
     jobs_dropped: int = 0
     transcriptions_failed: int = 0
     evicted_samples: int = 0
-    """Samples the ring buffer let go of to make room (most were transcribed long before)."""
+    """Samples the ring buffer let go of to make room: almost all of it audio already
+    transcribed or silence between utterances; what a final still needed is samples_lost."""
+    items_started: int = 0
+    """Input items (utterances or commits) opened. Each ends in exactly one of
+    items_completed, transcriptions_failed or items_cleared, or is still open
+    (`Session.open_items`), or was open when the session ended (items_abandoned)."""
+    items_completed: int = 0
+    items_cleared: int = 0
+    """Open items dropped by input_audio_buffer.clear."""
+    items_abandoned: int = 0
+    """Items still open when the session ended (the client left mid-utterance)."""
     samples_lost: int = 0
     """Samples a final decode needed that the ring buffer had already let go of."""
 
@@ -266,6 +276,7 @@ class Session:
             if item is not None:
                 self._open = None
                 self._retire(item)
+                self.counters.items_cleared += 1
                 self._jobs = deque(job for job in self._jobs if job.item_id != item.item_id)
             self.segmenter.reset()
         else:
@@ -515,6 +526,7 @@ class Session:
             policy=UtterancePolicy(start, self.options.streaming),
         )
         self._items[item.item_id] = item
+        self.counters.items_started += 1
         return item
 
     def _committed(self, item: _Item) -> InputAudioCommitted:
@@ -623,7 +635,18 @@ class Session:
             )
         )
         self._retire(item)
+        self.counters.items_completed += 1
         return events
+
+    @property
+    def open_items(self) -> int:
+        """Items started and not yet completed, failed or cleared."""
+        return len(self._items)
+
+    def abandon(self) -> None:
+        """The session is over: count the items still open as abandoned."""
+        self.counters.items_abandoned += len(self._items)
+        self._items.clear()
 
     def _retire(self, item: _Item) -> None:
         """Forget a finished item: a long session must not grow without bound."""

@@ -72,7 +72,7 @@ import math
 import re
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -321,11 +321,12 @@ class FasterWhisperAsr:
         self, audio: AudioArray, options: TranscribeOptions
     ) -> Iterator[Segment]:
         """The segments of :meth:`transcribe`, each decoded when the caller asks for it."""
-        return self._long_form(audio, options)[2]
+        language, _duration, segments = self._long_form(audio, options)
+        return SegmentStream(language, segments)
 
     def _long_form(
         self, audio: AudioArray, options: TranscribeOptions
-    ) -> tuple[str, float, Iterator[Segment]]:
+    ) -> tuple[str, float, Generator[Segment, None, None]]:
         """(language, duration, lazy segments) of faster-whisper's long-form pipeline."""
         samples = _audio_1d(audio)
         language = options.language
@@ -615,7 +616,22 @@ class FasterWhisperAsr:
         return out
 
 
-def _segments(segments_iter: Iterable[Any], duration: float) -> Iterator[Segment]:
+class SegmentStream(Iterator[Segment]):
+    """Lazy segments that also tell the language they are in (detected or given)."""
+
+    def __init__(self, language: str, segments: Generator[Segment, None, None]) -> None:
+        self.language = language
+        self._segments = segments
+
+    def __next__(self) -> Segment:
+        return next(self._segments)
+
+    def close(self) -> None:
+        """Stop decoding (raises ValueError while a window is still running)."""
+        self._segments.close()
+
+
+def _segments(segments_iter: Iterable[Any], duration: float) -> Generator[Segment, None, None]:
     """faster-whisper's segments as voxwire Segments, numbered from 0."""
     for index, seg in enumerate(segments_iter):
         words = tuple(

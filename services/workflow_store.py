@@ -6,6 +6,11 @@ on a connection of its own, so the event loop never waits on the disk. The
 database and its directory are created on first use; a ``schema_version`` table
 records which migrations have run, and a database written by a newer voxwire is
 refused rather than misread.
+
+A create may carry an idempotency key (the client's ``Idempotency-Key``): it is
+stored with the workflow in the same transaction, so a client that never saw the
+answer (the server crashed after the commit) can retry with the same key and get
+the workflow it created, never a second one or a 409.
 """
 
 from __future__ import annotations
@@ -28,6 +33,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             created_at TEXT NOT NULL
         )""",
     ),
+    2: (
+        "ALTER TABLE workflows ADD COLUMN idempotency_key TEXT",
+        "ALTER TABLE workflows ADD COLUMN request_digest TEXT",
+        "CREATE UNIQUE INDEX workflows_idempotency_key ON workflows (idempotency_key)",
+    ),
 }
 """The statements that take the schema from version n - 1 to n."""
 
@@ -44,6 +54,18 @@ class DuplicateWorkflow(Exception):
 
 class StoreFull(Exception):
     """The store holds as many workflows as it may."""
+
+
+class KeyReused(Exception):
+    """An idempotency key already used for a different request."""
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """A client's key for one create, and a digest of the request it came with."""
+
+    key: str
+    request_digest: str
 
 
 @dataclass(frozen=True)
@@ -65,9 +87,13 @@ class WorkflowStore:
 
     # -- the async API (each call in a worker thread) -------------------------------------
 
-    async def add(self, workflow: StoredWorkflow) -> None:
-        """Store a new workflow; DuplicateWorkflow or StoreFull if it cannot be."""
-        await asyncio.to_thread(self.add_sync, workflow)
+    async def add(
+        self, workflow: StoredWorkflow, key: IdempotencyKey | None = None
+    ) -> StoredWorkflow | None:
+        """Store a new workflow; DuplicateWorkflow or StoreFull if it cannot be. With a
+        `key` already stored for the same request: nothing is added and the workflow
+        that key created is returned (KeyReused for another request)."""
+        return await asyncio.to_thread(self.add_sync, workflow, key)
 
     async def get(self, workflow_id: str) -> StoredWorkflow | None:
         """The workflow of that id, or None."""
@@ -83,22 +109,43 @@ class WorkflowStore:
 
     # -- the same, blocking --------------------------------------------------------------
 
-    def add_sync(self, workflow: StoredWorkflow) -> None:
+    def add_sync(
+        self, workflow: StoredWorkflow, key: IdempotencyKey | None = None
+    ) -> StoredWorkflow | None:
         with self._file.connection() as db:
             db.execute("BEGIN IMMEDIATE")
+            if key is not None:
+                row = db.execute(
+                    "SELECT id, definition, created_at, request_digest FROM workflows "
+                    "WHERE idempotency_key = ?",
+                    (key.key,),
+                ).fetchone()
+                if row is not None:
+                    db.execute("ROLLBACK")
+                    if row[3] != key.request_digest:
+                        raise KeyReused(key.key)
+                    return _record(row[:3])
             (count,) = db.execute("SELECT COUNT(*) FROM workflows").fetchone()
             if count >= self.max_workflows:
                 db.execute("ROLLBACK")
                 raise StoreFull(f"the server holds its limit of {self.max_workflows} workflows")
             try:
                 db.execute(
-                    "INSERT INTO workflows (id, definition, created_at) VALUES (?, ?, ?)",
-                    (workflow.id, json.dumps(workflow.definition), workflow.created_at),
+                    "INSERT INTO workflows (id, definition, created_at, idempotency_key, "
+                    "request_digest) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        workflow.id,
+                        json.dumps(workflow.definition),
+                        workflow.created_at,
+                        None if key is None else key.key,
+                        None if key is None else key.request_digest,
+                    ),
                 )
             except sqlite3.IntegrityError:
                 db.execute("ROLLBACK")
                 raise DuplicateWorkflow(workflow.id) from None
             db.execute("COMMIT")
+        return None
 
     def get_sync(self, workflow_id: str) -> StoredWorkflow | None:
         with self._file.connection() as db:

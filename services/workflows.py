@@ -31,7 +31,7 @@ from voxwire.models.interfaces import AudioArray
 from voxwire.services import speakers
 from voxwire.services.classification import FunctionToApply, default_function, top_labels
 from voxwire.services.inference import Logits, classify_audio, classify_text, transcribe
-from voxwire.services.media import decode_audio
+from voxwire.services.media import AudioLimits, decode_audio
 from voxwire.services.runtime import Runtime
 from voxwire.services.url_fetch import UrlFetcher
 
@@ -50,6 +50,11 @@ class RunnerSettings(Protocol):
     @property
     def url_fetch_timeout_s(self) -> float: ...
 
+    @property
+    def audio_limits(self) -> AudioLimits:
+        """What one decoded input may amount to."""
+        ...
+
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +66,6 @@ MAX_WORKFLOWS = 1000
 MAX_INPUTS = 32
 """Inputs per results request (Clarifai's limit)."""
 MAX_TEXT_CHARS = 100_000
-MAX_AUDIO_SECONDS = 30 * 60.0
 CONCURRENT_INPUTS = 4
 """Inputs of one request decoded and run at the same time (bounds memory)."""
 DEFINITION_BODY_LIMIT = 64 * 1024
@@ -389,7 +393,7 @@ class WorkflowRunner:
         else:
             encoded = _decode_base64(data.audio.base64 or "", limit)
         return await asyncio.to_thread(
-            decode_audio, encoded, max_bytes=limit, max_seconds=MAX_AUDIO_SECONDS
+            decode_audio, encoded, max_bytes=limit, limits=self.settings.audio_limits
         )
 
     async def _run_nodes(self, plan: Plan, value: AudioArray | str) -> list[dict[str, Any]]:

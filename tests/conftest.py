@@ -39,6 +39,17 @@ def runtime() -> Iterator[Runtime]:
     rt.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """After every passing test on a live server (before its fixtures are torn down):
+    the server's finished sessions' counters balance."""
+    result = yield
+    for value in list(getattr(item, "funcargs", {}).values()):
+        if isinstance(value, LiveServer):
+            value.check_books()
+    return result
+
+
 @pytest.fixture(scope="session")
 def server(runtime: Runtime) -> Iterator[LiveServer]:
     """A real voxwire server on a loopback port, shared by the whole run."""

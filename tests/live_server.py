@@ -7,6 +7,7 @@ session slots, worker queues) to prove that nothing is left behind.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from collections.abc import Coroutine, Iterator
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 
 import uvicorn
 
+from tests import books
 from voxwire.services.runtime import Runtime
 from voxwire.transports.http.app import create_app
 from voxwire.transports.http.settings import ServerSettings
@@ -79,6 +81,14 @@ class LiveServer:
             f"server not idle: {self.slots_in_use()} sessions, tasks {self.session_tasks()}, "
             f"queue {self.runtime.asr_worker.queue_depth}"
         )
+
+    def check_books(self) -> None:
+        """Once idle, the finished sessions' counters balance (tests/books.py)."""
+        self.wait_until_idle()
+        slots = self.server.config.app.state.realtime_slots  # type: ignore[attr-defined]
+        problems = books.session_problems(dataclasses.asdict(slots.finished))
+        problems += books.reply_problems(dataclasses.asdict(slots.finished_replies))
+        assert not problems, problems
 
 
 @contextmanager

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import threading
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -12,11 +14,11 @@ import numpy.typing as npt
 import pytest
 import soxr
 
-from tests import speech
+from tests import bombs, speech
 from tests.speech import pcm16_wav_bytes
 from voxwire.engine.errors import InvalidAudio, PayloadTooLarge
 from voxwire.models.interfaces import SAMPLE_RATE
-from voxwire.services.media import decode_audio
+from voxwire.services.media import AudioLimits, DecodeCancelled, decode_audio
 
 TEXT = speech.SENTENCES[0]
 
@@ -238,3 +240,48 @@ def test_file_object_too_large() -> None:
     data = pcm16_wav_bytes(np.zeros(1000, np.float32))
     with pytest.raises(PayloadTooLarge):
         decode_audio(io.BytesIO(data), max_bytes=100)
+
+
+# -- decompression bombs: limits on what decoding may produce ----------------------------
+
+BOMB_LIMITS = AudioLimits(max_seconds=25 * 60.0)
+
+
+def test_a_few_kib_declaring_hours_is_refused_from_the_header() -> None:
+    bomb = bombs.low_rate()  # 27 KiB at 1 Hz: 3.8 hours
+    with pytest.raises(PayloadTooLarge, match=r"declares 3\.84 h of audio, longer than"):
+        decode_audio(bomb, limits=BOMB_LIMITS)
+
+
+@pytest.mark.parametrize(
+    ("bomb", "message"),
+    [
+        (bombs.high_rate, "sample rate 100000000 Hz is outside"),
+        (lambda: bombs.wav(channels=64), "64 channels, more than the limit of 32"),
+        (bombs.many_channels, "corrupt or undecodable"),  # FFmpeg refuses 4096 channels
+    ],
+)
+def test_rates_and_channels_out_of_bounds_are_invalid(bomb: Any, message: str) -> None:
+    with pytest.raises(InvalidAudio, match=message):
+        decode_audio(bomb(), limits=BOMB_LIMITS)
+
+
+def test_a_flac_of_silence_is_refused_by_its_header_or_while_decoding() -> None:
+    declared = bombs.flac_of_silence(30 * 60)
+    with pytest.raises(PayloadTooLarge, match="declares 30 min"):
+        decode_audio(declared, limits=BOMB_LIMITS)
+    hidden = bombs.flac_of_silence(30 * 60, hide_length=True)
+    with pytest.raises(PayloadTooLarge, match="longer than the limit of 25 min"):
+        decode_audio(hidden, limits=BOMB_LIMITS)
+
+
+def test_decoding_stops_at_its_deadline_and_when_cancelled() -> None:
+    audio = bombs.flac_of_silence(60, hide_length=True)
+    slow = AudioLimits(max_decode_seconds=1e-9)
+    with pytest.raises(PayloadTooLarge, match="decoding the audio took longer"):
+        decode_audio(audio, limits=slow)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(DecodeCancelled):
+        decode_audio(audio, cancelled=stop)
+    assert decode_audio(audio).size == 60 * SAMPLE_RATE

@@ -298,7 +298,7 @@ def test_workflows_survive_a_restart(runtime: Runtime, tmp_path: Path) -> None:
     with live_server(runtime, settings) as first:
         assert call(first.http_url, "POST", "/v1/workflows", ASR_SENTIMENT)[0] == 201
     with sqlite3.connect(tmp_path / "state" / "voxwire.db") as db:
-        assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
     with live_server(runtime, settings) as second:
         status, listed = call(second.http_url, "GET", "/v1/workflows")
         assert status == 200

@@ -55,6 +55,7 @@ from voxwire.transports.webrtc.ice import IceServer
 
 _SETTINGS = ServerSettings()
 _LIMITS = _SETTINGS.realtime
+_AUDIO = _SETTINGS.audio_limits
 
 TASK_ALIASES: dict[str, Task] = {
     "asr": "automatic-speech-recognition",
@@ -103,11 +104,17 @@ class ServerTable(_Table):
     max_sessions: int = Field(_LIMITS.max_sessions, ge=1)
     max_message_mb: float = Field(_LIMITS.max_message_bytes / MiB, gt=0)
     max_queued_events: int = Field(_LIMITS.max_queued_events, ge=1)
+    send_timeout: float = Field(_LIMITS.send_timeout_s, gt=0)
+    """Seconds a Realtime send may wait for a client that does not read; then abort."""
     ping_interval: float = Field(_SETTINGS.ping_interval_s or 0.0, ge=0)
     """Seconds between keepalive pings; 0 sends none."""
     ping_timeout: float = Field(_SETTINGS.ping_timeout_s, gt=0)
     max_upload_mb: float = Field(_SETTINGS.max_upload_bytes / MiB, gt=0)
     max_workflow_input_mb: float = Field(_SETTINGS.max_workflow_input_bytes / MiB, gt=0)
+    max_audio_minutes: float = Field(_AUDIO.max_seconds / 60, gt=0)
+    """Longest decoded audio of one HTTP or workflow input (longer: 413)."""
+    max_decode_seconds: float = Field(_AUDIO.max_decode_seconds or 0.0, gt=0)
+    """Wall-clock time decoding one input may take (longer: 413)."""
     data_dir: str = str(_SETTINGS.data_dir)
     allow_url_inputs: bool = _SETTINGS.allow_url_inputs
     url_fetch_timeout: float = Field(_SETTINGS.url_fetch_timeout_s, gt=0)
@@ -134,11 +141,17 @@ class ServerTable(_Table):
                 max_sessions=self.max_sessions,
                 max_message_bytes=int(self.max_message_mb * MiB),
                 max_queued_events=self.max_queued_events,
+                send_timeout_s=self.send_timeout,
             ),
             ping_interval_s=self.ping_interval or None,
             ping_timeout_s=self.ping_timeout,
             max_upload_bytes=int(self.max_upload_mb * MiB),
             max_workflow_input_bytes=int(self.max_workflow_input_mb * MiB),
+            audio_limits=replace(
+                _AUDIO,
+                max_seconds=self.max_audio_minutes * 60,
+                max_decode_seconds=self.max_decode_seconds,
+            ),
             data_dir=Path(self.data_dir).expanduser(),
             allow_url_inputs=self.allow_url_inputs,
             url_fetch_timeout_s=self.url_fetch_timeout,

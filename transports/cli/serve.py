@@ -94,6 +94,14 @@ def serve(
             help="Larger request bodies get 413. (default: 25)",
         ),
     ] = None,
+    max_audio_minutes: Annotated[
+        float | None,
+        typer.Option(
+            "--max-audio-minutes",
+            min=0.001,
+            help="Longer decoded audio in an HTTP or workflow input gets 413. (default: 25)",
+        ),
+    ] = None,
     data_dir: Annotated[
         Path | None,
         typer.Option("--data-dir", help="Where state persists. (default: voxwire-data)"),
@@ -187,6 +195,7 @@ def serve(
         "ping_interval": ping_interval,
         "ping_timeout": ping_timeout,
         "max_upload_mb": max_upload_mb,
+        "max_audio_minutes": max_audio_minutes,
         "data_dir": None if data_dir is None else str(data_dir),
         "allow_url_inputs": allow_url_inputs,
         "public_metrics": public_metrics,

@@ -29,10 +29,12 @@ from voxwire.transports.http import openai as http_openai
 from voxwire.transports.http import speakers as speaker_routes
 from voxwire.transports.http import workflows
 from voxwire.transports.http.auth import ApiKeyMiddleware
+from voxwire.transports.http.disconnect import CancelOnDisconnect
 from voxwire.transports.http.limits import BodyLimitMiddleware
 from voxwire.transports.http.metrics import AppMetrics, HttpMetricsMiddleware
 from voxwire.transports.http.pages import page_files, page_router
 from voxwire.transports.http.settings import ServerSettings
+from voxwire.transports.http.transport_scope import ExposeTransport
 from voxwire.transports.realtime.websocket import SessionSlots, serve_realtime
 from voxwire.transports.webrtc import calls as webrtc
 
@@ -137,7 +139,12 @@ def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> Fast
     app.include_router(http_hf.router(runtime, settings, reserved=reserved))
     app.include_router(workflows.router(runtime, settings))
     app.include_router(
-        speaker_routes.router(runtime, speaker_store, max_upload_bytes=settings.max_upload_bytes)
+        speaker_routes.router(
+            runtime,
+            speaker_store,
+            max_upload_bytes=settings.max_upload_bytes,
+            audio_limits=settings.audio_limits,
+        )
     )
     app.include_router(
         webrtc.router(  # POST /v1/realtime/calls
@@ -163,7 +170,8 @@ def _add_metrics_auth_and_limits(
     page_paths: tuple[str, ...],
 ) -> None:
     """/metrics, and the pure ASGI middleware that wraps every route (outermost first):
-    HTTP metrics, then API keys (before routing), then the request body limit. The page's
+    HTTP metrics, then API keys (before routing), then the request body limit, then the
+    cancellation of requests whose client hung up. The page's
     paths stay public even when API keys are set (the page asks for a key)."""
     metrics = AppMetrics(runtime, slots)
     app.state.metrics = metrics
@@ -174,6 +182,8 @@ def _add_metrics_auth_and_limits(
         response_class=PlainTextResponse,
         summary="Prometheus metrics (text format)",
     )
+    metrics.watch_routes(lambda: app.router.routes)
+    app.add_middleware(CancelOnDisconnect, on_cancel=metrics.on_cancelled)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     public = ["/health", *page_paths, *(["/metrics"] if settings.public_metrics else [])]
     app.add_middleware(
@@ -183,3 +193,4 @@ def _add_metrics_auth_and_limits(
         on_reject=metrics.on_auth_rejected,
     )
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics, routes=lambda: app.router.routes)
+    app.add_middleware(ExposeTransport)  # outermost: it needs the server's own `send`

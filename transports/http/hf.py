@@ -28,7 +28,6 @@ import asyncio
 import base64
 import binascii
 import hashlib
-import json
 import logging
 import time
 from collections import OrderedDict
@@ -38,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 from voxwire.engine.errors import PayloadTooLarge, PeerError, VoxwireError, describe
 from voxwire.models.interfaces import (
@@ -56,6 +55,7 @@ from voxwire.services.inference import (
     classify_text,
     transcribe,
 )
+from voxwire.services.json_limits import JsonTooDeep, loads_bounded
 from voxwire.services.media import decode_audio
 from voxwire.services.runtime import CatalogEntry, ModelLoading, Runtime
 
@@ -65,8 +65,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SERVED_TASKS = ("audio-classification", "automatic-speech-recognition", "text-classification")
-MAX_AUDIO_SECONDS = 30 * 60.0
-"""Longest audio one request may carry (decoded duration)."""
 MAX_TEXT_CHARS = 100_000
 
 CacheKey = tuple[str, str, str]
@@ -91,7 +89,7 @@ class ClassificationParameters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    top_k: int | None = Field(default=None, ge=1, le=1000)
+    top_k: StrictInt | None = Field(default=None, ge=1, le=1000)
     function_to_apply: FunctionToApply | None = None
     """None: sigmoid for a multi-label model (wake words), else softmax, as HF pipelines."""
 
@@ -101,14 +99,14 @@ class AsrParameters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    return_timestamps: bool = False
+    return_timestamps: StrictBool = False
 
 
 class HfOptions(BaseModel):
     """The legacy ``options`` object (the headers take precedence)."""
 
-    use_cache: bool | None = None
-    wait_for_model: bool | None = None
+    use_cache: StrictBool | None = None
+    wait_for_model: StrictBool | None = None
 
 
 class HfJsonBody(BaseModel):
@@ -185,7 +183,9 @@ def _looks_like_json_request(task: str, body: bytes) -> bool:
     if task != "text-classification":
         return True  # no audio format starts with "{"
     try:
-        payload = json.loads(body)
+        payload = loads_bounded(body)
+    except JsonTooDeep:
+        return True  # JSON after all: its parser answers 400
     except ValueError:
         return False
     return isinstance(payload, dict) and "inputs" in payload
@@ -355,7 +355,7 @@ class HfPredictor:
             decode_audio,
             audio,
             max_bytes=self.settings.max_upload_bytes,
-            max_seconds=MAX_AUDIO_SECONDS,
+            limits=self.settings.audio_limits,
         )
 
     async def _run(self, entry: CatalogEntry, prepared: _Prepared) -> Answer:

@@ -8,21 +8,32 @@ What is exported (all names start with `voxwire_`):
   requests refused before routing too). `route` is the route's path template
   (`/models/{model_id}`), `<unmatched>` for paths no route serves, so the label
   set stays bounded whatever clients send;
+* `http_requests_cancelled_total{method,route}`: requests whose client hung up
+  before the answer; their decode and transcription were cancelled;
 * `auth_rejected_total{transport}`: requests and WebSockets refused for a
   missing or wrong API key;
 * `realtime_sessions_active`, `realtime_sessions_limit`,
   `realtime_sessions_opened_total`, `realtime_sessions_refused_total` (at the
-  session limit);
+  session limit), `realtime_sessions_ended_total{reason}` (client_closed,
+  unread_events, send_timeout: a client that stopped reading, aborted; internal_error);
 * per model worker `{model,task,pool}` (`pool` is `streaming` for the live
   recogniser's worker and `requests` for each loaded catalogue model):
   `model_queue_depth`, `model_load`, `model_requests_{submitted,completed,failed,
-  dropped,refused,superseded}_total`, `model_batches_total`,
+  dropped,refused,superseded,cancelled}_total` (cancelled: queued work whose caller
+  went away before it ran), `model_batches_total`,
   `model_busy_seconds_total`; and `model_loaded{model,task}` for every model of
   the catalogue;
 * `session_<counter>_total` for every per-session audio counter (samples in,
   resampled, segmented, transcribed, decodes, jobs dropped, evicted samples,
-  failed transcriptions, ...): the sum over finished sessions plus the live
-  ones, read at scrape time;
+  failed transcriptions, items started / completed / cleared / abandoned, ...):
+  the sum over finished sessions plus the live ones, read at scrape time.
+  `session_evicted_samples_total` counts 16 kHz samples the per-session ring
+  buffer (60 s) let go of to make room: in a long session that is nearly all
+  audio, already transcribed or silence between utterances, so it grows by about
+  16,000 a second per stream and is no loss; audio a final decode still needed
+  when it was evicted is `session_samples_lost_total`, which should stay 0.
+  Items balance: started = completed + transcriptions_failed + cleared +
+  abandoned + open;
 * `reply_<counter>_total` for the spoken replies the same way (responses,
   completed, cancelled, failed, samples synthesized, sent and cancelled).
 """
@@ -51,7 +62,15 @@ UNMATCHED = "<unmatched>"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
-WORKER_COUNTERS = ("submitted", "completed", "failed", "dropped", "refused", "superseded")
+WORKER_COUNTERS = (
+    "submitted",
+    "completed",
+    "failed",
+    "dropped",
+    "refused",
+    "superseded",
+    "cancelled",
+)
 
 
 class AppMetrics:
@@ -78,7 +97,23 @@ class AppMetrics:
             ("transport",),
             registry=self.registry,
         )
+        self.cancelled = Counter(
+            "voxwire_http_requests_cancelled",
+            "HTTP requests whose client hung up before the answer; their work was cancelled.",
+            ("method", "route"),
+            registry=self.registry,
+        )
+        self._routes: Callable[[], Sequence[BaseRoute]] = list
         self.registry.register(RuntimeCollector(runtime, slots))
+
+    def watch_routes(self, routes: Callable[[], Sequence[BaseRoute]]) -> None:
+        """Where route templates for the cancelled-requests label come from."""
+        self._routes = routes
+
+    def on_cancelled(self, scope: Scope) -> None:
+        """Count a request cancelled because its client hung up (the middleware's hook)."""
+        method = scope["method"] if scope.get("method") in METHODS else "OTHER"
+        self.cancelled.labels(method, route_template(scope, self._routes())).inc()
 
     def on_auth_rejected(self, scope_type: str) -> None:
         """Count a refusal (the auth middleware's hook)."""
@@ -205,6 +240,15 @@ class RuntimeCollector(Collector):
             "Realtime connections refused at the session limit (close code 1013).",
             slots.refused,
         )
+        ended = CounterMetricFamily(
+            "voxwire_realtime_sessions_ended",
+            "Realtime sessions ended, by reason: client_closed, unread_events (1008), "
+            "send_timeout (the client stopped reading: aborted), internal_error.",
+            labels=("reason",),
+        )
+        for reason, count in sorted(slots.ended.items()):
+            ended.add_metric([reason], count)
+        yield ended
 
     def _worker_rows(self) -> list[tuple[tuple[str, str, str], ModelWorker[Any, Any]]]:
         runtime = self.runtime

@@ -30,8 +30,12 @@
   ``description`` and ``licence``.
 
 Inference runs on the models' workers through :meth:`Runtime.call`, decoding of
-uploads in a thread; errors are voxwire errors that the app turns into OpenAI's
-error shape.
+uploads in a thread, bounded by the server's :class:`AudioLimits`; errors are
+voxwire errors that the app turns into OpenAI's error shape. A transcription runs
+as a series of calls, one recogniser window (30 s) each, so a long file shares the
+worker's queue with other requests window by window, and a request that is
+cancelled (its client hung up) stops after the window on the worker: its decode
+thread sees the cancellation flag, its queued windows are never run.
 """
 
 from __future__ import annotations
@@ -43,20 +47,30 @@ import functools
 import itertools
 import json
 import logging
+import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from voxwire.engine.errors import InvalidAudio, LocalError, ModelNotFound, PeerError, VoxwireError
 from voxwire.models.interfaces import (
+    SAMPLE_RATE,
     AsrModel,
     AudioArray,
     Segment,
@@ -73,7 +87,7 @@ from voxwire.services.formats import (
     render,
     verbose_json,
 )
-from voxwire.services.media import decode_audio
+from voxwire.services.media import AudioLimits, decode_audio
 from voxwire.services.runtime import CatalogEntry, Runtime
 from voxwire.services.speech import SpeechJob
 from voxwire.services.voices import model_voice
@@ -88,6 +102,14 @@ TTS: Final = "text-to-speech"
 
 MAX_SPEECH_CHARS: Final = 4096
 """OpenAI's limit on the `input` of a speech request."""
+
+MAX_PROMPT_CHARS: Final = 1024
+"""The transcription `prompt` (Whisper reads at most 224 tokens of it)."""
+
+MAX_NAME_CHARS: Final = 256
+"""`model`, `language`, `voice` and other names."""
+
+MAX_INSTRUCTIONS_CHARS: Final = 4096
 
 SPEECH_QUEUE_CHUNKS: Final = 4
 """Encoded sentences that may wait for a slow client before synthesis pauses."""
@@ -133,9 +155,9 @@ class AudioForm(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str | None = None
-    language: str | None = None
-    prompt: str | None = None
+    model: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    language: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     response_format: ResponseFormat = ResponseFormat.JSON
     temperature: float = Field(default=0.0, ge=0.0, le=1.0)
 
@@ -154,7 +176,7 @@ class TranslationForm(AudioForm):
 class VoiceRef(BaseModel):
     """A voice given as an object, as the SDK allows for custom voices."""
 
-    id: str
+    id: str = Field(max_length=MAX_NAME_CHARS)
 
 
 class SpeechRequest(BaseModel):
@@ -162,13 +184,13 @@ class SpeechRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str | None = None
-    input: str = Field(min_length=1, max_length=MAX_SPEECH_CHARS)
-    voice: str | VoiceRef | None = None
+    model: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    input: StrictStr = Field(min_length=1, max_length=MAX_SPEECH_CHARS)
+    voice: Annotated[str, Field(max_length=MAX_NAME_CHARS)] | VoiceRef | None = None
     response_format: AudioFormat = AudioFormat.MP3
-    speed: float = Field(default=1.0, ge=0.25, le=4.0)
+    speed: StrictFloat = Field(default=1.0, ge=0.25, le=4.0)
     stream_format: Literal["audio", "sse"] = "audio"
-    instructions: str | None = None
+    instructions: str | None = Field(default=None, max_length=MAX_INSTRUCTIONS_CHARS)
     """Accepted and ignored, as by OpenAI's tts-1."""
 
     @field_validator("input")
@@ -250,15 +272,28 @@ def parse_form(model: type[FormT], fields: Mapping[str, str | list[str]]) -> For
         raise RequestValidationError(exc.errors()) from None
 
 
-async def decode_upload(upload: Upload, max_bytes: int) -> AudioArray:
-    """The upload as 16 kHz mono float32, decoded in a thread (never on the loop)."""
+async def decode_upload(upload: Upload, max_bytes: int, limits: AudioLimits) -> AudioArray:
+    """The upload as 16 kHz mono float32, decoded in a thread (never on the loop) within
+    `limits`; cancelling the caller stops the thread at its next frame."""
     if not upload.data:
         raise InvalidAudio("the uploaded file is empty (0 bytes)", param="file")
+    return await decode_in_thread(upload.data, max_bytes, limits, param="file")
+
+
+async def decode_in_thread(
+    data: bytes, max_bytes: int, limits: AudioLimits, *, param: str | None
+) -> AudioArray:
+    """decode_audio in a thread that stops when the awaiting task is cancelled."""
+    cancelled = threading.Event()
     try:
-        return await asyncio.to_thread(decode_audio, upload.data, max_bytes=max_bytes)
-    except InvalidAudio as exc:
-        exc.param = exc.param or "file"
+        return await asyncio.to_thread(
+            decode_audio, data, max_bytes=max_bytes, limits=limits, cancelled=cancelled
+        )
+    except PeerError as exc:  # InvalidAudio, PayloadTooLarge
+        exc.param = exc.param or param
         raise
+    finally:
+        cancelled.set()  # nobody waits any more: the decode thread stops
 
 
 # -- speech recognition --------------------------------------------------------------------
@@ -295,18 +330,36 @@ def check_language(entry: CatalogEntry, language: str | None, action: str) -> st
     return code
 
 
-def _transcribe_on(model: AsrModel, audio: AudioArray, options: TranscribeOptions) -> Transcription:
-    return model.transcribe(audio, options)
-
-
 async def transcribe(
     runtime: Runtime, entry: CatalogEntry, audio: AudioArray, options: TranscribeOptions
 ) -> Transcription:
-    """Run one offline transcription on the entry's worker and log it."""
+    """Run one offline transcription on the entry's worker, window by window, and log it.
+
+    Each window is its own call on the worker, so other requests' windows take turns
+    with this one's, and cancelling the caller leaves at most the running window."""
     started = time.perf_counter()
-    work = functools.partial(_transcribe_on, audio=audio, options=options)
-    with model_failures(f"{options.task} with {entry.spec.id}"):
-        result = await runtime.call(entry, work)
+    what = f"{options.task} with {entry.spec.id}"
+    with model_failures(what):
+        segments = await runtime.call(
+            entry, functools.partial(_segments_on, audio=audio, options=options)
+        )
+    collected: list[Segment] = []
+    try:
+        while True:
+            with model_failures(what):
+                segment = await runtime.call(entry, functools.partial(_next_segment, segments))
+            if segment is None:
+                break
+            collected.append(segment)
+    finally:
+        _close_segments(segments)
+    language = getattr(segments, "language", None) or options.language or "en"
+    result = Transcription(
+        text=" ".join(s.text for s in collected if s.text),
+        language=str(language),
+        duration=len(audio) / SAMPLE_RATE,
+        segments=tuple(collected),
+    )
     log.info(
         "%s with %s: %.1f s of audio, %d segments, in %.2f s",
         options.task,
@@ -390,10 +443,14 @@ async def transcript_events(
             time.perf_counter() - started,
         )
     finally:
-        close = getattr(segments, "close", None)
-        if close is not None:
-            with contextlib.suppress(ValueError):  # still running on the worker: it ends there
-                close()
+        _close_segments(segments)
+
+
+def _close_segments(segments: Iterator[Segment]) -> None:
+    close = getattr(segments, "close", None)
+    if close is not None:
+        with contextlib.suppress(ValueError):  # still running on the worker: it ends there
+            close()
 
 
 def _segments_on(
@@ -582,7 +639,7 @@ def router(
             initial_prompt=form.prompt or None,
             temperature=form.temperature,
         )
-        audio = await decode_upload(upload, settings.max_upload_bytes)
+        audio = await decode_upload(upload, settings.max_upload_bytes, settings.audio_limits)
         if form.stream:
             events = transcript_events(runtime, entry, audio, options)
             return StreamingResponse(events, media_type="text/event-stream")
@@ -606,7 +663,7 @@ def router(
             initial_prompt=form.prompt or None,
             temperature=form.temperature,
         )
-        audio = await decode_upload(upload, settings.max_upload_bytes)
+        audio = await decode_upload(upload, settings.max_upload_bytes, settings.audio_limits)
         result = await transcribe(runtime, entry, audio, options)
         return transcript_response(result, form.response_format, task="translate")
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voxwire.services.media import AudioLimits
 from voxwire.services.reply_openai_chat import ChatSettings
 from voxwire.transports.realtime.websocket import RealtimeLimits
 from voxwire.transports.webrtc.ice import IceServer
@@ -28,6 +29,12 @@ class ServerSettings:
     max_upload_bytes: int = 25 * MiB
     """Larger request bodies get 413 without being read whole."""
     max_workflow_input_bytes: int = 20 * MiB
+    audio_limits: AudioLimits = field(
+        default_factory=lambda: AudioLimits(max_seconds=25 * 60.0, max_decode_seconds=30.0)
+    )
+    """What one uploaded or fetched audio input may decode to (OpenAI, Hugging Face and
+    workflow inputs, URLs included): 25 minutes, as OpenAI's ~25 MB uploads; 1-384 kHz;
+    32 channels; 30 s of decoding. Checked from the header, then while decoding (413/400)."""
     data_dir: Path = field(default_factory=lambda: Path("voxwire-data"))
     """Where workflows (SQLite) and other state persist."""
     allow_url_inputs: bool = False

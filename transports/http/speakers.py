@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 
 from voxwire.engine.errors import PeerError
 from voxwire.models.interfaces import SAMPLE_RATE, AudioArray
+from voxwire.services.media import AudioLimits
 from voxwire.services.runtime import Runtime
 from voxwire.services.speakers import (
     DEFAULT_THRESHOLD,
@@ -89,10 +90,17 @@ _MULTIPART_IDENTIFY = _multipart(
 class SpeakerService:
     """The routes' logic: decode, embed on the encoder's worker, store."""
 
-    def __init__(self, runtime: Runtime, store: SpeakerStore, max_upload_bytes: int) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        store: SpeakerStore,
+        max_upload_bytes: int,
+        audio_limits: AudioLimits | None = None,
+    ) -> None:
         self.runtime = runtime
         self.store = store
         self.max_upload_bytes = max_upload_bytes
+        self.audio_limits = audio_limits or AudioLimits()
 
     async def enrol(self, request: Request) -> tuple[Speaker, bool]:
         upload = await read_upload(request)
@@ -121,7 +129,7 @@ class SpeakerService:
         return snapshot.identify(vector, threshold)
 
     async def _speech(self, upload: Upload) -> AudioArray:
-        audio = await decode_upload(upload, self.max_upload_bytes)
+        audio = await decode_upload(upload, self.max_upload_bytes, self.audio_limits)
         seconds = len(audio) / SAMPLE_RATE
         if seconds > MAX_ENROL_SECONDS:
             raise PeerError(
@@ -144,9 +152,15 @@ def _field(upload: Upload, name: str) -> str:
     return value
 
 
-def router(runtime: Runtime, store: SpeakerStore, *, max_upload_bytes: int) -> APIRouter:
+def router(
+    runtime: Runtime,
+    store: SpeakerStore,
+    *,
+    max_upload_bytes: int,
+    audio_limits: AudioLimits | None = None,
+) -> APIRouter:
     """The ``/v1/speakers`` routes on `store`."""
-    service = SpeakerService(runtime, store, max_upload_bytes)
+    service = SpeakerService(runtime, store, max_upload_bytes, audio_limits)
     api = APIRouter(prefix="/v1/speakers", tags=["speakers"])
 
     @api.post("", response_model=None, openapi_extra=_MULTIPART)

@@ -1,9 +1,16 @@
 """``/v1/workflows``: ``POST`` creates, ``GET`` lists, ``GET /{id}`` and ``DELETE /{id}``,
 and ``POST /{id}/results`` runs the workflow (:mod:`voxwire.services.workflows`) on up to
-32 inputs, answering in Clarifai's shape."""
+32 inputs, answering in Clarifai's shape.
+
+``POST`` takes an ``Idempotency-Key`` header (up to 255 printable characters), as
+payment and cloud APIs do: the first request with a key creates the workflow; a
+retry with the same key and body gets the same answer (marked
+``Idempotent-Replayed: true``), even after the server crashed between commit and
+answer; the same key with another body gets 422. A key lives as long as its workflow."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,10 +18,13 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from voxwire.engine.errors import PeerError
 from voxwire.services.runtime import Runtime
 from voxwire.services.url_fetch import UrlInputsDisabled
 from voxwire.services.workflow_store import (
     DuplicateWorkflow,
+    IdempotencyKey,
+    KeyReused,
     StoredWorkflow,
     StoreFull,
     WorkflowStore,
@@ -48,6 +58,29 @@ def _describe_workflow(stored: StoredWorkflow) -> dict[str, Any]:
     }
 
 
+MAX_IDEMPOTENCY_KEY_CHARS = 255
+
+
+class IdempotencyKeyReused(PeerError):
+    """An Idempotency-Key sent again with a different request."""
+
+    code = "idempotency_key_reused"
+    http_status = 422
+
+
+def idempotency_key(request: Request, body: bytes) -> IdempotencyKey | None:
+    """The request's Idempotency-Key header with a digest of its body, if it has one."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY_CHARS or not key.isprintable():
+        raise PeerError(
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters",
+            param="Idempotency-Key",
+        )
+    return IdempotencyKey(key, hashlib.sha256(body).hexdigest())
+
+
 class WorkflowService:
     """The workflow routes' logic: definitions in the store, runs on the runner."""
 
@@ -57,8 +90,10 @@ class WorkflowService:
         self.store = WorkflowStore(settings.data_dir / "voxwire.db", max_workflows=MAX_WORKFLOWS)
         self.runner = WorkflowRunner(runtime, settings)
 
-    async def create(self, request: Request) -> dict[str, Any]:
+    async def create(self, request: Request) -> tuple[dict[str, Any], bool]:
+        """(the workflow, whether it is a replay of an earlier create with the same key)."""
         body = await read_body(request, DEFINITION_BODY_LIMIT)
+        key = idempotency_key(request, body)
         try:
             definition = WorkflowDefinition.model_validate_json(body)
         except ValidationError as exc:
@@ -73,12 +108,18 @@ class WorkflowService:
             datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         )
         try:
-            await self.store.add(stored)
+            earlier = await self.store.add(stored, key)
+        except KeyReused:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was used with a different request", param="Idempotency-Key"
+            ) from None
         except DuplicateWorkflow:
             raise WorkflowExists(f"a workflow with id {definition.id!r} exists already") from None
         except StoreFull as exc:
             raise WorkflowLimit(f"{exc}; delete some first") from None
-        return _describe_workflow(stored)
+        if earlier is not None:
+            return _describe_workflow(earlier), True
+        return _describe_workflow(stored), False
 
     async def get(self, workflow_id: str) -> StoredWorkflow:
         stored = await self.store.get(workflow_id)
@@ -130,10 +171,12 @@ def router(runtime: Runtime, settings: ServerSettings) -> APIRouter:
     service = WorkflowService(runtime, settings)
     api = APIRouter(prefix="/v1/workflows", tags=["workflows"])
 
-    @api.post("", status_code=201)
-    async def create_workflow(request: Request) -> dict[str, Any]:
-        """Create a workflow (409 if the id exists)."""
-        return {"status": OK, "workflow": await service.create(request)}
+    @api.post("", status_code=201, response_model=None)
+    async def create_workflow(request: Request) -> Response:
+        """Create a workflow (409 if the id exists; an Idempotency-Key makes it retryable)."""
+        workflow, replayed = await service.create(request)
+        headers = {"Idempotent-Replayed": "true"} if replayed else None
+        return JSONResponse({"status": OK, "workflow": workflow}, 201, headers=headers)
 
     @api.get("")
     async def list_workflows() -> dict[str, Any]:

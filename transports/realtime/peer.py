@@ -7,8 +7,9 @@ one :class:`~voxwire.transports.realtime.websocket.RealtimeConnection` serves ei
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from typing import Protocol
+from typing import Any, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -25,8 +26,20 @@ class EventPeer(Protocol):
         ...
 
     async def close(self, code: int, reason: str) -> None:
-        """Close the channel (idempotent, never raises)."""
+        """Close the channel (idempotent, never raises); may wait for the peer."""
         ...
+
+    def abort(self) -> None:
+        """Drop the channel at once, without waiting for the peer (idempotent)."""
+        ...
+
+
+TRANSPORT_SCOPE_KEY = "voxwire.transport"
+"""Where :class:`~voxwire.transports.http.transport_scope.ExposeTransport` puts the
+connection's asyncio transport in a WebSocket scope, so a session can abort it."""
+
+CLOSING_POLL_S = 1.0
+"""How often a waiting receive checks whether the server already gave the socket up."""
 
 
 class AudioSink(Protocol):
@@ -52,16 +65,30 @@ class AudioSink(Protocol):
 
 
 class WebSocketPeer:
-    """An accepted Starlette WebSocket as an :class:`EventPeer`."""
+    """An accepted Starlette WebSocket as an :class:`EventPeer`.
+
+    With the connection's transport in the scope (uvicorn, through ExposeTransport),
+    :meth:`abort` drops the TCP connection at once, and :meth:`receive` returns None
+    once the server has given the socket up (a keepalive timeout, a close frame sent)
+    but the peer, not reading, keeps it from closing.
+    """
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
+        self._transport: Any = getattr(websocket, "scope", {}).get(TRANSPORT_SCOPE_KEY)
 
     async def receive(self) -> str | bytes | None:
-        try:
-            message = await self.websocket.receive()
-        except (WebSocketDisconnect, RuntimeError):
-            return None
+        while True:
+            try:
+                async with asyncio.timeout(CLOSING_POLL_S if self._transport else None):
+                    message = await self.websocket.receive()
+                break
+            except TimeoutError:
+                if self._transport.is_closing():  # closed by the server, never drained
+                    self.abort()
+                    return None
+            except (WebSocketDisconnect, RuntimeError):
+                return None
         if message["type"] == "websocket.disconnect":
             return None
         data: bytes | None = message.get("bytes")
@@ -77,3 +104,7 @@ class WebSocketPeer:
         if self.websocket.application_state is WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await self.websocket.close(code, reason)
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()

@@ -13,7 +13,7 @@ import binascii
 import json
 import secrets
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
@@ -21,6 +21,7 @@ from voxwire.engine.audio import SUPPORTED_INPUT_RATES
 from voxwire.engine.errors import PeerError
 from voxwire.engine.segmenter import SegmenterOptions
 from voxwire.engine.session import SessionOptions
+from voxwire.services.json_limits import JsonTooDeep, loads_bounded
 from voxwire.services.voices import OPENAI_VOICES
 
 DEFAULT_INPUT_RATE = 24_000
@@ -45,6 +46,22 @@ OPENAI_TRANSCRIPTION_MODELS = frozenset(
 select the server's configured recogniser."""
 
 
+MAX_NAME_CHARS = 256
+"""Ids, model, voice, language and other names in client events."""
+MAX_PROMPT_CHARS = 1024
+"""The transcription `prompt` (Whisper reads at most 224 tokens of it)."""
+MAX_TEXT_CHARS = 32_768
+"""`instructions` and the text of a conversation item."""
+MAX_LIST_ITEMS = 16
+"""Entries of any list or map in a client event (classifiers, wake words, metadata)."""
+MAX_PREFIX_PADDING_MS = 5_000
+MAX_SILENCE_DURATION_MS = 10_000
+MAX_IDLE_TIMEOUT_MS = 3_600_000
+MAX_AUDIO_END_MS = 24 * 3_600_000
+
+Name = Annotated[str, Field(max_length=MAX_NAME_CHARS)]
+
+
 class ProtocolError(PeerError):
     """A client event the server cannot act on; the socket stays open."""
 
@@ -63,9 +80,10 @@ def new_event_id() -> str:
 
 
 class _Lenient(BaseModel):
-    """Fields voxwire does not use (noise_reduction, tools...) are accepted and ignored."""
+    """Fields voxwire does not use (noise_reduction, tools...) are accepted and ignored.
+    Types are strict: "16000" is not a rate and 1 is not a boolean."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class AudioFormat(_Lenient):
@@ -74,19 +92,19 @@ class AudioFormat(_Lenient):
 
 
 class TranscriptionSettings(_Lenient):
-    model: str | None = None
-    language: str | None = None
-    prompt: str | None = None
+    model: Name | None = None
+    language: Name | None = None
+    prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
 
 
 class TurnDetection(_Lenient):
     type: Literal["server_vad", "semantic_vad"] = "server_vad"
-    threshold: float | None = None
-    prefix_padding_ms: int | None = None
-    silence_duration_ms: int | None = None
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    prefix_padding_ms: int | None = Field(default=None, ge=0, le=MAX_PREFIX_PADDING_MS)
+    silence_duration_ms: int | None = Field(default=None, ge=0, le=MAX_SILENCE_DURATION_MS)
     create_response: bool | None = None
     interrupt_response: bool | None = None
-    idle_timeout_ms: int | None = None
+    idle_timeout_ms: int | None = Field(default=None, ge=0, le=MAX_IDLE_TIMEOUT_MS)
 
 
 class AudioInput(_Lenient):
@@ -97,7 +115,7 @@ class AudioInput(_Lenient):
 
 class AudioOutput(_Lenient):
     format: AudioFormat | None = None
-    voice: str | None = None
+    voice: Name | None = None
     speed: float | None = Field(default=None, ge=0.25, le=4.0)
 
 
@@ -109,7 +127,7 @@ class AudioSettings(_Lenient):
 class _Strict(BaseModel):
     """voxwire's own objects: a misspelt field is an error, not silently ignored."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class WakeWordSettings(_Strict):
@@ -117,7 +135,7 @@ class WakeWordSettings(_Strict):
 
     threshold: float | None = Field(default=None, gt=0.0, le=1.0)
     refractory_ms: int | None = Field(default=None, ge=0, le=60_000)
-    names: list[str] | None = None
+    names: list[Name] | None = Field(default=None, max_length=MAX_LIST_ITEMS)
 
 
 class SpeakerSettings(_Strict):
@@ -139,9 +157,11 @@ Modality = Literal["text", "audio"]
 class SessionSettings(_Lenient):
     type: Literal["transcription", "realtime"] | None = None
     audio: AudioSettings | None = None
-    instructions: str | None = None
+    instructions: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     output_modalities: list[Modality] | None = Field(default=None, min_length=1, max_length=1)
-    classifiers: list[str] | None = Field(default=None, alias="voxwire.classifiers")
+    classifiers: list[Name] | None = Field(
+        default=None, alias="voxwire.classifiers", max_length=MAX_LIST_ITEMS
+    )
     wake_word_gate: StrictBool | None = Field(default=None, alias="voxwire.wake_word_gate")
     wake_words: WakeWordSettings | None = Field(default=None, alias="voxwire.wake_words")
     speakers: SpeakerSettings | None = Field(default=None, alias="voxwire.speakers")
@@ -150,61 +170,63 @@ class SessionSettings(_Lenient):
 
 class SessionUpdate(_Lenient):
     type: Literal["session.update"]
-    event_id: str | None = None
+    event_id: Name | None = None
     session: SessionSettings
 
 
 class AudioAppend(_Lenient):
     type: Literal["input_audio_buffer.append"]
-    event_id: str | None = None
+    event_id: Name | None = None
     audio: str
 
 
 class AudioCommit(_Lenient):
     type: Literal["input_audio_buffer.commit"]
-    event_id: str | None = None
+    event_id: Name | None = None
 
 
 class AudioClear(_Lenient):
     type: Literal["input_audio_buffer.clear"]
-    event_id: str | None = None
+    event_id: Name | None = None
 
 
 class ResponseSettings(_Lenient):
     """The `response` of response.create: what this one reply may override."""
 
-    instructions: str | None = None
+    instructions: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     output_modalities: list[Modality] | None = Field(default=None, min_length=1, max_length=1)
     """["audio"] (spoken, with a transcript) or ["text"] (text only)."""
-    conversation: str | None = None
+    conversation: Name | None = None
     """"auto" (the default) adds the reply to the conversation; "none" keeps it out."""
-    metadata: dict[str, str] | None = None
+    metadata: dict[Name, Annotated[str, Field(max_length=512)]] | None = Field(
+        default=None, max_length=MAX_LIST_ITEMS
+    )
 
 
 class ResponseCreate(_Lenient):
     type: Literal["response.create"]
-    event_id: str | None = None
+    event_id: Name | None = None
     response: ResponseSettings | None = None
 
 
 class ResponseCancel(_Lenient):
     type: Literal["response.cancel"]
-    event_id: str | None = None
-    response_id: str | None = None
+    event_id: Name | None = None
+    response_id: Name | None = None
 
 
 class ItemTruncate(_Lenient):
     type: Literal["conversation.item.truncate"]
-    event_id: str | None = None
-    item_id: str
-    content_index: int = Field(ge=0)
-    audio_end_ms: int = Field(ge=0)
+    event_id: Name | None = None
+    item_id: Name
+    content_index: int = Field(ge=0, le=MAX_LIST_ITEMS)
+    audio_end_ms: int = Field(ge=0, le=MAX_AUDIO_END_MS)
 
 
 class ItemContent(_Lenient):
     type: Literal["input_text", "text", "output_text", "input_audio", "output_audio"]
-    text: str | None = None
-    transcript: str | None = None
+    text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    transcript: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
 
 
 class ItemIn(_Lenient):
@@ -213,7 +235,7 @@ class ItemIn(_Lenient):
     id: str | None = Field(default=None, max_length=64)
     type: Literal["message"]
     role: Literal["user", "assistant", "system"]
-    content: list[ItemContent] = Field(min_length=1, max_length=16)
+    content: list[ItemContent] = Field(min_length=1, max_length=MAX_LIST_ITEMS)
 
     def text(self) -> str:
         """The item's text; audio content is refused (send audio as input audio)."""
@@ -232,8 +254,8 @@ class ItemIn(_Lenient):
 
 class ItemCreate(_Lenient):
     type: Literal["conversation.item.create"]
-    event_id: str | None = None
-    previous_item_id: str | None = None
+    event_id: Name | None = None
+    previous_item_id: Name | None = None
     item: ItemIn
 
 
@@ -241,14 +263,14 @@ class OutputAudioClear(_Lenient):
     """WebRTC only: drop the reply audio the server has not played yet."""
 
     type: Literal["output_audio_buffer.clear"]
-    event_id: str | None = None
+    event_id: Name | None = None
 
 
 class StatsRequest(_Lenient):
     """voxwire's own: ask for the session's audio counters ('nothing lost', checkable)."""
 
     type: Literal["voxwire.session.stats"]
-    event_id: str | None = None
+    event_id: Name | None = None
 
 
 ClientEvent = (
@@ -281,9 +303,11 @@ _CLIENT_EVENTS: dict[str, type[ClientEvent]] = {
 def parse_client_event(text: str) -> ClientEvent:
     """A text frame as a client event, or a ProtocolError saying what is wrong."""
     try:
-        raw = json.loads(text)
+        raw = loads_bounded(text)
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"the event is not valid JSON: {exc.msg}", code="invalid_json") from exc
+    except JsonTooDeep as exc:
+        raise ProtocolError(exc.message, code=exc.code) from exc
     if not isinstance(raw, dict):
         raise ProtocolError("an event must be a JSON object", code="invalid_json")
     kind = raw.get("type")
@@ -309,8 +333,8 @@ def parse_client_event(text: str) -> ClientEvent:
 def client_event_id(text: str) -> str | None:
     """The event_id of a (possibly invalid) client event, for the error that answers it."""
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError:
+        raw = loads_bounded(text)
+    except (json.JSONDecodeError, JsonTooDeep):
         return None
     event_id = raw.get("event_id") if isinstance(raw, dict) else None
     return event_id if isinstance(event_id, str) else None

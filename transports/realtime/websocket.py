@@ -5,6 +5,10 @@ so audio work runs off the event loop and decodes on the shared workers) and
 session events into frames. It reads the next frame only when the last one has
 been handled, so a fast client is paced by the engine rather than buffered;
 events wait in a bounded queue, and a client that stops reading them is closed.
+A session is released the moment it is condemned: a send (event or close frame)
+that does not complete within `send_timeout_s` aborts the connection rather than
+wait for a peer that does not read, and the reader, the writer and the slot are
+freed at once; why each session ended is counted (`SessionSlots.ended`).
 Audio passes through the session's :class:`~voxwire.transports.realtime.classifiers.LiveClassifiers`
 (wake words, the wake-word gate, classification of finished items).
 """
@@ -81,10 +85,15 @@ class RealtimeLimits:
     reply_audio_lead_s: float = 1.0
     """How far ahead of real time reply audio is sent as events; what is not sent yet
     is dropped at once by barge-in."""
+    send_timeout_s: float = 10.0
+    """A send (event or close frame) that cannot complete this long means the client
+    stopped reading: the connection is aborted and the session freed."""
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1 or self.max_queued_events < 1:
             raise ValueError("max_sessions and max_queued_events must be at least 1")
+        if self.send_timeout_s <= 0:
+            raise ValueError("send_timeout_s must be positive")
 
 
 class SessionSlots:
@@ -103,6 +112,8 @@ class SessionSlots:
         """The counters of every session that has ended, summed (metrics add the live ones)."""
         self.finished_replies = ReplyCounters()
         """The reply counters of every session that has ended, summed."""
+        self.ended: dict[str, int] = {}
+        """Sessions ended since start, by reason (see `RealtimeConnection.end_reason`)."""
 
     def try_reserve(self) -> bool:
         if self._reserved >= self.limit:
@@ -126,6 +137,8 @@ class SessionSlots:
         if connection is not None:
             _add_counters(self.finished, connection.session.counters)
             _add_counters(self.finished_replies, connection.replies.counters)
+            reason = connection.end_reason
+            self.ended[reason] = self.ended.get(reason, 0) + 1
 
     @property
     def in_use(self) -> int:
@@ -243,20 +256,34 @@ class RealtimeConnection:
             limits.max_queued_events
         )
         self._closing: asyncio.Task[None] | None = None
+        self._condemned = asyncio.Event()
+        self.end_reason = "client_closed"
+        """Why the session ended: client_closed, unread_events (the queue filled),
+        send_timeout (a send or the close never completed: aborted), internal_error."""
         self.opened_at = time.monotonic()
 
     # -- lifecycle -----------------------------------------------------------------------
 
     async def serve(self) -> None:
         log.info("%s: %s session opened", self.config.session_id, self.config.type)
-        writer = asyncio.create_task(self._write_events(), name=f"{self.config.session_id}:writer")
+        name = self.config.session_id
+        writer = asyncio.create_task(self._write_events(), name=f"{name}:writer")
         self._send(server_event("session.created", session=self.config.to_wire()))
+        reader = asyncio.create_task(self._read_events(), name=f"{name}:reader")
+        condemned = asyncio.create_task(self._condemned.wait(), name=f"{name}:condemned")
         try:
-            await self._read_events()
+            await asyncio.wait((reader, condemned), return_when=asyncio.FIRST_COMPLETED)
+            if reader.done():
+                reader.result()  # what the reader raised, if anything
         finally:
+            for task in (reader, condemned):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self.replies.close()
             await self.live.close()
             await self.driver.close()
+            self.session.abandon()
             if self._closing is not None:
                 await self._closing
             writer.cancel()
@@ -291,6 +318,7 @@ class RealtimeConnection:
                 self._send_error(exc, client_event_id(text) if text is not None else None)
             except Exception:
                 log.exception("%s: internal error; closing the session", self.config.session_id)
+                self.end_reason = "internal_error"
                 self._send(
                     error_event(
                         message="internal server error",
@@ -331,6 +359,7 @@ class RealtimeConnection:
                     "voxwire.session.stats",
                     session_id=self.config.session_id,
                     counters=dataclasses.asdict(self.session.counters),
+                    open_items=self.session.open_items,
                     classifiers=self.live.stats(),
                     replies=self.replies.stats(),
                 )
@@ -400,6 +429,7 @@ class RealtimeConnection:
                 self.config.session_id,
                 self.limits.max_queued_events,
             )
+            self.end_reason = "unread_events"
             self._close_soon(CLOSE_POLICY_VIOLATION, "client is not reading events")
 
     def _close_soon(self, code: int, reason: str) -> None:
@@ -407,7 +437,26 @@ class RealtimeConnection:
             self._closing = asyncio.get_running_loop().create_task(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:
-        await self.peer.close(code, reason)
+        """Close gracefully if the peer takes the close frame in time, else abort; the
+        session ends either way (the reader may be waiting on a silent peer)."""
+        try:
+            async with asyncio.timeout(self.limits.send_timeout_s):
+                await self.peer.close(code, reason)
+        except TimeoutError:
+            self._condemn("the close frame was not taken")
+        self._condemned.set()
+
+    def _condemn(self, why: str) -> None:
+        """Abort the connection and end the session now."""
+        log.warning(
+            "%s: %s within %g s; aborting the connection",
+            self.config.session_id,
+            why,
+            self.limits.send_timeout_s,
+        )
+        self.end_reason = "send_timeout"
+        self.peer.abort()
+        self._condemned.set()
 
     async def _write_events(self) -> None:
         while True:
@@ -415,7 +464,11 @@ class RealtimeConnection:
             if event is None:
                 return
             try:
-                await self.peer.send(json.dumps(event, separators=(",", ":")))
+                async with asyncio.timeout(self.limits.send_timeout_s):
+                    await self.peer.send(json.dumps(event, separators=(",", ":")))
+            except TimeoutError:
+                self._condemn("an event could not be sent")
+                return
             except Exception:  # the peer is gone; the reader sees the disconnect
                 return
 

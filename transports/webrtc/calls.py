@@ -45,6 +45,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from voxwire.engine.errors import PeerError
+from voxwire.services.json_limits import JsonTooDeep, loads_bounded
 from voxwire.services.reply_handlers import ReplyHandler
 from voxwire.services.speakers import SpeakerStore
 from voxwire.transports.realtime.protocol import (
@@ -200,6 +201,10 @@ class DataChannelPeer:
         """The session closes the channel (a limit or an internal error): end the call."""
         log.info("%s: closing the call (%d): %s", self.name, code, reason)
         self._on_end(f"closed by the server: {reason}")
+
+    def abort(self) -> None:
+        """The session gave up on the caller (a send that never completed): end the call."""
+        self._on_end("aborted by the server: the caller stopped reading")
 
 
 # -- one call ------------------------------------------------------------------------------------
@@ -465,7 +470,9 @@ def _session_json(text: str | None) -> dict[str, Any] | None:
     if text is None or not text.strip():
         return None
     try:
-        session = json.loads(text)
+        session = loads_bounded(text)
+    except JsonTooDeep as exc:
+        raise ProtocolError(exc.message, code=exc.code, param="session") from None
     except json.JSONDecodeError as exc:
         raise ProtocolError(
             f"session is not valid JSON: {exc.msg}", code="invalid_json", param="session"

@@ -333,7 +333,7 @@ BAD_EVENTS: list[tuple[str, str | bytes, str, str | None]] = [
             }
         ),
         "invalid_value",
-        "session.audio.input.turn_detection",
+        "session.audio.input.turn_detection.threshold",
     ),
     (
         "unknown model",
@@ -498,6 +498,7 @@ def test_stats_balance_after_a_session(
     assert counters["samples_in"] == len(sentence)
     assert counters["samples_segmented"] == counters["samples_transcribed"] > 0
     assert counters["evicted_samples"] == counters["transcriptions_failed"] == 0
+    assert counters["items_started"] == counters["items_completed"] == 1
 
 
 def test_a_peer_that_stops_answering_pings_is_dropped(runtime: Runtime) -> None:
