@@ -171,6 +171,15 @@ def serve(
             help="openai-chat: seconds to wait to connect and between chunks. (default: 30)",
         ),
     ] = None,
+    wyoming: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--wyoming",
+            help="Also serve Home Assistant's Wyoming protocol (asr, tts, wake) on "
+            "tcp://HOST:PORT or unix:///PATH, on the same models and session limit "
+            "(repeatable). (default: not served)",
+        ),
+    ] = None,
 ) -> None:
     """Serve the OpenAI Realtime API on /v1/realtime, the HTTP APIs, /health and /metrics."""
     import uvicorn
@@ -178,6 +187,7 @@ def serve(
     from voxwire.transports.cli import config as configuration
     from voxwire.transports.http.app import create_app
     from voxwire.transports.http.auth import api_keys_from
+    from voxwire.transports.realtime.websocket import SessionSlots
 
     overrides: dict[str, Any] = {
         "host": host,
@@ -190,6 +200,7 @@ def serve(
         "data_dir": None if data_dir is None else str(data_dir),
         "allow_url_inputs": allow_url_inputs,
         "public_metrics": public_metrics,
+        "wyoming": wyoming or None,
     }
     file_config = None if config is None else configuration.read_config(config)
     file_keys = file_config.server.api_keys if file_config is not None else []
@@ -226,19 +237,17 @@ def serve(
     build_handler(plan.settings.assistant, plan.settings.chat)  # a bad --assistant fails now
     runtime = load_runtime(plan, model)
     try:
-        # The embedded models are small: load them now, so no first request waits.
-        from voxwire.models.registry import EMBEDDED_MODELS
-
-        embedded = tuple(
-            spec.id
-            for spec in EMBEDDED_MODELS
-            if runtime.catalog.get(spec.id) is not None
-            and runtime.catalog[spec.id].spec == spec
-            and not runtime.catalog[spec.id].loaded
-        )
-        preload(runtime, tuple(dict.fromkeys(embedded + plan.preload)))
+        preload_embedded(runtime, plan.preload)
         settings = plan.settings
-        app = create_app(runtime, settings)
+        service = None
+        slots = SessionSlots(settings.realtime.max_sessions)
+        if settings.wyoming:
+            from voxwire.transports.cli.wyoming import build_service
+
+            service = build_service(runtime, settings, slots)
+        app = create_app(
+            runtime, settings, slots=slots, wyoming=None if service is None else service.stats
+        )
         server_config = uvicorn.Config(
             app,
             host=plan.host,
@@ -259,7 +268,13 @@ def serve(
             f"(realtime: ws://{plan.host}:{plan.port}/v1/realtime, "
             f"browser demo: http://{plan.host}:{plan.port}/)"
         )
-        uvicorn.Server(server_config).run()
+        server = uvicorn.Server(server_config)
+        if service is None:
+            server.run()
+        else:
+            from voxwire.transports.cli.wyoming import serve_beside
+
+            asyncio.run(serve_beside(server, service, list(settings.wyoming)))
     finally:
         runtime.close()
 
@@ -277,6 +292,21 @@ def load_runtime(plan: ServeConfig, model: str | None) -> Runtime:
     asr_id = runtime.defaults[ASR_TASK]
     notice(f"loaded {asr_id} and the Silero VAD in {time.perf_counter() - started:.1f} s")
     return runtime
+
+
+def preload_embedded(runtime: Runtime, configured: tuple[str, ...]) -> None:
+    """Load the embedded models (small: no first request waits) and the `configured`
+    ones now."""
+    from voxwire.models.registry import EMBEDDED_MODELS
+
+    embedded = tuple(
+        spec.id
+        for spec in EMBEDDED_MODELS
+        if runtime.catalog.get(spec.id) is not None
+        and runtime.catalog[spec.id].spec == spec
+        and not runtime.catalog[spec.id].loaded
+    )
+    preload(runtime, tuple(dict.fromkeys(embedded + configured)))
 
 
 def preload(runtime: Runtime, model_ids: tuple[str, ...]) -> None:

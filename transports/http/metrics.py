@@ -24,7 +24,10 @@ What is exported (all names start with `voxwire_`):
   failed transcriptions, ...): the sum over finished sessions plus the live
   ones, read at scrape time;
 * `reply_<counter>_total` for the spoken replies the same way (responses,
-  completed, cancelled, failed, samples synthesized, sent and cancelled).
+  completed, cancelled, failed, samples synthesized, sent and cancelled);
+* `wyoming_*` when the app serves Wyoming beside HTTP: connections (active, opened,
+  refused), `events_received{type}`, `errors{code}` (malformed events, payloads over
+  the limits, bad audio, idle clients, ...), transcripts, syntheses, detections.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from voxwire.engine.scheduler import ModelWorker
 from voxwire.services.runtime import Runtime
 from voxwire.transports.realtime.websocket import SessionSlots
+from voxwire.transports.wyoming.limits import WyomingStats
+from voxwire.transports.wyoming.metrics import WyomingCollector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UNMATCHED = "<unmatched>"
@@ -57,7 +62,9 @@ WORKER_COUNTERS = ("submitted", "completed", "failed", "dropped", "refused", "su
 class AppMetrics:
     """The registry of one app and the HTTP metrics its middleware records."""
 
-    def __init__(self, runtime: Runtime, slots: SessionSlots) -> None:
+    def __init__(
+        self, runtime: Runtime, slots: SessionSlots, wyoming: WyomingStats | None = None
+    ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "voxwire_http_requests",
@@ -79,6 +86,8 @@ class AppMetrics:
             registry=self.registry,
         )
         self.registry.register(RuntimeCollector(runtime, slots))
+        if wyoming is not None:
+            self.registry.register(WyomingCollector(wyoming))
 
     def on_auth_rejected(self, scope_type: str) -> None:
         """Count a refusal (the auth middleware's hook)."""
