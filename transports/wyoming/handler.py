@@ -75,6 +75,10 @@ class WyomingConnection(AsyncEventHandler):
         self._stream: TranscriptionStream | DetectionStream | None = None
         self._slot = False
         self._streams = 0
+        self._in_audio = False
+        """Between an audio-start and its audio-stop."""
+        self._dropping = False
+        """A stream failed: its remaining audio events are dropped without answer."""
         self._synthesis: StreamedSynthesis | None = None
 
     # -- the connection ------------------------------------------------------------------
@@ -139,14 +143,18 @@ class WyomingConnection(AsyncEventHandler):
         except (ConnectionError, TimeoutError):
             raise
         except (KeyError, TypeError) as exc:  # a field missing or of the wrong type
-            await self._end_stream()
-            self._synthesis = None
-            await self._error(MalformedEvent(f"{event.type}: missing or invalid field {exc}"))
+            await self._fail(MalformedEvent(f"{event.type}: missing or invalid field {exc}"))
         except Exception as exc:
-            await self._end_stream()
-            self._synthesis = None
-            await self._error(exc)
+            await self._fail(exc)
         return True
+
+    async def _fail(self, error: BaseException) -> None:
+        """End the request in progress and say why; the rest of a failed audio stream
+        is then dropped quietly up to its audio-stop."""
+        self._dropping = self._dropping or self._stream is not None or self._in_audio
+        await self._end_stream()
+        self._synthesis = None
+        await self._error(error)
 
     async def _dispatch(self, event: Event) -> None:
         kind = event.type
@@ -156,10 +164,17 @@ class WyomingConnection(AsyncEventHandler):
             await self._end_stream()
             self._request = event
         elif kind == "audio-start":
+            self._dropping = False
+            self._in_audio = True
             await self._start_stream(event)
+        elif kind in ("audio-chunk", "audio-stop") and self._dropping and self._stream is None:
+            if kind == "audio-stop":
+                self._dropping = self._in_audio = False
+            self.service.stats.events_dropped += 1
         elif kind == "audio-chunk":
             await self._require_stream(kind).chunk(event)
         elif kind == "audio-stop":
+            self._in_audio = False
             stream = self._require_stream(kind)
             try:
                 await stream.stop()

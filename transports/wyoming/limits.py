@@ -49,6 +49,8 @@ class WyomingStats:
     """By event type; types the protocol does not know are counted as `unknown`."""
     errors: Counter[str] = field(default_factory=Counter)
     """Error events sent or connections closed, by code."""
+    events_dropped: int = 0
+    """Audio events of a stream that had failed (answered once, by its error event)."""
     transcripts: int = 0
     syntheses: int = 0
     audio_samples_sent: int = 0

@@ -28,6 +28,7 @@ class WyomingCollector(Collector):
         for name, value, text in (
             ("connections_opened", stats.connections_opened, "Wyoming connections accepted."),
             ("connections_refused", stats.connections_refused, "Refused at the limit."),
+            ("events_dropped", stats.events_dropped, "Audio events of failed streams."),
             ("transcripts", stats.transcripts, "Transcripts sent."),
             ("syntheses", stats.syntheses, "Syntheses finished."),
             ("audio_samples_sent", stats.audio_samples_sent, "Synthesised samples sent."),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +54,12 @@ class LiveWyoming:
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, "condition not met in time"
+            time.sleep(0.02)
+
     def wait_until_idle(self, timeout: float = 30.0) -> None:
         """Until no connection is open and no audio stream holds a slot."""
         deadline = time.monotonic() + timeout
@@ -90,8 +96,8 @@ def live_wyoming(
         loop.close()
 
 
-async def next_event(client: AsyncClient, timeout: float = EVENT_TIMEOUT_S) -> Event | None:
-    async with asyncio.timeout(timeout):
+async def next_event(client: AsyncClient, within: float = EVENT_TIMEOUT_S) -> Event | None:
+    async with asyncio.timeout(within):
         return await client.read_event()
 
 
@@ -129,7 +135,9 @@ async def send_audio(
     data = pcm16(audio, channels)
     step = chunk_frames * 2 * channels
     for offset in range(0, len(data), step):
-        chunk = AudioChunk(rate=rate, width=2, channels=channels, audio=data[offset : offset + step])
+        chunk = AudioChunk(
+            rate=rate, width=2, channels=channels, audio=data[offset : offset + step]
+        )
         await client.write_event(chunk.event())
     if stop:
         await client.write_event(AudioStop().event())

@@ -128,7 +128,7 @@ def test_two_requests_on_one_connection(wyoming: LiveWyoming) -> None:
 
     async def next_event_or_none(client: object) -> object:
         try:
-            return await next_event(client, timeout=0.2)  # type: ignore[arg-type]
+            return await next_event(client, within=0.2)  # type: ignore[arg-type]
         except TimeoutError:
             return None
 
