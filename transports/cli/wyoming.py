@@ -138,4 +138,11 @@ async def serve_beside(server: uvicorn.Server, service: WyomingService, uris: li
     try:
         await server.serve()
     finally:
-        await servers.stop()
+        # Ctrl-C cancels this task once uvicorn has shut down: finish stopping anyway
+        # (connections closed, slots freed, unix sockets removed), then go on cancelling.
+        stopping = asyncio.ensure_future(servers.stop())
+        try:
+            await asyncio.shield(stopping)
+        except asyncio.CancelledError:
+            await stopping
+            raise

@@ -33,14 +33,18 @@ async def read_event(reader: asyncio.StreamReader, limits: WyomingLimits) -> Eve
     Raises :class:`MalformedEvent` or :class:`PayloadTooLarge`; either leaves the stream
     mid-event, so the connection must be closed after reporting it.
     """
-    try:
-        line = await reader.readuntil(b"\n")
-    except asyncio.IncompleteReadError as exc:
-        if not exc.partial.strip():
-            return None
-        raise MalformedEvent("the stream ended inside an event header") from None
-    except asyncio.LimitOverrunError:
-        raise PayloadTooLarge(f"event header longer than {limits.max_header_bytes} bytes") from None
+    line = b""
+    while not line.strip():  # blank lines between events are skipped
+        try:
+            line = await reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            if not exc.partial.strip():
+                return None
+            raise MalformedEvent("the stream ended inside an event header") from None
+        except asyncio.LimitOverrunError:
+            raise PayloadTooLarge(
+                f"event header longer than {limits.max_header_bytes} bytes"
+            ) from None
     if len(line) > limits.max_header_bytes:
         raise PayloadTooLarge(f"event header longer than {limits.max_header_bytes} bytes")
     header = _json_object(line, "event header")

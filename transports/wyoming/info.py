@@ -83,10 +83,11 @@ def build_info(service: WyomingService) -> Info:
         ],
         supports_transcript_streaming=True,
     )
-    voices = []
+    voices: list[TtsVoice] = []
     for entry in service.tts_entries():
-        names = voice_names_of(service, entry.spec.id)
-        for name in names:
+        for name in voice_names_of(service, entry.spec.id):
+            if any(v.name == name for v in voices):
+                continue  # two catalogue entries on one voice: the first answers to it
             voices.append(
                 TtsVoice(
                     name=name,
