@@ -88,7 +88,10 @@ class TranscriptionStream:
         """Committed text not yet sent."""
         self._finals: dict[str, str] = {}
         self._failure: str | None = None
-        self._item: str | None = None
+        self._items: dict[str, list[str]] = {}
+        """Committed text of each utterance not yet queued for sending."""
+        self._sent_any = False
+        self._last_item: str | None = None
         self._sending = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._started = False
@@ -96,17 +99,35 @@ class TranscriptionStream:
 
     def _on_events(self, events: Sequence[EngineEvent], _facts: dict[str, float]) -> None:
         for event in events:
+            item = getattr(event, "item_id", None)
+            if item is not None and item not in self._items:
+                self._items[item] = []  # utterances in the order they were spoken
             if isinstance(event, TranscriptionDelta) and event.delta:
-                delta = event.delta
-                if event.item_id != self._item and self._item is not None:
-                    delta = " " + delta.lstrip()  # utterances are joined by a space
-                self._item = event.item_id
-                self._chunks.append(delta)
-                self._schedule_flush()
+                self._items[event.item_id].append(event.delta)
             elif isinstance(event, TranscriptionCompleted):
                 self._finals[event.item_id] = event.transcript.strip()
             elif isinstance(event, TranscriptionFailed):
+                self._finals[event.item_id] = ""
                 self._failure = event.error.get("message", "transcription failed")
+        self._release()
+
+    def _release(self) -> None:
+        """Queue the committed text for sending in the order it was spoken: an
+        utterance's words wait until every earlier utterance is final."""
+        released = False
+        for item, deltas in self._items.items():
+            if deltas:
+                text = "".join(deltas)
+                if self._sent_any and item != self._last_item:
+                    text = " " + text.lstrip()  # utterances are joined by a space
+                self._chunks.append(text)
+                self._sent_any, self._last_item = True, item
+                deltas.clear()
+                released = True
+            if item not in self._finals:
+                break
+        if released:
+            self._schedule_flush()
 
     def _schedule_flush(self) -> None:
         """Send committed text now, from a task: a decode finishes while the handler may
@@ -138,7 +159,7 @@ class TranscriptionStream:
         await self._flush()
         if self._failure is not None:
             raise TranscriptionFailedError(self._failure)
-        text = " ".join(t for t in self._finals.values() if t)
+        text = " ".join(t for item in self._items if (t := self._finals.get(item, "")))
         language = self.request.language or "en"
         context = await self.classifiers.context(text, self.request.context)
         if not self._started:

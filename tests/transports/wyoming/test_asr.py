@@ -10,7 +10,7 @@ from wyoming.asr import Transcribe, Transcript, TranscriptChunk
 from wyoming.audio import AudioStop
 from wyoming.client import AsyncUnixClient
 
-from tests import speech
+from tests import corpus, speech
 from tests.e2e.console import normalise, wer
 from tests.transports.wyoming.live import LiveWyoming, events_until, next_event, send_audio
 
@@ -134,3 +134,22 @@ def test_two_requests_on_one_connection(wyoming: LiveWyoming) -> None:
 
     for text, got in zip(texts, asyncio.run(run()), strict=True):
         assert wer(text, got) <= MAX_WER
+
+
+@pytest.mark.parametrize(("name", "max_wer"), [("jfk", 0.1), ("librivox", 0.2)])
+def test_real_speech_from_the_corpus(wyoming: LiveWyoming, name: str, max_wer: float) -> None:
+    case = next(c for c in corpus.REAL_CASES if c.name == name)
+    audio = case.audio()
+
+    async def run() -> tuple[str, int]:
+        async with wyoming.client() as client:
+            await client.write_event(Transcribe(language="en").event())
+            await send_audio(client, audio, 16_000)
+            events = await events_until(client, "transcript-stop")
+            chunks = sum(e.type == "transcript-chunk" for e in events)
+            text = next(Transcript.from_event(e).text for e in events if e.type == "transcript")
+            return text, chunks
+
+    text, chunks = asyncio.run(run())
+    assert wer(case.reference, text) <= max_wer
+    assert chunks >= 1
