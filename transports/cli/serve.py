@@ -23,8 +23,11 @@ from voxwire.engine.errors import ModelLoadError, ModelNotFound, VoxwireError
 from voxwire.transports.cli.main import describe_exception, notice
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from voxwire.services.runtime import Runtime
     from voxwire.transports.cli.config import ServeConfig
+    from voxwire.transports.wyoming.service import WyomingService
 
 log = logging.getLogger(__name__)
 
@@ -242,9 +245,14 @@ def serve(
         service = None
         slots = SessionSlots(settings.realtime.max_sessions)
         if settings.wyoming:
-            from voxwire.transports.cli.wyoming import build_service
+            from voxwire.transports.wyoming.server import build_service
 
-            service = build_service(runtime, settings, slots)
+            service = build_service(
+                runtime,
+                slots,
+                max_connections=settings.wyoming_max_connections,
+                data_dir=settings.data_dir,
+            )
         app = create_app(
             runtime, settings, slots=slots, wyoming=None if service is None else service.stats
         )
@@ -272,11 +280,29 @@ def serve(
         if service is None:
             server.run()
         else:
-            from voxwire.transports.cli.wyoming import serve_beside
-
             asyncio.run(serve_beside(server, service, list(settings.wyoming)))
     finally:
         runtime.close()
+
+
+async def serve_beside(server: uvicorn.Server, service: WyomingService, uris: list[str]) -> None:
+    """uvicorn and the Wyoming listeners in one loop; Ctrl-C stops both."""
+    from voxwire.transports.wyoming.server import WyomingServers
+
+    servers = WyomingServers(service, uris)
+    await servers.start()
+    notice(f"serving Wyoming on {', '.join(uris)}")
+    try:
+        await server.serve()
+    finally:
+        # Ctrl-C cancels this task once uvicorn has shut down: finish stopping anyway
+        # (connections closed, slots freed, unix sockets removed), then go on cancelling.
+        stopping = asyncio.ensure_future(servers.stop())
+        try:
+            await asyncio.shield(stopping)
+        except asyncio.CancelledError:
+            await stopping
+            raise
 
 
 def load_runtime(plan: ServeConfig, model: str | None) -> Runtime:

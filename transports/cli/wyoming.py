@@ -1,6 +1,6 @@
 """`voxwire wyoming`: a Wyoming-only process (Home Assistant's protocol on TCP, a unix
-socket or stdio); and how `voxwire serve --wyoming URI` runs Wyoming beside uvicorn in
-one event loop, on one runtime and one session limit."""
+socket or stdio). `voxwire serve --wyoming URI` runs the same listeners beside uvicorn
+(see :mod:`voxwire.transports.cli.serve`)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,7 @@ import typer
 from voxwire.transports.cli.main import notice
 
 if TYPE_CHECKING:
-    import uvicorn
-
-    from voxwire.services.runtime import Runtime
-    from voxwire.transports.http.settings import ServerSettings
-    from voxwire.transports.wyoming.service import Slots, WyomingService
+    from voxwire.transports.wyoming.service import WyomingService
 
 DEFAULT_URI = "tcp://127.0.0.1:10300"
 
@@ -81,10 +77,15 @@ def wyoming(
     runtime = load_runtime(plan, model)
     try:
         preload_embedded(runtime, plan.preload)
+        from voxwire.transports.wyoming.server import build_service
         from voxwire.transports.wyoming.service import LocalSlots
 
+        settings = plan.settings
         service = build_service(
-            runtime, plan.settings, LocalSlots(plan.settings.realtime.max_sessions)
+            runtime,
+            LocalSlots(settings.realtime.max_sessions),
+            max_connections=settings.wyoming_max_connections,
+            data_dir=settings.data_dir,
         )
         if stdio:
             from voxwire.transports.wyoming.server import serve_stdio
@@ -94,20 +95,6 @@ def wyoming(
             asyncio.run(_serve_until_signal(service, uris))
     finally:
         runtime.close()
-
-
-def build_service(runtime: Runtime, settings: ServerSettings, slots: Slots) -> WyomingService:
-    """The Wyoming service on `runtime`, bounded by `settings`, sharing `slots`."""
-    from voxwire.services import speakers
-    from voxwire.transports.wyoming.limits import WyomingLimits
-    from voxwire.transports.wyoming.service import WyomingService
-
-    return WyomingService(
-        runtime,
-        slots,
-        WyomingLimits(max_connections=settings.wyoming_max_connections),
-        speakers=speakers.store_for(settings.data_dir),
-    )
 
 
 async def _serve_until_signal(service: WyomingService, uris: list[str]) -> None:
@@ -126,23 +113,3 @@ async def _serve_until_signal(service: WyomingService, uris: list[str]) -> None:
     finally:
         notice("stopping")
         await servers.stop()
-
-
-async def serve_beside(server: uvicorn.Server, service: WyomingService, uris: list[str]) -> None:
-    """uvicorn and the Wyoming listeners in one loop; Ctrl-C stops both."""
-    from voxwire.transports.wyoming.server import WyomingServers
-
-    servers = WyomingServers(service, uris)
-    await servers.start()
-    notice(f"serving Wyoming on {', '.join(uris)}")
-    try:
-        await server.serve()
-    finally:
-        # Ctrl-C cancels this task once uvicorn has shut down: finish stopping anyway
-        # (connections closed, slots freed, unix sockets removed), then go on cancelling.
-        stopping = asyncio.ensure_future(servers.stop())
-        try:
-            await asyncio.shield(stopping)
-        except asyncio.CancelledError:
-            await stopping
-            raise

@@ -7,12 +7,16 @@ import asyncio
 import functools
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from urllib.parse import urlparse
 
 from wyoming.server import AsyncServer, AsyncStdioServer
 
+from voxwire.services import speakers
+from voxwire.services.runtime import Runtime
 from voxwire.transports.wyoming.handler import WyomingConnection
-from voxwire.transports.wyoming.service import WyomingService
+from voxwire.transports.wyoming.limits import WyomingLimits
+from voxwire.transports.wyoming.service import Slots, WyomingService
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,18 @@ def check_uri(uri: str) -> str:
     if parsed.scheme == "unix" and not parsed.path:
         raise ValueError(f"{uri!r}: a unix:// URI needs a socket path")
     return uri
+
+
+def build_service(
+    runtime: Runtime, slots: Slots, *, max_connections: int, data_dir: Path
+) -> WyomingService:
+    """The Wyoming service on `runtime`, sharing `slots`; speakers from `data_dir`."""
+    return WyomingService(
+        runtime,
+        slots,
+        WyomingLimits(max_connections=max_connections),
+        speakers=speakers.store_for(data_dir),
+    )
 
 
 class WyomingServers:
