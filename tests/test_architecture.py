@@ -8,7 +8,7 @@ The packages are layered, bottom up::
     voxwire.services     domain services without a web framework (classification,
                          speakers, workflows, replies, media codecs, the runtime)
     voxwire.demos        clients of a running server (the microphone demo, the page)
-    voxwire.transports   the edges: realtime, webrtc, http, cli, bench
+    voxwire.transports   the edges: realtime, webrtc, http, wyoming, cli, bench
 
 A module may import its own package and the packages below it, never one above; and no
 set of voxwire modules may import each other in a cycle.

@@ -125,6 +125,20 @@ class ServerTable(_Table):
     """STUN/TURN servers for WebRTC; none: host candidates only."""
     webrtc_media_timeout: float = Field(_SETTINGS.webrtc_media_timeout_s, gt=0)
     """Seconds without microphone audio after which a WebRTC call ends."""
+    wyoming: list[str] = Field(default_factory=list)
+    """Wyoming listeners beside HTTP: tcp://HOST:PORT or unix:///PATH."""
+    wyoming_max_connections: int = Field(_SETTINGS.wyoming_max_connections, ge=1)
+
+    @field_validator("wyoming")
+    @classmethod
+    def _wyoming_uris(cls, uris: list[str]) -> list[str]:
+        from voxwire.transports.wyoming.server import check_uri
+
+        for uri in uris:
+            check_uri(uri)
+            if uri.startswith("stdio:"):
+                raise ValueError("stdio:// is for `voxwire wyoming` alone")
+        return uris
 
     @field_validator("api_keys")
     @classmethod
@@ -160,6 +174,8 @@ class ServerTable(_Table):
             result_cache_entries=self.result_cache_entries,
             ice_servers=tuple(table.server() for table in self.ice_servers),
             webrtc_media_timeout_s=self.webrtc_media_timeout,
+            wyoming=tuple(dict.fromkeys(self.wyoming)),
+            wyoming_max_connections=self.wyoming_max_connections,
         )
 
 

@@ -30,6 +30,7 @@ _COMMAND_MODULES = [
     "voxwire.transports.cli.serve",
     "voxwire.transports.cli.speak",
     "voxwire.transports.cli.mic",
+    "voxwire.transports.cli.wyoming",
 ]
 """Each exposes ``register(app)``; imported when the app is first built."""
 

@@ -23,8 +23,11 @@ from voxwire.engine.errors import ModelLoadError, ModelNotFound, VoxwireError
 from voxwire.transports.cli.main import describe_exception, notice
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from voxwire.services.runtime import Runtime
     from voxwire.transports.cli.config import ServeConfig
+    from voxwire.transports.wyoming.service import WyomingService
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +182,15 @@ def serve(
             help="openai-chat: seconds to wait to connect and between chunks. (default: 30)",
         ),
     ] = None,
+    wyoming: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--wyoming",
+            help="Also serve Home Assistant's Wyoming protocol (asr, tts, wake) on "
+            "tcp://HOST:PORT or unix:///PATH, on the same models and session limit "
+            "(repeatable). (default: not served)",
+        ),
+    ] = None,
 ) -> None:
     """Serve the OpenAI Realtime API on /v1/realtime, the HTTP APIs, /health and /metrics."""
     import uvicorn
@@ -186,6 +198,7 @@ def serve(
     from voxwire.transports.cli import config as configuration
     from voxwire.transports.http.app import create_app
     from voxwire.transports.http.auth import api_keys_from
+    from voxwire.transports.realtime.websocket import SessionSlots
 
     overrides: dict[str, Any] = {
         "host": host,
@@ -199,6 +212,7 @@ def serve(
         "data_dir": None if data_dir is None else str(data_dir),
         "allow_url_inputs": allow_url_inputs,
         "public_metrics": public_metrics,
+        "wyoming": wyoming or None,
     }
     file_config = None if config is None else configuration.read_config(config)
     file_keys = file_config.server.api_keys if file_config is not None else []
@@ -235,19 +249,22 @@ def serve(
     build_handler(plan.settings.assistant, plan.settings.chat)  # a bad --assistant fails now
     runtime = load_runtime(plan, model)
     try:
-        # The embedded models are small: load them now, so no first request waits.
-        from voxwire.models.registry import EMBEDDED_MODELS
-
-        embedded = tuple(
-            spec.id
-            for spec in EMBEDDED_MODELS
-            if runtime.catalog.get(spec.id) is not None
-            and runtime.catalog[spec.id].spec == spec
-            and not runtime.catalog[spec.id].loaded
-        )
-        preload(runtime, tuple(dict.fromkeys(embedded + plan.preload)))
+        preload_embedded(runtime, plan.preload)
         settings = plan.settings
-        app = create_app(runtime, settings)
+        service = None
+        slots = SessionSlots(settings.realtime.max_sessions)
+        if settings.wyoming:
+            from voxwire.transports.wyoming.server import build_service
+
+            service = build_service(
+                runtime,
+                slots,
+                max_connections=settings.wyoming_max_connections,
+                data_dir=settings.data_dir,
+            )
+        app = create_app(
+            runtime, settings, slots=slots, wyoming=None if service is None else service.stats
+        )
         server_config = uvicorn.Config(
             app,
             host=plan.host,
@@ -268,9 +285,33 @@ def serve(
             f"(realtime: ws://{plan.host}:{plan.port}/v1/realtime, "
             f"browser demo: http://{plan.host}:{plan.port}/)"
         )
-        uvicorn.Server(server_config).run()
+        server = uvicorn.Server(server_config)
+        if service is None:
+            server.run()
+        else:
+            asyncio.run(serve_beside(server, service, list(settings.wyoming)))
     finally:
         runtime.close()
+
+
+async def serve_beside(server: uvicorn.Server, service: WyomingService, uris: list[str]) -> None:
+    """uvicorn and the Wyoming listeners in one loop; Ctrl-C stops both."""
+    from voxwire.transports.wyoming.server import WyomingServers
+
+    servers = WyomingServers(service, uris)
+    await servers.start()
+    notice(f"serving Wyoming on {', '.join(uris)}")
+    try:
+        await server.serve()
+    finally:
+        # Ctrl-C cancels this task once uvicorn has shut down: finish stopping anyway
+        # (connections closed, slots freed, unix sockets removed), then go on cancelling.
+        stopping = asyncio.ensure_future(servers.stop())
+        try:
+            await asyncio.shield(stopping)
+        except asyncio.CancelledError:
+            await stopping
+            raise
 
 
 def load_runtime(plan: ServeConfig, model: str | None) -> Runtime:
@@ -286,6 +327,21 @@ def load_runtime(plan: ServeConfig, model: str | None) -> Runtime:
     asr_id = runtime.defaults[ASR_TASK]
     notice(f"loaded {asr_id} and the Silero VAD in {time.perf_counter() - started:.1f} s")
     return runtime
+
+
+def preload_embedded(runtime: Runtime, configured: tuple[str, ...]) -> None:
+    """Load the embedded models (small: no first request waits) and the `configured`
+    ones now."""
+    from voxwire.models.registry import EMBEDDED_MODELS
+
+    embedded = tuple(
+        spec.id
+        for spec in EMBEDDED_MODELS
+        if runtime.catalog.get(spec.id) is not None
+        and runtime.catalog[spec.id].spec == spec
+        and not runtime.catalog[spec.id].loaded
+    )
+    preload(runtime, tuple(dict.fromkeys(embedded + configured)))
 
 
 def preload(runtime: Runtime, model_ids: tuple[str, ...]) -> None:

@@ -37,6 +37,7 @@ from voxwire.transports.http.settings import ServerSettings
 from voxwire.transports.http.transport_scope import ExposeTransport
 from voxwire.transports.realtime.websocket import SessionSlots, serve_realtime
 from voxwire.transports.webrtc import calls as webrtc
+from voxwire.transports.wyoming.limits import WyomingStats
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,17 @@ def openai_error_body(error: BaseException) -> tuple[int, dict[str, Any]]:
     }
 
 
-def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> FastAPI:
-    """Build the app on loaded models; the caller owns (and closes) the runtime."""
+def create_app(
+    runtime: Runtime,
+    settings: ServerSettings | None = None,
+    *,
+    slots: SessionSlots | None = None,
+    wyoming: WyomingStats | None = None,
+) -> FastAPI:
+    """Build the app on loaded models; the caller owns (and closes) the runtime.
+
+    `slots`: the session limit, when the caller shares it with another transport
+    (Wyoming); `wyoming`: that transport's counters, shown in /metrics."""
     settings = settings or ServerSettings()
     from importlib.metadata import version
 
@@ -69,7 +79,7 @@ def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> Fast
             await reply_handler.aclose()
 
     app = FastAPI(title="voxwire", version=version("voxwire"), lifespan=lifespan)
-    slots = SessionSlots(settings.realtime.max_sessions)
+    slots = slots or SessionSlots(settings.realtime.max_sessions)
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.realtime_slots = slots
@@ -124,7 +134,7 @@ def create_app(runtime: Runtime, settings: ServerSettings | None = None) -> Fast
         await serve_realtime(websocket, runtime, slots, settings.realtime, reply_handler)
 
     pages = page_files()  # the browser demo's files, listed once (public: see below)
-    _add_metrics_auth_and_limits(app, runtime, slots, settings, tuple(pages))
+    _add_metrics_auth_and_limits(app, runtime, slots, settings, tuple(pages), wyoming)
 
     # -- routers of the other APIs, each given what it needs --------------------------------
     # speaker-id: the enrolled speakers as an audio classifier (see voxwire.services.speakers)
@@ -168,12 +178,13 @@ def _add_metrics_auth_and_limits(
     slots: SessionSlots,
     settings: ServerSettings,
     page_paths: tuple[str, ...],
+    wyoming: WyomingStats | None = None,
 ) -> None:
     """/metrics, and the pure ASGI middleware that wraps every route (outermost first):
     HTTP metrics, then API keys (before routing), then the request body limit, then the
     cancellation of requests whose client hung up. The page's
     paths stay public even when API keys are set (the page asks for a key)."""
-    metrics = AppMetrics(runtime, slots)
+    metrics = AppMetrics(runtime, slots, wyoming)
     app.state.metrics = metrics
     app.add_api_route(
         "/metrics",

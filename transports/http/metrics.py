@@ -35,7 +35,10 @@ What is exported (all names start with `voxwire_`):
   Items balance: started = completed + transcriptions_failed + cleared +
   abandoned + open;
 * `reply_<counter>_total` for the spoken replies the same way (responses,
-  completed, cancelled, failed, samples synthesized, sent and cancelled).
+  completed, cancelled, failed, samples synthesized, sent and cancelled);
+* `wyoming_*` when the app serves Wyoming beside HTTP: connections (active, opened,
+  refused), `events_received{type}`, `errors{code}` (malformed events, payloads over
+  the limits, bad audio, idle clients, ...), transcripts, syntheses, detections.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from voxwire.engine.scheduler import ModelWorker
 from voxwire.services.runtime import Runtime
 from voxwire.transports.realtime.websocket import SessionSlots
+from voxwire.transports.wyoming.limits import WyomingStats
+from voxwire.transports.wyoming.metrics import WyomingCollector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UNMATCHED = "<unmatched>"
@@ -76,7 +81,9 @@ WORKER_COUNTERS = (
 class AppMetrics:
     """The registry of one app and the HTTP metrics its middleware records."""
 
-    def __init__(self, runtime: Runtime, slots: SessionSlots) -> None:
+    def __init__(
+        self, runtime: Runtime, slots: SessionSlots, wyoming: WyomingStats | None = None
+    ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "voxwire_http_requests",
@@ -105,6 +112,8 @@ class AppMetrics:
         )
         self._routes: Callable[[], Sequence[BaseRoute]] = list
         self.registry.register(RuntimeCollector(runtime, slots))
+        if wyoming is not None:
+            self.registry.register(WyomingCollector(wyoming))
 
     def watch_routes(self, routes: Callable[[], Sequence[BaseRoute]]) -> None:
         """Where route templates for the cancelled-requests label come from."""

@@ -54,6 +54,11 @@ class ServerSettings:
     """STUN/TURN servers for WebRTC calls; none: host candidates only (no STUN lookup)."""
     webrtc_media_timeout_s: float = 10.0
     """A WebRTC call whose microphone track sends nothing this long is ended."""
+    wyoming: tuple[str, ...] = ()
+    """Where to serve Home Assistant's Wyoming protocol beside HTTP (tcp://HOST:PORT,
+    unix:///PATH); none: not served."""
+    wyoming_max_connections: int = 32
+    """Wyoming connections at once."""
 
     def uvicorn_options(self) -> dict[str, Any]:
         """The uvicorn.Config keywords that carry these settings."""

@@ -203,9 +203,9 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_every_command_is_registered() -> None:
     commands = {c.name for c in cli.build_app().registered_commands}
     groups = {g.name for g in cli.build_app().registered_groups}
-    assert commands == {"transcribe", "stream", "serve", "classify", "speak", "mic"} and groups == {
-        "bench"
-    }
+    assert commands == {
+        "transcribe", "stream", "serve", "classify", "speak", "mic", "wyoming"
+    } and groups == {"bench"}  # fmt: skip
 
 
 def test_required_command_modules_may_not(monkeypatch: pytest.MonkeyPatch) -> None:
