@@ -54,11 +54,18 @@ from voxwire.transports.realtime.protocol import (
     client_event_id,
     decode_base64_audio,
     decode_pcm16,
-    error_event,
     parse_client_event,
-    server_event,
 )
 from voxwire.transports.realtime.responses import RealtimeResponses, ReplyCounters
+from voxwire.transports.realtime.server_events import (
+    ErrorDetails,
+    ErrorEvent,
+    ServerEvent,
+    SessionCreated,
+    SessionEvent,
+    SessionStats,
+    SessionUpdated,
+)
 
 log = logging.getLogger(__name__)
 
@@ -239,9 +246,7 @@ class RealtimeConnection:
             audio_sink=audio_sink,
             lead_s=limits.reply_audio_lead_s,
         )
-        self._outgoing: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(
-            limits.max_queued_events
-        )
+        self._outgoing: asyncio.Queue[ServerEvent | None] = asyncio.Queue(limits.max_queued_events)
         self._closing: asyncio.Task[None] | None = None
         self.opened_at = time.monotonic()
 
@@ -250,7 +255,7 @@ class RealtimeConnection:
     async def serve(self) -> None:
         log.info("%s: %s session opened", self.config.session_id, self.config.type)
         writer = asyncio.create_task(self._write_events(), name=f"{self.config.session_id}:writer")
-        self._send(server_event("session.created", session=self.config.to_wire()))
+        self._send(SessionCreated(session=self.config.to_wire()))
         try:
             await self._read_events()
         finally:
@@ -292,10 +297,12 @@ class RealtimeConnection:
             except Exception:
                 log.exception("%s: internal error; closing the session", self.config.session_id)
                 self._send(
-                    error_event(
-                        message="internal server error",
-                        code="internal_error",
-                        error_type="server_error",
+                    ErrorEvent(
+                        error=ErrorDetails(
+                            type="server_error",
+                            code="internal_error",
+                            message="internal server error",
+                        )
                     )
                 )
                 self._close_soon(CLOSE_INTERNAL_ERROR, "internal server error")
@@ -327,8 +334,7 @@ class RealtimeConnection:
             self.replies.clear_output_audio()
         elif isinstance(event, StatsRequest):
             self._send(
-                server_event(
-                    "voxwire.session.stats",
+                SessionStats(
                     session_id=self.config.session_id,
                     counters=dataclasses.asdict(self.session.counters),
                     classifiers=self.live.stats(),
@@ -364,13 +370,13 @@ class RealtimeConnection:
         self.config = new
         if changed:
             await self.live.apply(new.classification, entries)
-        self._send(server_event("session.updated", session=new.to_wire()))
+        self._send(SessionUpdated(session=new.to_wire()))
 
     # -- server events -------------------------------------------------------------------
 
     def _on_session_events(self, events: Sequence[Event], _facts: dict[str, float]) -> None:
         for event in events:
-            self._send(server_event(event.type, **_payload(event)))
+            self._send(SessionEvent.of(event))
         # After the events are queued: classifications of an item follow its transcript.
         self.live.on_events(events)
         if self.config.responds:
@@ -379,17 +385,9 @@ class RealtimeConnection:
     def _send_error(self, exc: VoxwireError, event_id: str | None) -> None:
         desc = describe(exc)
         log.info("%s: client error %s: %s", self.config.session_id, desc.code, desc.message)
-        self._send(
-            error_event(
-                message=desc.message,
-                code=desc.code,
-                error_type="invalid_request_error" if desc.is_peer_error else "server_error",
-                param=desc.param,
-                event_id=event_id,
-            )
-        )
+        self._send(ErrorEvent.describing(exc, event_id=event_id))
 
-    def _send(self, event: dict[str, Any]) -> None:
+    def _send(self, event: ServerEvent) -> None:
         if self._closing is not None:
             return
         try:
@@ -415,7 +413,7 @@ class RealtimeConnection:
             if event is None:
                 return
             try:
-                await self.peer.send(json.dumps(event, separators=(",", ":")))
+                await self.peer.send(json.dumps(event.to_wire(), separators=(",", ":")))
             except Exception:  # the peer is gone; the reader sees the disconnect
                 return
 
@@ -427,9 +425,3 @@ def _tts_voices(runtime: Runtime) -> tuple[str, ...]:
     except VoxwireError:
         return ()
     return tuple(getattr(entry.model, "voices", ()) or ())
-
-
-def _payload(event: Event) -> dict[str, Any]:
-    body = event.model_dump(by_alias=True)  # null fields stay, as OpenAI sends them
-    body.pop("type", None)
-    return body
