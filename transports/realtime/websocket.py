@@ -20,7 +20,6 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -32,7 +31,7 @@ from voxwire.engine.events import Event
 from voxwire.engine.session import Session, SessionCounters
 from voxwire.services.reply_handlers import EchoHandler, ReplyHandler
 from voxwire.services.runtime import Runtime
-from voxwire.services.speakers import SpeakerStore, store_for
+from voxwire.services.speakers import SpeakerStore
 from voxwire.transports.realtime.classifiers import LiveClassifiers
 from voxwire.transports.realtime.peer import AudioSink, EventPeer, WebSocketPeer
 from voxwire.transports.realtime.protocol import (
@@ -151,8 +150,10 @@ async def serve_realtime(
     slots: SessionSlots,
     limits: RealtimeLimits,
     reply_handler: ReplyHandler | None = None,
+    speakers: SpeakerStore | None = None,
 ) -> None:
-    """Handle one `GET /v1/realtime` connection from handshake to cleanup."""
+    """Handle one `GET /v1/realtime` connection from handshake to cleanup; `speakers`:
+    who speaker identification may name."""
     subprotocol = "realtime" if "realtime" in websocket.scope.get("subprotocols", []) else None
     if not slots.try_reserve():
         await websocket.accept(subprotocol=subprotocol)
@@ -169,7 +170,7 @@ async def serve_realtime(
             runtime,
             config,
             limits,
-            speakers=_speaker_store(websocket),
+            speakers=speakers,
             reply_handler=reply_handler,
         )
         slots.register(connection)
@@ -179,13 +180,6 @@ async def serve_realtime(
             slots.retire(config.session_id)
     finally:
         slots.release()
-
-
-def _speaker_store(websocket: WebSocket) -> SpeakerStore | None:
-    """The enrolled speakers of the app serving `websocket` (its settings' data_dir)."""
-    app = websocket.scope.get("app")
-    data_dir = getattr(getattr(getattr(app, "state", None), "settings", None), "data_dir", None)
-    return store_for(data_dir) if isinstance(data_dir, Path) else None
 
 
 def _initial_config(websocket: WebSocket, runtime: Runtime) -> SessionConfig:

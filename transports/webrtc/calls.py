@@ -526,16 +526,17 @@ def router(
     *,
     limits: RealtimeLimits,
     slots: SessionSlots,
+    registry: CallRegistry,
     reply_handler: ReplyHandler,
     speakers: SpeakerStore | None,
     ice_servers: tuple[IceServer, ...] = (),
     media_timeout_s: float = 10.0,
 ) -> APIRouter:
     """`POST /v1/realtime/calls` and `POST /v1/realtime/calls/{call_id}/hangup`, sharing
-    the WebSocket path's session `slots` and `limits`. Installs the loopback ICE candidates
+    the WebSocket path's session `slots` and `limits`; the calls in progress are kept in
+    `registry`. Installs the loopback ICE candidates
     (:func:`~voxwire.transports.webrtc.ice.include_loopback`) once, here at server start."""
     include_loopback()
-    registry = CallRegistry()
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -557,7 +558,6 @@ def router(
         },
     )
     async def create_call(request: Request) -> Response:
-        request.app.state.webrtc_calls = registry  # for diagnostics and tests
         offer, session = await _read_offer(request)
         config = call_config(runtime, dict(request.query_params), session)
         if not slots.try_reserve():
