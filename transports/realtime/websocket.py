@@ -24,7 +24,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from voxwire.engine.audio import Float32Array, pcm16_to_float32
+from voxwire.engine.audio import MODEL_RATE, Float32Array, pcm16_to_float32
 from voxwire.engine.driver import SessionDriver
 from voxwire.engine.errors import VoxwireError, describe
 from voxwire.engine.events import Event
@@ -267,8 +267,8 @@ class RealtimeConnection:
                 "%d partial and %d final decodes, %d jobs dropped, %d samples evicted",
                 self.config.session_id,
                 time.monotonic() - self.opened_at,
-                c.samples_resampled / 16_000,
-                c.samples_transcribed / 16_000,
+                c.samples_resampled / MODEL_RATE,
+                c.samples_transcribed / MODEL_RATE,
                 c.partial_decodes,
                 c.final_decodes,
                 c.jobs_dropped,

@@ -60,7 +60,7 @@ from voxwire.transports.realtime.websocket import (
     RealtimeLimits,
     SessionSlots,
 )
-from voxwire.transports.webrtc.audio import RATE, CallCounters, MicrophoneReader, ReplyTrack
+from voxwire.transports.webrtc.audio import WEBRTC_RATE, CallCounters, MicrophoneReader, ReplyTrack
 from voxwire.transports.webrtc.ice import IceServer, include_loopback
 
 if TYPE_CHECKING:
@@ -365,8 +365,8 @@ class Call:
                 c.mic_frames_dropped,
                 self.peer.received,
                 self.peer.sent,
-                c.reply_samples_sent / RATE,
-                c.reply_samples_discarded / RATE,
+                c.reply_samples_sent / WEBRTC_RATE,
+                c.reply_samples_discarded / WEBRTC_RATE,
             )
 
     async def close_media(self) -> None:
@@ -497,7 +497,7 @@ def call_config(
         realtime_model=None
         if kind == "transcription"
         else str(model or query.get("model") or "voxwire"),
-        input_rate=RATE,
+        input_rate=WEBRTC_RATE,
     )
     catalogue = ModelCatalogue(
         asr_name=runtime.asr.name, multilingual=bool(getattr(runtime.asr, "multilingual", True))
