@@ -265,16 +265,15 @@ def load_input_file(path: Path, rate: int) -> bytes:
     """Decode any audio file (PyAV) to PCM16 LE mono at `rate` (soxr)."""
     import soxr
 
-    from voxwire.engine.audio import float32_to_pcm16
-    from voxwire.models.interfaces import SAMPLE_RATE
+    from voxwire.engine.audio import MODEL_RATE, float32_to_pcm16
     from voxwire.services.media import decode_audio
 
     try:
         audio = decode_audio(path)
     except VoxwireError as exc:
         raise MicError(f"{path}: {exc.message}") from None
-    if rate != SAMPLE_RATE:
-        audio = soxr.resample(audio, SAMPLE_RATE, rate).astype(np.float32)
+    if rate != MODEL_RATE:
+        audio = soxr.resample(audio, MODEL_RATE, rate).astype(np.float32)
     return float32_to_pcm16(audio)
 
 

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from voxwire.engine.audio import MODEL_RATE
 from voxwire.engine.errors import IllegalTransition
-from voxwire.models.interfaces import SAMPLE_RATE, SpeechProbability
-
-RATE = SAMPLE_RATE
+from voxwire.models.interfaces import SpeechProbability
 
 
 class VadState(enum.Enum):
@@ -132,11 +131,13 @@ class Segmenter:
     def configure(self, options: SegmenterOptions) -> None:
         """Adopt new knobs; they apply from the next frame on, even mid-utterance."""
         self.options = options
-        self._prefix = options.prefix_padding_ms * RATE // 1000
-        self._silence = options.silence_duration_ms * RATE // 1000
-        self._min_speech = options.min_speech_ms * RATE // 1000
-        self._end_pad = min(options.end_padding_ms, options.silence_duration_ms) * RATE // 1000
-        self._max_len = int(options.max_utterance_s * RATE)
+        self._prefix = options.prefix_padding_ms * MODEL_RATE // 1000
+        self._silence = options.silence_duration_ms * MODEL_RATE // 1000
+        self._min_speech = options.min_speech_ms * MODEL_RATE // 1000
+        self._end_pad = (
+            min(options.end_padding_ms, options.silence_duration_ms) * MODEL_RATE // 1000
+        )
+        self._max_len = int(options.max_utterance_s * MODEL_RATE)
         self._off_threshold = max(0.01, options.threshold - options.hysteresis)
 
     @property

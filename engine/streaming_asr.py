@@ -28,9 +28,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from voxwire.models.interfaces import SAMPLE_RATE, DecodeResult
-
-RATE = SAMPLE_RATE
+from voxwire.engine.audio import MODEL_RATE
+from voxwire.models.interfaces import DecodeResult
 
 _STRIP = re.compile(r"[^\w']+")
 _TRAILING_PUNCTUATION = ".?!,;:…"
@@ -168,7 +167,7 @@ class UtterancePolicy:
         if words and words[-1].timed:
             end = words[-1].end
             assert end is not None
-            horizon = end - self.options.left_context_ms * RATE // 1000
+            horizon = end - self.options.left_context_ms * MODEL_RATE // 1000
             # Walk back over timed words until the context is long enough; never
             # past a word without times (its place in the audio is unknown).
             cut = len(words) - 1
@@ -189,7 +188,7 @@ class UtterancePolicy:
         first, before = words[cut], words[cut - 1]
         assert first.start is not None
         # Cut in the gap between the two words (their alignments may overlap a little).
-        gap_start = before.end if before.end is not None else first.start - RATE // 10
+        gap_start = before.end if before.end is not None else first.start - MODEL_RATE // 10
         start = max(self.start, min(first.start, (gap_start + first.start) // 2))
         inside = words[cut:]
         return DecodeWindow(
@@ -214,7 +213,7 @@ class UtterancePolicy:
         if self.in_flight:
             return False
         opts = self.options
-        if audio_end - self.start < opts.min_partial_audio_ms * RATE // 1000:
+        if audio_end - self.start < opts.min_partial_audio_ms * MODEL_RATE // 1000:
             return False
         load = min(max(load, 0.0), 1.0)
         if self._could_commit(audio_end):
@@ -225,7 +224,7 @@ class UtterancePolicy:
             # The budget applies once the first words are out: until then the
             # person waits for any text at all, and decodes of short audio are cheap.
             interval = max(interval, self._last_cost / opts.partial_budget)
-        return audio_end - self._last_request_end >= int(interval * RATE)
+        return audio_end - self._last_request_end >= int(interval * MODEL_RATE)
 
     def _could_commit(self, audio_end: int) -> bool:
         """Whether a decode now could commit: the last hypothesis has a word that
@@ -237,7 +236,7 @@ class UtterancePolicy:
             return False
         first = previous[0]
         if first.end is not None:
-            return first.end <= audio_end - self.options.commit_guard_ms * RATE // 1000
+            return first.end <= audio_end - self.options.commit_guard_ms * MODEL_RATE // 1000
         return len(previous) > self.options.commit_lag_words
 
     def requested(self, audio_end: int) -> None:
@@ -301,7 +300,7 @@ class UtterancePolicy:
         heard_enough = bool(self.words) or audio_end - window.start >= self._min_commit_samples
         if previous is not None and heard_enough:
             lag = self.options.commit_lag_words
-            guard = audio_end - self.options.commit_guard_ms * RATE // 1000
+            guard = audio_end - self.options.commit_guard_ms * MODEL_RATE // 1000
             for i, (old, new) in enumerate(zip(previous, tail, strict=False)):
                 if _norm(old.text) != _norm(new.text) or not _norm(new.text):
                     break
@@ -363,7 +362,7 @@ class UtterancePolicy:
 
     @property
     def _min_commit_samples(self) -> int:
-        return self.options.min_commit_audio_ms * RATE // 1000
+        return self.options.min_commit_audio_ms * MODEL_RATE // 1000
 
     def _whole_window(self) -> DecodeWindow:
         return DecodeWindow(
@@ -389,18 +388,18 @@ class UtterancePolicy:
         end = window.committed_end
         if end is None or not tail or tail[0].start is None:
             return False
-        tolerance = self.options.restart_tolerance_ms * RATE // 1000
+        tolerance = self.options.restart_tolerance_ms * MODEL_RATE // 1000
         if tail[0].start < end - tolerance:
             return True
-        inside = sum(1 for w in tail if w.end is not None and w.end <= end + RATE // 10)
+        inside = sum(1 for w in tail if w.end is not None and w.end <= end + MODEL_RATE // 10)
         return inside >= 2 and 2 * inside >= len(tail)
 
     def _overdue(self, pending: list[TimedWord], audio_end: int) -> list[TimedWord]:
         """Words that waited too long for agreement: keep the window bounded."""
-        limit = audio_end - int(self.options.max_tentative_s * RATE)
+        limit = audio_end - int(self.options.max_tentative_s * MODEL_RATE)
         if not pending or pending[0].end is None or pending[0].end > limit:
             return []
-        guard = audio_end - 2 * RATE
+        guard = audio_end - 2 * MODEL_RATE
         out: list[TimedWord] = []
         for word in pending:
             if word.end is None or word.end > guard:
@@ -447,7 +446,9 @@ def _tail(result: DecodeResult, window: DecodeWindow) -> list[TimedWord] | None:
     return [
         TimedWord(w, None, None)
         if t is None
-        else TimedWord(w, window.start + round(t[0] * RATE), window.start + round(t[1] * RATE))
+        else TimedWord(
+            w, window.start + round(t[0] * MODEL_RATE), window.start + round(t[1] * MODEL_RATE)
+        )
         for w, t in zip(words[n:], times[n:], strict=True)
     ]
 

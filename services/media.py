@@ -28,9 +28,8 @@ import av.error
 import numpy as np
 import numpy.typing as npt
 
-from voxwire.engine.audio import StreamResampler
+from voxwire.engine.audio import MODEL_RATE, StreamResampler
 from voxwire.engine.errors import InvalidAudio, PayloadTooLarge
-from voxwire.models.interfaces import SAMPLE_RATE
 
 DEFAULT_MAX_BYTES = 1 << 30
 """Default limit on the encoded size of one input (1 GiB)."""
@@ -249,7 +248,7 @@ def _decode_stream(
         if rate != in_rate:
             if resampler is not None:
                 out.append(resampler.flush())
-            resampler = StreamResampler(rate, SAMPLE_RATE, any_rate=True)
+            resampler = StreamResampler(rate, MODEL_RATE, any_rate=True)
             in_rate = rate
         assert resampler is not None
         out.append(resampler.process(samples))

@@ -30,8 +30,8 @@ import numpy.typing as npt
 from rich.console import Console
 from rich.table import Table
 
+from voxwire.engine.audio import MODEL_RATE
 from voxwire.models.interfaces import (
-    SAMPLE_RATE,
     AudioClassifier,
     SpeakerEncoder,
     TextClassifier,
@@ -112,10 +112,10 @@ def measure_stream(model: WakeWordModel, audio: npt.NDArray[np.float32]) -> dict
     return {
         "mode": "stream",
         "frames": len(frames),
-        **_per_audio(total, len(frames) * n / SAMPLE_RATE),
+        **_per_audio(total, len(frames) * n / MODEL_RATE),
         "frame_ms_p50": round(statistics.median(ms), 3),
         "frame_ms_p95": round(ms[int(0.95 * (len(ms) - 1))], 3),
-        "streams_per_core": int(len(frames) * n / SAMPLE_RATE / total) if total else None,
+        "streams_per_core": int(len(frames) * n / MODEL_RATE / total) if total else None,
     }
 
 
@@ -127,7 +127,7 @@ def measure_model(
     repeats: int,
 ) -> list[dict[str, Any]]:
     """The figures of one loaded model, one row per way it is used."""
-    audio_seconds = len(audio) / SAMPLE_RATE
+    audio_seconds = len(audio) / MODEL_RATE
     rows: list[dict[str, Any]] = []
     if isinstance(model, WakeWordModel):
         rows.append(measure_stream(model, audio))
@@ -151,7 +151,7 @@ def measure_model(
         rows.append({"mode": "embed", **_per_audio(seconds, audio_seconds)})
     elif spec.task == "audio-classification" and isinstance(model, AudioClassifier):
         audio_classifier = model
-        audio_classifier.logits(audio[:SAMPLE_RATE])  # warm-up
+        audio_classifier.logits(audio[:MODEL_RATE])  # warm-up
         seconds = _median_seconds(lambda: audio_classifier.logits(audio), repeats)
         rows.append({"mode": "clip", **_per_audio(seconds, audio_seconds)})
     for row in rows:
@@ -166,10 +166,10 @@ def default_speech() -> npt.NDArray[np.float32]:
     from voxwire.models.piper_tts import PiperTts
 
     tts = PiperTts()
-    gap = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)
+    gap = np.zeros(MODEL_RATE // 2, dtype=np.float32)
     parts: list[npt.NDArray[np.float32]] = [gap]
     for chunk in tts.synthesize(" ".join(DEFAULT_SPEECH)):
-        resampled = soxr.resample(chunk, tts.sample_rate, SAMPLE_RATE)
+        resampled = soxr.resample(chunk, tts.sample_rate, MODEL_RATE)
         parts += [np.asarray(resampled, dtype=np.float32), gap]
     return np.concatenate(parts)
 
@@ -199,7 +199,7 @@ def run_classify_bench(options: ClassifyBenchOptions) -> dict[str, Any]:
     err = Console(stderr=True)
     with err.status("preparing speech..."):
         audio = decode_audio(options.file) if options.file else default_speech()
-    if len(audio) < SAMPLE_RATE:
+    if len(audio) < MODEL_RATE:
         raise BenchClassifyError("the speech must be at least one second long")
     rows: list[dict[str, Any]] = []
     for spec in specs:
@@ -217,7 +217,7 @@ def run_classify_bench(options: ClassifyBenchOptions) -> dict[str, Any]:
         "machine": machine_info(),
         "audio": {
             "file": str(options.file) if options.file else "piper: " + " ".join(DEFAULT_SPEECH),
-            "seconds": round(len(audio) / SAMPLE_RATE, 3),
+            "seconds": round(len(audio) / MODEL_RATE, 3),
         },
         "transcripts": list(options.transcripts),
         "repeats": options.repeats,

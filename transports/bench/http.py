@@ -29,7 +29,8 @@ from urllib.parse import urlsplit, urlunsplit
 from rich.console import Console
 from rich.table import Table
 
-from voxwire.models.interfaces import SAMPLE_RATE
+from voxwire.engine.audio import MODEL_RATE
+from voxwire.services.audio_encoding import OUTPUT_RATE
 from voxwire.services.media import decode_audio
 from voxwire.transports.bench.stream import (
     BenchError,
@@ -42,8 +43,7 @@ from voxwire.transports.bench.stream import (
 if TYPE_CHECKING:
     import httpx2
 
-RATE = SAMPLE_RATE
-SPEECH_RATE = 24_000
+SPEECH_RATE = OUTPUT_RATE
 """OpenAI's (and voxwire's) output rate; pcm answers are PCM16 mono at this rate."""
 
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
@@ -230,7 +230,7 @@ def run_http_bench(options: HttpBenchOptions) -> dict[str, Any]:
     err = Console(stderr=True)
     if options.requests < 1 or options.speech_requests < 0:
         raise BenchError("--requests must be at least 1 and --speech-requests at least 0")
-    audio_seconds = len(decode_audio(options.file)) / RATE
+    audio_seconds = len(decode_audio(options.file)) / MODEL_RATE
     if audio_seconds == 0:
         raise BenchError(f"{options.file} holds no audio")
     data = options.file.read_bytes()

@@ -68,14 +68,12 @@ from rich.table import Table
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from voxwire.engine.audio import MODEL_RATE
 from voxwire.engine.errors import VoxwireError
 from voxwire.services.media import decode_audio
 
 if TYPE_CHECKING:
     import httpx2
-
-RATE = 16_000
-"""The input rate every bench session asks for (the rate decode_audio returns)."""
 
 FINAL_P95_BUDGET_MS = 500.0
 """A level passes when its p95 final latency is at most this and it lost no audio."""
@@ -279,7 +277,7 @@ class QuietGap:
 
 
 def frame_levels_db(
-    audio: npt.NDArray[np.float32], rate: int = RATE, frame_ms: int = FRAME_MS
+    audio: npt.NDArray[np.float32], rate: int = MODEL_RATE, frame_ms: int = FRAME_MS
 ) -> npt.NDArray[np.float64]:
     """The RMS level of each whole `frame_ms` frame, in dB full scale."""
     size = rate * frame_ms // 1000
@@ -306,7 +304,7 @@ def quiet_threshold_db(levels: npt.NDArray[np.float64]) -> float:
 
 def quiet_gaps(
     audio: npt.NDArray[np.float32],
-    rate: int = RATE,
+    rate: int = MODEL_RATE,
     *,
     min_gap_ms: int = PHRASE_GAP_MS,
     frame_ms: int = FRAME_MS,
@@ -466,10 +464,10 @@ def phrase_end_send_times(
     targets: Sequence[PhraseTarget], send_times: Sequence[float], chunk_ms: int
 ) -> list[float | None]:
     """When the client sent the frame holding each phrase's last sample before its quiet."""
-    chunk = RATE * chunk_ms // 1000
+    chunk = MODEL_RATE * chunk_ms // 1000
     times: list[float | None] = []
     for target in targets:
-        last_sample = max(0, round(target.end_s * RATE) - 1)
+        last_sample = max(0, round(target.end_s * MODEL_RATE) - 1)
         k = last_sample // chunk
         times.append(send_times[k] if k < len(send_times) else None)
     return times
@@ -615,14 +613,14 @@ class StreamClient:
         self._ws = ws
         try:
             await asyncio.wait_for(self._expect(ws, "session.created"), HANDSHAKE_TIMEOUT_S)
-            await ws.send(json.dumps(transcription_update(RATE, tentative=tentative)))
+            await ws.send(json.dumps(transcription_update(MODEL_RATE, tentative=tentative)))
             try:
                 await asyncio.wait_for(self._expect(ws, "session.updated"), HANDSHAKE_TIMEOUT_S)
             except BenchError:
                 if not tentative:
                     raise
                 self.record.tentative_refused = True
-                await ws.send(json.dumps(transcription_update(RATE)))
+                await ws.send(json.dumps(transcription_update(MODEL_RATE)))
                 await asyncio.wait_for(self._expect(ws, "session.updated"), HANDSHAKE_TIMEOUT_S)
         except ConnectionClosed as exc:
             raise BenchError(f"stream {self.record.index}: the server closed: {exc}") from exc
@@ -648,7 +646,7 @@ class StreamClient:
         (as fast as possible when pace is None)."""
         ws = self._ws
         assert ws is not None
-        chunk_bytes = RATE * chunk_ms // 1000 * 2
+        chunk_bytes = MODEL_RATE * chunk_ms // 1000 * 2
         step_s = chunk_ms / 1000.0 / pace if pace else 0.0
         record = self.record
         try:
@@ -897,7 +895,7 @@ def level_figures(
     )
     final_figures = percentiles(final)
     p95 = final_figures["p95"]
-    audio_dropped_ms = round(1000.0 * dropped_samples / RATE, 1)
+    audio_dropped_ms = round(1000.0 * dropped_samples / MODEL_RATE, 1)
     ok = (
         p95 is not None
         and p95 <= FINAL_P95_BUDGET_MS
@@ -1255,10 +1253,10 @@ def run_stream_bench(options: StreamBenchOptions) -> dict[str, Any]:
         out = Console(width=TABLE_WIDTH)  # a file or a pipe gets the whole table
     err = Console(stderr=True)
     audio = decode_audio(options.file)
-    audio_seconds = len(audio) / RATE
+    audio_seconds = len(audio) / MODEL_RATE
     if audio_seconds == 0:
         raise BenchError(f"{options.file} holds no audio")
-    silence = np.zeros(RATE * options.silence_ms // 1000, dtype=np.float32)
+    silence = np.zeros(MODEL_RATE * options.silence_ms // 1000, dtype=np.float32)
     sent = np.concatenate([audio, silence])
     pcm = to_pcm16(sent)
     gaps = quiet_gaps(sent)
@@ -1338,7 +1336,9 @@ async def _run_levels(
     """The server's /health before the levels, the offline pass and each level's figures."""
     initial = await asyncio.to_thread(fetch_health, handle.health_url)
     if options.warmup:
-        clip = to_pcm16(np.concatenate([audio[: int(RATE * WARMUP_SECONDS)], np.zeros(RATE)]))
+        clip = to_pcm16(
+            np.concatenate([audio[: int(MODEL_RATE * WARMUP_SECONDS)], np.zeros(MODEL_RATE)])
+        )
         with err.status("warm-up..."):
             await run_streams(handle.url, clip, 1, options.chunk_ms, pace=None)
     await _wait_idle(handle)

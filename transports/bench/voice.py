@@ -29,7 +29,8 @@ from rich.console import Console
 from rich.table import Table
 from websockets.asyncio.client import ClientConnection, connect
 
-from voxwire.models.interfaces import SAMPLE_RATE, SpeechSynthesizer
+from voxwire.engine.audio import MODEL_RATE
+from voxwire.models.interfaces import SpeechSynthesizer
 from voxwire.transports.bench.stream import (
     BenchError,
     machine_info,
@@ -38,7 +39,6 @@ from voxwire.transports.bench.stream import (
     to_pcm16,
 )
 
-RATE = SAMPLE_RATE
 CHUNK_S = 0.02
 DEFAULT_QUESTION = "What time does the train leave tomorrow morning?"
 TURN_TIMEOUT_S = 60.0
@@ -112,7 +112,7 @@ def _question(file: Path | None, tts: SpeechSynthesizer) -> npt.NDArray[np.float
 
         return decode_audio(file)
     audio = np.concatenate(list(tts.synthesize(DEFAULT_QUESTION)))
-    return np.asarray(soxr.resample(audio, tts.sample_rate, RATE), dtype=np.float32)
+    return np.asarray(soxr.resample(audio, tts.sample_rate, MODEL_RATE), dtype=np.float32)
 
 
 def tts_first_audio_ms(tts: SpeechSynthesizer, texts: Sequence[str], repeats: int = 3) -> float:
@@ -129,7 +129,7 @@ def tts_first_audio_ms(tts: SpeechSynthesizer, texts: Sequence[str], repeats: in
 
 async def _send_paced(ws: ClientConnection, pcm: bytes, clock: list[float]) -> None:
     """Send PCM16 at 16 kHz in 20 ms frames against an absolute clock."""
-    step = int(RATE * CHUNK_S) * 2
+    step = int(MODEL_RATE * CHUNK_S) * 2
     for offset in range(0, len(pcm), step):
         await ws.send(pcm[offset : offset + step])
         clock[0] += CHUNK_S
@@ -142,7 +142,7 @@ async def run_turns(
     url: str, speech: npt.NDArray[np.float32], options: VoiceBenchOptions
 ) -> list[TurnTimes]:
     """Speak the question `options.turns` times in one realtime session."""
-    silence = to_pcm16(np.zeros(int(RATE * CHUNK_S * 5), np.float32))
+    silence = to_pcm16(np.zeros(int(MODEL_RATE * CHUNK_S * 5), np.float32))
     spoken = to_pcm16(speech)
     turns: list[TurnTimes] = []
     async with connect(url, max_size=None) as ws:
@@ -154,7 +154,7 @@ async def run_turns(
                         "type": "realtime",
                         "audio": {
                             "input": {
-                                "format": {"type": "audio/pcm", "rate": RATE},
+                                "format": {"type": "audio/pcm", "rate": MODEL_RATE},
                                 "turn_detection": {
                                     "type": "server_vad",
                                     "silence_duration_ms": options.silence_duration_ms,
@@ -238,7 +238,7 @@ def run_voice_bench(options: VoiceBenchOptions, console: Console) -> dict[str, A
     result = {
         "bench": "voice",
         "machine": machine_info(),
-        "speech_seconds": round(len(speech) / RATE, 2),
+        "speech_seconds": round(len(speech) / MODEL_RATE, 2),
         **figures(turns, options),
         "tts_first_audio_ms": tts_first_audio_ms(tts, [DEFAULT_QUESTION, "Hello there."]),
     }

@@ -47,7 +47,7 @@ from rich.console import Console
 from rich.table import Table
 from websockets.asyncio.client import connect
 
-from voxwire.models.interfaces import SAMPLE_RATE
+from voxwire.engine.audio import MODEL_RATE
 from voxwire.services.media import decode_audio
 from voxwire.transports.bench.stream import (
     BenchError,
@@ -58,13 +58,10 @@ from voxwire.transports.bench.stream import (
     to_pcm16,
     transcription_update,
 )
-from voxwire.transports.webrtc.audio import FRAME_SAMPLES, frame_to_mono
+from voxwire.transports.webrtc.audio import FRAME_SAMPLES, WEBRTC_RATE, frame_to_mono
 
 log = logging.getLogger(__name__)
 
-RATE = SAMPLE_RATE
-"""The file's rate in the bench (what decode_audio returns), and the WebSocket's."""
-WEBRTC_RATE = 48_000
 CHUNK_MS = 20
 CONNECT_TIMEOUT_S = 20.0
 SETTLE_TIMEOUT_S = 30.0
@@ -406,20 +403,20 @@ def default_speech() -> npt.NDArray[np.float32]:
     from voxwire.models.piper_tts import PiperTts
 
     tts = PiperTts()
-    gap = np.zeros(RATE * 3 // 2, dtype=np.float32)
-    parts: list[npt.NDArray[np.float32]] = [gap[: RATE // 2]]
+    gap = np.zeros(MODEL_RATE * 3 // 2, dtype=np.float32)
+    parts: list[npt.NDArray[np.float32]] = [gap[: MODEL_RATE // 2]]
     for sentence in DEFAULT_SENTENCES:
         spoken = np.concatenate(list(tts.synthesize(sentence)))
-        parts += [np.asarray(soxr.resample(spoken, tts.sample_rate, RATE), np.float32), gap]
+        parts += [np.asarray(soxr.resample(spoken, tts.sample_rate, MODEL_RATE), np.float32), gap]
     return np.concatenate(parts)
 
 
 def speech_end(audio: npt.NDArray[np.float32], before: int, window_s: float = 1.5) -> int:
     """The sample just after the last spoken 10 ms frame in the `window_s` before
     sample `before` (the utterance end the server reported, padding included)."""
-    frame = RATE // 100
-    stop = min(len(audio), before + RATE // 5) // frame * frame
-    start = max(0, stop - int(window_s * RATE)) // frame * frame
+    frame = MODEL_RATE // 100
+    stop = min(len(audio), before + MODEL_RATE // 5) // frame * frame
+    start = max(0, stop - int(window_s * MODEL_RATE)) // frame * frame
     if stop <= start:
         return min(before, len(audio))
     frames = audio[start:stop].reshape(-1, frame)
@@ -450,9 +447,9 @@ def pass_figures(record: Pass, audio: npt.NDArray[np.float32]) -> dict[str, Any]
             timings = event.get("voxwire.timings") or {}
             end_ms = timings.get("audio_end_ms")
             if isinstance(end_ms, int | float):
-                end = int(end_ms * RATE / 1000) - record.offset
+                end = int(end_ms * MODEL_RATE / 1000) - record.offset
                 spoken_end = speech_end(audio, end)
-                turn_detection.append(1000.0 * (end - spoken_end) / RATE)
+                turn_detection.append(1000.0 * (end - spoken_end) / MODEL_RATE)
                 sent = record.sent_at(spoken_end)
                 if sent is not None:
                     after_speech.append(1000.0 * (at - sent))
@@ -484,7 +481,7 @@ _ENDINGS = (COMPLETED, "conversation.item.input_audio_transcription.failed")
 async def websocket_pass(ws_url: str, audio: npt.NDArray[np.float32], api_key: str | None) -> Pass:
     """Stream `audio` (16 kHz) as 20 ms binary frames at real-time pace."""
     pcm = to_pcm16(audio)
-    chunk = RATE * CHUNK_MS // 1000
+    chunk = MODEL_RATE * CHUNK_MS // 1000
     times: list[float] = []
     log_ = EventLog()
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
@@ -499,7 +496,7 @@ async def websocket_pass(ws_url: str, audio: npt.NDArray[np.float32], api_key: s
         reader = asyncio.create_task(receive())
         try:
             await log_.wait_for("session.created", CONNECT_TIMEOUT_S)
-            await ws.send(json.dumps(transcription_update(RATE)))
+            await ws.send(json.dumps(transcription_update(MODEL_RATE)))
             await log_.wait_for("session.updated", CONNECT_TIMEOUT_S)
             loop = asyncio.get_running_loop()
             start = loop.time()
@@ -535,12 +532,12 @@ async def webrtc_pass(base_url: str, audio: npt.NDArray[np.float32], api_key: st
         await call.log.wait_for("session.created", CONNECT_TIMEOUT_S)
         mic = call.mic
         assert mic is not None
-        offset = mic.play(audio, RATE)
+        offset = mic.play(audio, MODEL_RATE)
         await mic.drained()
         await _settle(call.log, SETTLE_TIMEOUT_S)
     finally:
         await call.close()
-    scale = WEBRTC_RATE // RATE
+    scale = WEBRTC_RATE // MODEL_RATE
 
     def sent_at(n: int) -> float | None:
         return mic.sent_at(offset + n * scale)
@@ -573,7 +570,7 @@ def run_webrtc_bench(options: WebRTCBenchOptions, api_key: str | None = None) ->
         source = "Piper: " + " ".join(DEFAULT_SENTENCES)
     if len(audio) == 0:
         raise BenchError(f"{options.file} holds no audio")
-    audio = np.concatenate([audio, np.zeros(RATE * options.silence_ms // 1000, np.float32)])
+    audio = np.concatenate([audio, np.zeros(MODEL_RATE * options.silence_ms // 1000, np.float32)])
     with contextlib.ExitStack() as stack:
         url = None if options.url is None else _base_urls(options.url)[0]
         handle = server_under_test(stack, url, options.model, err)
@@ -603,10 +600,10 @@ async def _run_passes(
     err: Console,
 ) -> list[Pass]:
     with err.status("warm-up..."):  # the first decodes load lazily; keep them out
-        silence = np.zeros(RATE * 3 // 2, dtype=np.float32)
-        await websocket_pass(ws_url, np.concatenate([audio[: RATE * 3], silence]), api_key)
+        silence = np.zeros(MODEL_RATE * 3 // 2, dtype=np.float32)
+        await websocket_pass(ws_url, np.concatenate([audio[: MODEL_RATE * 3], silence]), api_key)
     passes: list[Pass] = []
-    seconds = len(audio) / RATE
+    seconds = len(audio) / MODEL_RATE
     for i in range(options.repeats):
         for transport in ("websocket", "webrtc"):
             with err.status(f"pass {i + 1}/{options.repeats}: {transport}, {seconds:.1f} s..."):
@@ -645,7 +642,7 @@ def bench_result(
     rtc = transports["webrtc"]["end_of_speech_to_final_ms"]["p50"]
     return {
         "file": source,
-        "audio_seconds": round(len(audio) / RATE, 3),
+        "audio_seconds": round(len(audio) / MODEL_RATE, 3),
         "repeats": options.repeats,
         "server": {
             "url": url,

@@ -33,13 +33,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from voxwire.engine.audio import MODEL_RATE
 from voxwire.engine.session import SessionOptions
 from voxwire.models.interfaces import DecodeRequest, TranscribeOptions
 from voxwire.services.media import decode_audio
 from voxwire.services.runtime import Runtime
 from voxwire.transports.cli.stream import stream_audio
-
-RATE = 16_000
 
 bench_app = typer.Typer(help="Benchmarks: print figures and write JSON.", no_args_is_help=True)
 
@@ -92,7 +91,7 @@ def bench_asr(
         runtime.close()
     result: dict[str, Any] = {
         "file": str(file),
-        "audio_seconds": round(len(audio) / RATE, 3),
+        "audio_seconds": round(len(audio) / MODEL_RATE, 3),
         "model": runtime.asr.name,
         "machine": {"cpus": usable_cpus(), "platform": platform.platform()},
         "offline": offline,
@@ -112,7 +111,7 @@ def measure_offline(
 ) -> dict[str, Any]:
     """Median wall time of whole-file transcription, greedy and beam 5."""
     asr = runtime.asr
-    asr.transcribe(audio[: RATE * 2], TranscribeOptions(beam_size=1))  # warm-up
+    asr.transcribe(audio[: MODEL_RATE * 2], TranscribeOptions(beam_size=1))  # warm-up
     figures: dict[str, Any] = {}
     for label, beam in (("greedy", 1), ("beam5", 5)):
         times = []
@@ -121,11 +120,11 @@ def measure_offline(
             text = asr.transcribe(audio, TranscribeOptions(beam_size=beam)).text
             times.append(time.perf_counter() - started)
         figures[f"{label}_seconds"] = round(statistics.median(times), 4)
-        figures[f"{label}_rtf"] = round(statistics.median(times) / (len(audio) / RATE), 4)
+        figures[f"{label}_rtf"] = round(statistics.median(times) / (len(audio) / MODEL_RATE), 4)
         figures[f"{label}_text"] = text.strip()
     # What a final costs when the speculative decode missed: one streaming-path
     # decode of the (first 30 s of the) audio.
-    clip = DecodeRequest(audio=audio[: RATE * 30], final=True)
+    clip = DecodeRequest(audio=audio[: MODEL_RATE * 30], final=True)
     times = []
     for _ in range(repeats):
         started = time.perf_counter()

@@ -19,16 +19,14 @@ import numpy as np
 import numpy.typing as npt
 import typer
 
+from voxwire.engine.audio import MODEL_RATE
 from voxwire.engine.events import Event, TranscriptionCompleted
 from voxwire.engine.segmenter import SegmenterOptions
 from voxwire.engine.session import SessionCounters, SessionOptions
 from voxwire.engine.streaming_asr import StreamingOptions
-from voxwire.models.interfaces import SAMPLE_RATE
 from voxwire.services.media import decode_audio
 from voxwire.services.runtime import Runtime
 from voxwire.transports.cli.main import fail, notice
-
-RATE = SAMPLE_RATE
 
 
 def register(app: typer.Typer) -> None:
@@ -115,12 +113,12 @@ async def stream_audio(
             out(data)
 
     driver = runtime.driver(session, sink)
-    step = max(1, RATE * chunk_ms // 1000)
+    step = max(1, MODEL_RATE * chunk_ms // 1000)
     started = time.monotonic()
     for offset in range(0, len(audio), step):
         await driver.feed(audio[offset : offset + step])
         if speed > 0:
-            due = started + (offset + step) / RATE / speed
+            due = started + (offset + step) / MODEL_RATE / speed
             delay = due - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)

@@ -21,9 +21,10 @@ import numpy as np
 import typer
 from rich.console import Console
 
+from voxwire.engine.audio import MODEL_RATE
 from voxwire.engine.errors import VoxwireError
 from voxwire.models.errors import ModelError
-from voxwire.models.interfaces import SAMPLE_RATE, AsrModel, TranscribeOptions, Transcription
+from voxwire.models.interfaces import AsrModel, TranscribeOptions, Transcription
 from voxwire.services.formats import ResponseFormat, render
 from voxwire.services.media import DEFAULT_MAX_BYTES, DEFAULT_MAX_SECONDS, decode_audio
 from voxwire.transports.cli.main import EXIT_ERROR, EXIT_OK, error, fail, notice
@@ -102,7 +103,7 @@ def transcribe(
             error(f"{name}: {exc.message}")
             failed += 1
             continue
-        duration = audio.size / SAMPLE_RATE
+        duration = audio.size / MODEL_RATE
         if asr is None:
             asr = _load_model(model, console)
         if float(np.max(np.abs(audio))) < SILENCE_PEAK:

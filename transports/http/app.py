@@ -79,11 +79,16 @@ def create_app(
             await reply_handler.aclose()
 
     app = FastAPI(title="voxwire", version=version("voxwire"), lifespan=lifespan)
+    # What the routes share, made once here and handed to each route explicitly; app.state
+    # only shows them to diagnostics and tests (no handler reads it).
     slots = slots or SessionSlots(settings.realtime.max_sessions)
+    calls = webrtc.CallRegistry()
+    speaker_store = speakers.store_for(settings.data_dir)
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.realtime_slots = slots
     app.state.reply_handler = reply_handler
+    app.state.webrtc_calls = calls
 
     @app.exception_handler(VoxwireError)
     async def voxwire_error(_request: Request, exc: VoxwireError) -> JSONResponse:
@@ -131,7 +136,9 @@ def create_app(
 
     @app.websocket("/v1/realtime")
     async def realtime(websocket: WebSocket) -> None:
-        await serve_realtime(websocket, runtime, slots, settings.realtime, reply_handler)
+        await serve_realtime(
+            websocket, runtime, slots, settings.realtime, reply_handler, speaker_store
+        )
 
     pages = page_files()  # the browser demo's files, listed once (public: see below)
     _add_metrics_auth_and_limits(app, runtime, slots, settings, tuple(pages), wyoming)
@@ -140,7 +147,6 @@ def create_app(
     # speaker-id: the enrolled speakers as an audio classifier (see voxwire.services.speakers)
     reserved: dict[str, ReservedClassifier] = {}
     cards: list[Callable[[int], http_openai.ModelCard]] = []
-    speaker_store = speakers.store_for(settings.data_dir)
     if speakers.has_encoder(runtime):
         classifier = speakers.SpeakerClassifier(runtime, speaker_store)
         reserved[speakers.SPEAKER_ID] = classifier.reserved()
@@ -161,6 +167,7 @@ def create_app(
             runtime,
             limits=settings.realtime,
             slots=slots,
+            registry=calls,
             reply_handler=reply_handler,
             speakers=speaker_store,
             ice_servers=settings.ice_servers,

@@ -29,7 +29,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from voxwire.transports.realtime.protocol import error_event
+from voxwire.transports.realtime.server_events import ErrorDetails, ErrorEvent
 
 ENV_VAR = "VOXWIRE_API_KEYS"
 SUBPROTOCOL_PREFIX = "openai-insecure-api-key."
@@ -176,8 +176,8 @@ async def _refuse_websocket(scope: Scope, receive: Receive, send: Send, message:
     if "realtime" in scope.get("subprotocols", ()):
         accept["subprotocol"] = "realtime"
     await send(accept)
-    event = error_event(message=message, code="invalid_api_key")
-    await send({"type": "websocket.send", "text": json.dumps(event)})
+    event = ErrorEvent(error=ErrorDetails(code="invalid_api_key", message=message))
+    await send({"type": "websocket.send", "text": json.dumps(event.to_wire())})
     await send(
         {"type": "websocket.close", "code": CLOSE_POLICY_VIOLATION, "reason": "invalid api key"}
     )

@@ -23,8 +23,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from voxwire.engine.audio import MODEL_RATE
 from voxwire.engine.errors import PeerError
-from voxwire.models.interfaces import SAMPLE_RATE, AudioArray
+from voxwire.models.interfaces import AudioArray
 from voxwire.services.media import AudioLimits
 from voxwire.services.runtime import Runtime
 from voxwire.services.speakers import (
@@ -130,7 +131,7 @@ class SpeakerService:
 
     async def _speech(self, upload: Upload) -> AudioArray:
         audio = await decode_upload(upload, self.max_upload_bytes, self.audio_limits)
-        seconds = len(audio) / SAMPLE_RATE
+        seconds = len(audio) / MODEL_RATE
         if seconds > MAX_ENROL_SECONDS:
             raise PeerError(
                 f"the audio is {seconds:.1f} s long; send at most {MAX_ENROL_SECONDS:g} s",

@@ -105,13 +105,19 @@ from voxwire.transports.realtime.protocol import (
     ProtocolError,
     WakeWordConfig,
     check_wake_words,
-    server_event,
+)
+from voxwire.transports.realtime.server_events import (
+    Classification,
+    ClassificationFailure,
+    ItemClassification,
+    SendEvent,
+    SpeakerIdentified,
+    WakeWordDetected,
 )
 
 log = logging.getLogger(__name__)
 
 Float32Array = npt.NDArray[np.float32]
-SendEvent = Callable[[dict[str, Any]], None]
 
 WAKE_WORD_MODEL = "wake-words"
 SENTIMENT_MODEL = "vader"
@@ -326,6 +332,7 @@ class ItemResults:
             self._items.popitem(last=False)
 
     def add(self, event: dict[str, Any]) -> None:
+        """A classification event, as it went out."""
         entry = self._items.get(str(event.get("item_id")))
         if entry is not None:
             entry[1].append(event)
@@ -378,8 +385,8 @@ class ItemClassifiers:
                 self._fail(kind, job, error)
             self.results.finish(job.item_id)
 
-    def send(self, event: dict[str, Any]) -> None:
-        self.results.add(event)
+    def send(self, event: ItemClassification) -> None:
+        self.results.add(event.to_wire())
         self._send(event)
 
     async def close(self) -> None:
@@ -394,6 +401,7 @@ class ItemClassifiers:
             self.results.finish(job.item_id)
 
     async def _classify(self, kind: str, job: ItemJob) -> None:
+        event: ItemClassification
         try:
             if kind == "speaker":
                 event = await self._speaker(job)
@@ -405,7 +413,7 @@ class ItemClassifiers:
         self.counters.classifications += 1
         self.send(event)
 
-    async def _speaker(self, job: ItemJob) -> dict[str, Any]:
+    async def _speaker(self, job: ItemJob) -> SpeakerIdentified:
         if job.audio is None:
             raise AudioEvicted("the item's audio had left the session's buffer")
         entry = job.entries["speaker"]
@@ -416,15 +424,16 @@ class ItemClassifiers:
             snapshot = await self.speakers.snapshot(entry.spec.id)
             found = snapshot.identify(vector, job.speaker_threshold)
             speaker, score = found.speaker, found.score
-        return server_event(
-            "voxwire.speaker.identified", item_id=job.item_id, speaker=speaker, score=score
-        )
+        return SpeakerIdentified(item_id=job.item_id, speaker=speaker, score=score)
 
-    async def _text(self, kind: str, job: ItemJob) -> dict[str, Any]:
+    async def _text(self, kind: str, job: ItemJob) -> Classification:
         entry = job.entries[kind]
         labels, logits = await classify_text(self.runtime, entry, job.transcript)
-        return _classification(
-            job.item_id, kind, entry.spec.id, label_scores(labels, logits, top_k=None)
+        return Classification(
+            item_id=job.item_id,
+            classifier=kind,
+            model=entry.spec.id,
+            labels=label_scores(labels, logits, top_k=None),
         )
 
     def _fail(self, kind: str, job: ItemJob, error: BaseException) -> None:
@@ -434,35 +443,19 @@ class ItemClassifiers:
         message = desc.message if desc.is_peer_error else f"{kind} classification failed"
         level = logging.INFO if isinstance(error, PeerError) else logging.WARNING
         log.log(level, "%s: %s of %s failed: %r", self._task.get_name(), kind, job.item_id, error)
-        failure = {"code": code, "message": message}
+        failure = ClassificationFailure(code=code, message=message)
         if kind == "speaker":
             self.send(
-                server_event(
-                    "voxwire.speaker.identified",
-                    item_id=job.item_id,
-                    speaker=None,
-                    score=None,
-                    error=failure,
-                )
+                SpeakerIdentified(item_id=job.item_id, speaker=None, score=None, error=failure)
             )
         else:
             entry = job.entries.get(kind)
             model = entry.spec.id if entry is not None else None
-            self.send(_classification(job.item_id, kind, model, [], error=failure))
-
-
-def _classification(
-    item_id: str, kind: str, model: str | None, labels: list[dict[str, str | float]], **extra: Any
-) -> dict[str, Any]:
-    return server_event(
-        "voxwire.classification",
-        item_id=item_id,
-        source="transcript",
-        classifier=kind,
-        model=model,
-        labels=labels,
-        **extra,
-    )
+            self.send(
+                Classification(
+                    item_id=job.item_id, classifier=kind, model=model, labels=[], error=failure
+                )
+            )
 
 
 # -- one session's pipeline ------------------------------------------------------------------
@@ -592,8 +585,7 @@ class LiveClassifiers:
 
     async def _on_detection(self, detection: Detection) -> None:
         self.send(
-            server_event(
-                "voxwire.wake_word.detected",
+            WakeWordDetected(
                 name=detection.name,
                 score=round(detection.score, 4),
                 audio_ms=detection.position * 1000 // MODEL_RATE,

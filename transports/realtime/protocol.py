@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import secrets
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
@@ -70,10 +69,6 @@ class ProtocolError(PeerError):
     ) -> None:
         super().__init__(message, param=param)
         self.code = code
-
-
-def new_event_id() -> str:
-    return f"event_{secrets.token_hex(10)}"
 
 
 # -- client events ---------------------------------------------------------------------
@@ -735,32 +730,3 @@ def _turn_detection(
             str(exc), code="invalid_value", param="session.audio.input.turn_detection"
         ) from exc
     return new
-
-
-# -- server events ---------------------------------------------------------------------
-
-
-def server_event(kind: str, **payload: Any) -> dict[str, Any]:
-    """A server event with a fresh event_id."""
-    return {"type": kind, "event_id": new_event_id(), **payload}
-
-
-def error_event(
-    *,
-    message: str,
-    code: str,
-    error_type: str = "invalid_request_error",
-    param: str | None = None,
-    event_id: str | None = None,
-) -> dict[str, Any]:
-    """The `error` server event."""
-    return server_event(
-        "error",
-        error={
-            "type": error_type,
-            "code": code,
-            "message": message,
-            "param": param,
-            "event_id": event_id,
-        },
-    )

@@ -50,8 +50,6 @@ from voxwire.transports.realtime.protocol import (
     ProtocolError,
     ResponseSettings,
     SessionConfig,
-    error_event,
-    server_event,
 )
 from voxwire.transports.realtime.reply_events import (
     assistant_item,
@@ -59,10 +57,33 @@ from voxwire.transports.realtime.reply_events import (
     response_object,
     user_item,
 )
+from voxwire.transports.realtime.server_events import (
+    ConversationItemAdded,
+    ConversationItemDone,
+    ConversationItemTruncated,
+    ErrorDetails,
+    ErrorEvent,
+    OutputAudioBufferCleared,
+    OutputAudioBufferStarted,
+    OutputAudioBufferStopped,
+    ResponseContentPartAdded,
+    ResponseContentPartDone,
+    ResponseCreated,
+    ResponseDone,
+    ResponseOutputAudioDelta,
+    ResponseOutputAudioDone,
+    ResponseOutputAudioTranscriptDelta,
+    ResponseOutputAudioTranscriptDone,
+    ResponseOutputItemAdded,
+    ResponseOutputItemDone,
+    ResponseOutputTextDelta,
+    ResponseOutputTextDone,
+    SendEvent,
+    error_type,
+)
 
 log = logging.getLogger(__name__)
 
-SendEvent = Callable[[dict[str, Any]], None]
 ItemClassifications = Callable[[str], Awaitable[list[dict[str, Any]]]]
 
 DELTA_SECONDS = 0.1
@@ -243,8 +264,8 @@ class RealtimeResponses:
         if item.role == "user":
             self._last_user = item_id
         wire = user_item(item_id, item.role, text)
-        for kind in ("conversation.item.added", "conversation.item.done"):
-            self.send(server_event(kind, previous_item_id=before, item=wire))
+        self.send(ConversationItemAdded(previous_item_id=before, item=wire))
+        self.send(ConversationItemDone(previous_item_id=before, item=wire))
 
     def clear_output_audio(self) -> None:
         """`output_audio_buffer.clear` (WebRTC): drop the reply audio not played yet."""
@@ -301,11 +322,8 @@ class RealtimeResponses:
         reply.transcript = " ".join(s.text for s in reply.spoken if s.start_ms < audio_end_ms)
         self.conversation.set_text(item_id, reply.transcript)
         self.send(
-            server_event(
-                "conversation.item.truncated",
-                item_id=item_id,
-                content_index=content_index,
-                audio_end_ms=audio_end_ms,
+            ConversationItemTruncated(
+                item_id=item_id, content_index=content_index, audio_end_ms=audio_end_ms
             )
         )
 
@@ -380,7 +398,7 @@ class RealtimeResponses:
                 # cancelled reply speak).
                 await asyncio.wait({before})
             reply.started = True
-            self.send(server_event("response.created", response=self._response(reply)))
+            self.send(ResponseCreated(response=self._response(reply)))
             turn = await self._turn(reply)
             self._send_item_added(reply)
             if reply.modality == "audio":
@@ -474,7 +492,11 @@ class RealtimeResponses:
             async for chunk in text:
                 if chunk:
                     reply.transcript += chunk
-                    self._send_part("response.output_text.delta", reply, delta=chunk)
+                    self.send(
+                        ResponseOutputTextDelta(
+                            response_id=reply.id, item_id=reply.item_id, delta=chunk
+                        )
+                    )
         finally:
             await _close(text)
         reply.transcript = reply.transcript.strip()
@@ -487,7 +509,11 @@ class RealtimeResponses:
         if sentence:
             delta = sentence if not reply.transcript else " " + sentence
             reply.transcript += delta
-            self._send_part("response.output_audio_transcript.delta", reply, delta=delta)
+            self.send(
+                ResponseOutputAudioTranscriptDelta(
+                    response_id=reply.id, item_id=reply.item_id, delta=delta
+                )
+            )
         start_ms = reply.samples_sent * 1000 // rate
         step = int(rate * DELTA_SECONDS) * 2
         for offset in range(0, len(pcm), step):
@@ -498,10 +524,12 @@ class RealtimeResponses:
                 await self.audio_sink.write(chunk)
             else:
                 await self._pace(reply, len(chunk) // 2 / rate)
-                self._send_part(
-                    "response.output_audio.delta",
-                    reply,
-                    delta=base64.b64encode(chunk).decode("ascii"),
+                self.send(
+                    ResponseOutputAudioDelta(
+                        response_id=reply.id,
+                        item_id=reply.item_id,
+                        delta=base64.b64encode(chunk).decode("ascii"),
+                    )
                 )
             reply.samples_sent += len(chunk) // 2
             self.counters.samples_sent += len(chunk) // 2
@@ -522,14 +550,14 @@ class RealtimeResponses:
         if self._drain is not None:
             self._drain.cancel()
         self._playing = reply
-        self.send(server_event("output_audio_buffer.started", response_id=reply.id))
+        self.send(OutputAudioBufferStarted(response_id=reply.id))
 
     def _buffer_cleared(self) -> None:
         if self._drain is not None:
             self._drain.cancel()
         playing, self._playing = self._playing, None
         if playing is not None:
-            self.send(server_event("output_audio_buffer.cleared", response_id=playing.id))
+            self.send(OutputAudioBufferCleared(response_id=playing.id))
 
     def _watch_drain(self, reply: Reply) -> None:
         """Send output_audio_buffer.stopped once the track has played the reply."""
@@ -539,7 +567,7 @@ class RealtimeResponses:
             await self.audio_sink.played()
             if self._playing is reply:
                 self._playing = None
-                self.send(server_event("output_audio_buffer.stopped", response_id=reply.id))
+                self.send(OutputAudioBufferStopped(response_id=reply.id))
 
         self._drain = asyncio.get_running_loop().create_task(
             drained(), name=f"{self.session_id}:{reply.id}:drain"
@@ -571,12 +599,10 @@ class RealtimeResponses:
             log.exception("%s: %s failed", self.session_id, reply.id, exc_info=exc)
         reply.state.finish(ResponseStatus.FAILED, desc.code)
         self.counters.failed += 1
-        error_type = "invalid_request_error" if desc.is_peer_error else "server_error"
-        self.send(error_event(message=desc.message, code=desc.code, error_type=error_type))
+        kind = error_type(exc)
+        self.send(ErrorEvent(error=ErrorDetails(type=kind, code=desc.code, message=desc.message)))
         if reply.started:
-            self._send_done(
-                reply, error={"type": error_type, "code": desc.code, "message": desc.message}
-            )
+            self._send_done(reply, error={"type": kind, "code": desc.code, "message": desc.message})
 
     # -- events --------------------------------------------------------------------------------
 
@@ -585,47 +611,33 @@ class RealtimeResponses:
         self._spoken[reply.item_id] = reply
         while len(self._spoken) > REMEMBERED_ITEMS:
             self._spoken.popitem(last=False)
-        self._send_item("response.output_item.added", reply, "in_progress")
-        self._send_part("response.content_part.added", reply, part=content_part("", reply.modality))
-
-    def _send_item(self, kind: str, reply: Reply, status: str) -> None:
-        item = assistant_item(reply.item_id, status, reply.transcript, reply.modality)
-        self.send(server_event(kind, response_id=reply.id, output_index=0, item=item))
-
-    def _send_part(self, kind: str, reply: Reply, **payload: Any) -> None:
+        item = assistant_item(reply.item_id, "in_progress", reply.transcript, reply.modality)
+        self.send(ResponseOutputItemAdded(response_id=reply.id, item=item))
         self.send(
-            server_event(
-                kind,
-                response_id=reply.id,
-                item_id=reply.item_id,
-                output_index=0,
-                content_index=0,
-                **payload,
+            ResponseContentPartAdded(
+                response_id=reply.id, item_id=reply.item_id, part=content_part("", reply.modality)
             )
         )
 
     def _send_done(self, reply: Reply, error: dict[str, str] | None = None) -> None:
         """The closing events: the item's (when it has one) and response.done."""
         if reply.item_added and reply.state.status is ResponseStatus.COMPLETED:
+            ids = {"response_id": reply.id, "item_id": reply.item_id}
+            text = reply.transcript
             if reply.modality == "audio":
-                self._send_part("response.output_audio.done", reply)
-                self._send_part(
-                    "response.output_audio_transcript.done", reply, transcript=reply.transcript
-                )
+                self.send(ResponseOutputAudioDone(**ids))
+                self.send(ResponseOutputAudioTranscriptDone(**ids, transcript=text))
             else:
-                self._send_part("response.output_text.done", reply, text=reply.transcript)
-            self._send_part(
-                "response.content_part.done",
-                reply,
-                part=content_part(reply.transcript, reply.modality),
-            )
-            self._send_item("response.output_item.done", reply, "completed")
+                self.send(ResponseOutputTextDone(**ids, text=text))
+            self.send(ResponseContentPartDone(**ids, part=content_part(text, reply.modality)))
+            item = assistant_item(reply.item_id, "completed", text, reply.modality)
+            self.send(ResponseOutputItemDone(response_id=reply.id, item=item))
         details: dict[str, Any] | None = None
         if reply.state.status is ResponseStatus.CANCELLED:
             details = {"type": "cancelled", "reason": reply.state.reason}
         elif reply.state.status is ResponseStatus.FAILED:
             details = {"type": "failed", "error": error}
-        self.send(server_event("response.done", response=self._response(reply, details)))
+        self.send(ResponseDone(response=self._response(reply, details)))
 
     def _response(self, reply: Reply, details: dict[str, Any] | None = None) -> dict[str, Any]:
         status = reply.state.status

@@ -24,19 +24,18 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from starlette.websockets import WebSocket
 
-from voxwire.engine.audio import Float32Array, pcm16_to_float32
+from voxwire.engine.audio import MODEL_RATE, Float32Array, pcm16_to_float32
 from voxwire.engine.driver import SessionDriver
 from voxwire.engine.errors import VoxwireError, describe
 from voxwire.engine.events import Event
 from voxwire.engine.session import Session, SessionCounters
 from voxwire.services.reply_handlers import EchoHandler, ReplyHandler
 from voxwire.services.runtime import Runtime
-from voxwire.services.speakers import SpeakerStore, store_for
+from voxwire.services.speakers import SpeakerStore
 from voxwire.transports.realtime.classifiers import LiveClassifiers
 from voxwire.transports.realtime.peer import AudioSink, EventPeer, WebSocketPeer
 from voxwire.transports.realtime.protocol import (
@@ -58,11 +57,18 @@ from voxwire.transports.realtime.protocol import (
     client_event_id,
     decode_base64_audio,
     decode_pcm16,
-    error_event,
     parse_client_event,
-    server_event,
 )
 from voxwire.transports.realtime.responses import RealtimeResponses, ReplyCounters
+from voxwire.transports.realtime.server_events import (
+    ErrorDetails,
+    ErrorEvent,
+    ServerEvent,
+    SessionCreated,
+    SessionEvent,
+    SessionStats,
+    SessionUpdated,
+)
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +163,10 @@ async def serve_realtime(
     slots: SessionSlots,
     limits: RealtimeLimits,
     reply_handler: ReplyHandler | None = None,
+    speakers: SpeakerStore | None = None,
 ) -> None:
-    """Handle one `GET /v1/realtime` connection from handshake to cleanup."""
+    """Handle one `GET /v1/realtime` connection from handshake to cleanup; `speakers`:
+    who speaker identification may name."""
     subprotocol = "realtime" if "realtime" in websocket.scope.get("subprotocols", []) else None
     if not slots.try_reserve():
         await websocket.accept(subprotocol=subprotocol)
@@ -175,7 +183,7 @@ async def serve_realtime(
             runtime,
             config,
             limits,
-            speakers=_speaker_store(websocket),
+            speakers=speakers,
             reply_handler=reply_handler,
         )
         slots.register(connection)
@@ -185,13 +193,6 @@ async def serve_realtime(
             slots.retire(config.session_id)
     finally:
         slots.release()
-
-
-def _speaker_store(websocket: WebSocket) -> SpeakerStore | None:
-    """The enrolled speakers of the app serving `websocket` (its settings' data_dir)."""
-    app = websocket.scope.get("app")
-    data_dir = getattr(getattr(getattr(app, "state", None), "settings", None), "data_dir", None)
-    return store_for(data_dir) if isinstance(data_dir, Path) else None
 
 
 def _initial_config(websocket: WebSocket, runtime: Runtime) -> SessionConfig:
@@ -252,9 +253,7 @@ class RealtimeConnection:
             audio_sink=audio_sink,
             lead_s=limits.reply_audio_lead_s,
         )
-        self._outgoing: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(
-            limits.max_queued_events
-        )
+        self._outgoing: asyncio.Queue[ServerEvent | None] = asyncio.Queue(limits.max_queued_events)
         self._closing: asyncio.Task[None] | None = None
         self._condemned = asyncio.Event()
         self.end_reason = "client_closed"
@@ -268,7 +267,7 @@ class RealtimeConnection:
         log.info("%s: %s session opened", self.config.session_id, self.config.type)
         name = self.config.session_id
         writer = asyncio.create_task(self._write_events(), name=f"{name}:writer")
-        self._send(server_event("session.created", session=self.config.to_wire()))
+        self._send(SessionCreated(session=self.config.to_wire()))
         reader = asyncio.create_task(self._read_events(), name=f"{name}:reader")
         condemned = asyncio.create_task(self._condemned.wait(), name=f"{name}:condemned")
         try:
@@ -295,8 +294,8 @@ class RealtimeConnection:
                 "%d partial and %d final decodes, %d jobs dropped, %d samples evicted",
                 self.config.session_id,
                 time.monotonic() - self.opened_at,
-                c.samples_resampled / 16_000,
-                c.samples_transcribed / 16_000,
+                c.samples_resampled / MODEL_RATE,
+                c.samples_transcribed / MODEL_RATE,
                 c.partial_decodes,
                 c.final_decodes,
                 c.jobs_dropped,
@@ -320,10 +319,12 @@ class RealtimeConnection:
                 log.exception("%s: internal error; closing the session", self.config.session_id)
                 self.end_reason = "internal_error"
                 self._send(
-                    error_event(
-                        message="internal server error",
-                        code="internal_error",
-                        error_type="server_error",
+                    ErrorEvent(
+                        error=ErrorDetails(
+                            type="server_error",
+                            code="internal_error",
+                            message="internal server error",
+                        )
                     )
                 )
                 self._close_soon(CLOSE_INTERNAL_ERROR, "internal server error")
@@ -355,8 +356,7 @@ class RealtimeConnection:
             self.replies.clear_output_audio()
         elif isinstance(event, StatsRequest):
             self._send(
-                server_event(
-                    "voxwire.session.stats",
+                SessionStats(
                     session_id=self.config.session_id,
                     counters=dataclasses.asdict(self.session.counters),
                     open_items=self.session.open_items,
@@ -393,13 +393,13 @@ class RealtimeConnection:
         self.config = new
         if changed:
             await self.live.apply(new.classification, entries)
-        self._send(server_event("session.updated", session=new.to_wire()))
+        self._send(SessionUpdated(session=new.to_wire()))
 
     # -- server events -------------------------------------------------------------------
 
     def _on_session_events(self, events: Sequence[Event], _facts: dict[str, float]) -> None:
         for event in events:
-            self._send(server_event(event.type, **_payload(event)))
+            self._send(SessionEvent.of(event))
         # After the events are queued: classifications of an item follow its transcript.
         self.live.on_events(events)
         if self.config.responds:
@@ -408,17 +408,9 @@ class RealtimeConnection:
     def _send_error(self, exc: VoxwireError, event_id: str | None) -> None:
         desc = describe(exc)
         log.info("%s: client error %s: %s", self.config.session_id, desc.code, desc.message)
-        self._send(
-            error_event(
-                message=desc.message,
-                code=desc.code,
-                error_type="invalid_request_error" if desc.is_peer_error else "server_error",
-                param=desc.param,
-                event_id=event_id,
-            )
-        )
+        self._send(ErrorEvent.describing(exc, event_id=event_id))
 
-    def _send(self, event: dict[str, Any]) -> None:
+    def _send(self, event: ServerEvent) -> None:
         if self._closing is not None:
             return
         try:
@@ -465,7 +457,7 @@ class RealtimeConnection:
                 return
             try:
                 async with asyncio.timeout(self.limits.send_timeout_s):
-                    await self.peer.send(json.dumps(event, separators=(",", ":")))
+                    await self.peer.send(json.dumps(event.to_wire(), separators=(",", ":")))
             except TimeoutError:
                 self._condemn("an event could not be sent")
                 return
@@ -480,9 +472,3 @@ def _tts_voices(runtime: Runtime) -> tuple[str, ...]:
     except VoxwireError:
         return ()
     return tuple(getattr(entry.model, "voices", ()) or ())
-
-
-def _payload(event: Event) -> dict[str, Any]:
-    body = event.model_dump(by_alias=True)  # null fields stay, as OpenAI sends them
-    body.pop("type", None)
-    return body

@@ -29,10 +29,10 @@ from voxwire.engine.audio import Float32Array, StreamResampler
 
 log = logging.getLogger(__name__)
 
-RATE = 48_000
+WEBRTC_RATE = 48_000
 """WebRTC's audio clock (Opus); the reply track's rate."""
 FRAME_MS = 20
-FRAME_SAMPLES = RATE * FRAME_MS // 1000
+FRAME_SAMPLES = WEBRTC_RATE * FRAME_MS // 1000
 MAX_MIC_BACKLOG_S = 2.0
 """Microphone audio waiting for the session; older audio is dropped beyond this."""
 MAX_REPLY_BUFFER_S = 2.0
@@ -200,10 +200,10 @@ class ReplyTrack(MediaStreamTrack):
 
     def __init__(self, counters: CallCounters, *, max_buffer_s: float = MAX_REPLY_BUFFER_S):
         super().__init__()
-        self.rate = RATE
+        self.rate = WEBRTC_RATE
         self.counters = counters
         self._buffer = bytearray()
-        self._max_bytes = int(max_buffer_s * RATE) * 2
+        self._max_bytes = int(max_buffer_s * WEBRTC_RATE) * 2
         self._space = asyncio.Event()
         self._space.set()
         self._empty = asyncio.Event()
@@ -286,10 +286,10 @@ class ReplyTrack(MediaStreamTrack):
             chunk += bytes(wanted - len(chunk))
         frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
         frame.planes[0].update(chunk)
-        frame.sample_rate = RATE
+        frame.sample_rate = WEBRTC_RATE
         frame.pts = self._pts
         self._pts += FRAME_SAMPLES
-        frame.time_base = fractions.Fraction(1, RATE)
+        frame.time_base = fractions.Fraction(1, WEBRTC_RATE)
         self.counters.reply_frames += 1
         return frame
 

@@ -61,7 +61,7 @@ from voxwire.transports.realtime.websocket import (
     RealtimeLimits,
     SessionSlots,
 )
-from voxwire.transports.webrtc.audio import RATE, CallCounters, MicrophoneReader, ReplyTrack
+from voxwire.transports.webrtc.audio import WEBRTC_RATE, CallCounters, MicrophoneReader, ReplyTrack
 from voxwire.transports.webrtc.ice import IceServer, include_loopback
 
 if TYPE_CHECKING:
@@ -370,8 +370,8 @@ class Call:
                 c.mic_frames_dropped,
                 self.peer.received,
                 self.peer.sent,
-                c.reply_samples_sent / RATE,
-                c.reply_samples_discarded / RATE,
+                c.reply_samples_sent / WEBRTC_RATE,
+                c.reply_samples_discarded / WEBRTC_RATE,
             )
 
     async def close_media(self) -> None:
@@ -504,7 +504,7 @@ def call_config(
         realtime_model=None
         if kind == "transcription"
         else str(model or query.get("model") or "voxwire"),
-        input_rate=RATE,
+        input_rate=WEBRTC_RATE,
     )
     catalogue = ModelCatalogue(
         asr_name=runtime.asr.name, multilingual=bool(getattr(runtime.asr, "multilingual", True))
@@ -533,16 +533,17 @@ def router(
     *,
     limits: RealtimeLimits,
     slots: SessionSlots,
+    registry: CallRegistry,
     reply_handler: ReplyHandler,
     speakers: SpeakerStore | None,
     ice_servers: tuple[IceServer, ...] = (),
     media_timeout_s: float = 10.0,
 ) -> APIRouter:
     """`POST /v1/realtime/calls` and `POST /v1/realtime/calls/{call_id}/hangup`, sharing
-    the WebSocket path's session `slots` and `limits`. Installs the loopback ICE candidates
+    the WebSocket path's session `slots` and `limits`; the calls in progress are kept in
+    `registry`. Installs the loopback ICE candidates
     (:func:`~voxwire.transports.webrtc.ice.include_loopback`) once, here at server start."""
     include_loopback()
-    registry = CallRegistry()
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -564,7 +565,6 @@ def router(
         },
     )
     async def create_call(request: Request) -> Response:
-        request.app.state.webrtc_calls = registry  # for diagnostics and tests
         offer, session = await _read_offer(request)
         config = call_config(runtime, dict(request.query_params), session)
         if not slots.try_reserve():
