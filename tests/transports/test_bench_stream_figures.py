@@ -14,10 +14,10 @@ import pytest
 from rich.console import Console
 from websockets.asyncio.server import Server, ServerConnection, serve
 
+from voxwire.engine.audio import MODEL_RATE as RATE
 from voxwire.transports.bench.stream import (
     COMPLETED,
     DELTA,
-    RATE,
     STARTED,
     STATS,
     STOPPED,
