@@ -235,8 +235,8 @@ def _decode_stream(
     declared = _declared_seconds(container, stream)
     if declared is not None:  # a header may understate: the buffer then says so (413)
         seconds = min(seconds, declared + 1.0)
-    limit = int(guard.limits.max_seconds * SAMPLE_RATE) + SAMPLE_RATE
-    out = _Output(min(limit, int(seconds * SAMPLE_RATE) + SAMPLE_RATE), limit)
+    limit = int(guard.limits.max_seconds * MODEL_RATE) + MODEL_RATE
+    out = _Output(min(limit, int(seconds * MODEL_RATE) + MODEL_RATE), limit)
     resampler: StreamResampler | None = None
     in_rate = 0
     for frame in container.decode(stream):
