@@ -306,13 +306,13 @@ class UtterancePolicy:
                     break
                 # Only words with right context can be agreed: the last ones may be
                 # cut off at the audio edge, unless a pause followed them.
-                if _ends_by(new, whole_until) or _ends_by(old, previous_whole):
-                    pass
-                elif new.end is not None:
-                    if new.end > guard:
+                heard_whole = _ends_by(new, whole_until) or _ends_by(old, previous_whole)
+                if not heard_whole:
+                    if new.end is not None:
+                        if new.end > guard:
+                            break
+                    elif i >= min(len(previous), len(tail)) - lag:
                         break
-                elif i >= min(len(previous), len(tail)) - lag:
-                    break
                 agreed.append(new)
             agreed.extend(self._overdue(tail[len(agreed) :], audio_end))
         if not agreed:
