@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from voxwire.engine.errors import Overloaded
+from voxwire.models.errors import Cancelled
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ class WorkerStats:
     superseded: int = 0
     cancelled: int = 0
     """Queued requests whose caller cancelled them before they ran (never run)."""
+    stopped: int = 0
+    """Running requests that stopped early because their caller gave them up
+    (the model raised :class:`~voxwire.models.errors.Cancelled`)."""
     dropped: int = 0
     refused: int = 0
     batches: int = 0
@@ -215,13 +219,17 @@ class ModelWorker(Generic[Req, Res]):
                     continue
                 self._busy += 1
             started = time.perf_counter()
-            failed = 0
+            failed = stopped = 0
             try:
                 results = self._run_batch([e.request for e in batch])
                 if len(results) != len(batch):
                     raise RuntimeError(
                         f"{self.name}: backend returned {len(results)} results for {len(batch)}"
                     )
+            except Cancelled as exc:  # given up by its caller: neither a failure nor a result
+                stopped = len(batch)
+                for e in batch:
+                    e.future.set_exception(exc)
             except Exception as exc:  # a model failure fails its jobs, never the worker
                 log.exception("%s worker: batch of %d failed", self.name, len(batch))
                 failed = len(batch)
@@ -235,7 +243,8 @@ class ModelWorker(Generic[Req, Res]):
                 with self._cond:
                     self._busy -= 1
                     self.stats.failed += failed
-                    self.stats.completed += len(batch) - failed
+                    self.stats.stopped += stopped
+                    self.stats.completed += len(batch) - failed - stopped
                     self.stats.batches += 1
                     self.stats.busy_seconds += elapsed
                     self.stats.max_batch_seen = max(self.stats.max_batch_seen, len(batch))

@@ -59,6 +59,11 @@ Batching: requests in one call are padded to the largest window and run as
 one encode/generate batch. On 2 CPU cores a batch of 4 costs about the same as
 4 single decodes (measured 202 ms vs 4 x 42 ms for 1 s clips); it pays on a GPU.
 
+Cancelling: :meth:`FasterWhisperAsr.transcribe_segments` returns a
+:class:`SegmentStream` whose ``cancel()`` stops the decoding inside a window, at
+the next encode, generate or align call (:mod:`voxwire.models.stoppable_whisper`);
+``FasterWhisperAsr.stops`` remembers the last stops.
+
 Thread-safety: up to ``num_workers`` threads may call :meth:`decode` and
 :meth:`transcribe` at once. The streaming path never changes the feature
 extractor's state (``transcribe`` always sets the same 30 s chunk length), the
@@ -68,10 +73,12 @@ model replica and releases the GIL while it computes.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +86,7 @@ from typing import Any
 
 import numpy as np
 
-from voxwire.models.errors import ModelLoadFailed, ModelNotFoundError
+from voxwire.models.errors import Cancelled, ModelLoadFailed, ModelNotFoundError
 from voxwire.models.interfaces import (
     SAMPLE_RATE,
     AudioArray,
@@ -90,6 +97,7 @@ from voxwire.models.interfaces import (
     Transcription,
     Word,
 )
+from voxwire.models.stoppable_whisper import StopFlag, StoppableWhisper
 
 FULL_WINDOW_S = 30
 """Whisper's native window in seconds."""
@@ -120,6 +128,9 @@ REPEAT_NGRAM_MAX = 8
 MAX_WORDS_PER_SECOND = 5.0
 MAX_WORDS_SLACK = 2
 """More words than ``ceil(5 * clip_s) + 2`` marks a hypothesis as degenerate."""
+
+STOPS_KEPT = 16
+"""How many stopped transcriptions :attr:`FasterWhisperAsr.stops` remembers."""
 
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
@@ -299,6 +310,9 @@ class FasterWhisperAsr:
         self.max_concurrency = num_workers
         self.multilingual: bool = bool(self._wm.model.is_multilingual)
         self._tokenizers: dict[tuple[str, str | None], Any] = {}
+        self.stops: deque[Cancelled] = deque(maxlen=STOPS_KEPT)
+        """The last stopped transcriptions, newest last: how long the step in flight
+        ran on after the stop was asked for, and how late the stop was noticed."""
 
     # ------------------------------------------------------------------ offline
 
@@ -320,14 +334,18 @@ class FasterWhisperAsr:
     def transcribe_segments(
         self, audio: AudioArray, options: TranscribeOptions
     ) -> Iterator[Segment]:
-        """The segments of :meth:`transcribe`, each decoded when the caller asks for it."""
-        language, _duration, segments = self._long_form(audio, options)
-        return SegmentStream(language, segments)
+        """The segments of :meth:`transcribe`, each decoded when the caller asks for it;
+        :meth:`SegmentStream.cancel` stops the decoding at its next model step."""
+        flag = StopFlag()
+        language, _duration, segments = self._long_form(audio, options, flag)
+        return SegmentStream(language, segments, flag)
 
     def _long_form(
-        self, audio: AudioArray, options: TranscribeOptions
+        self, audio: AudioArray, options: TranscribeOptions, flag: StopFlag | None = None
     ) -> tuple[str, float, Generator[Segment, None, None]]:
-        """(language, duration, lazy segments) of faster-whisper's long-form pipeline."""
+        """(language, duration, lazy segments) of faster-whisper's long-form pipeline;
+        with a `flag`, the pipeline checks it before each model step (see
+        :mod:`voxwire.models.stoppable_whisper`)."""
         samples = _audio_1d(audio)
         language = options.language
         if language is None and not self.multilingual:
@@ -335,7 +353,11 @@ class FasterWhisperAsr:
         temperature: float | list[float] = (
             [0.0, 0.2, 0.4, 0.6, 0.8, 1.0] if options.temperature == 0.0 else options.temperature
         )
-        segments_iter, info = self._wm.transcribe(
+        pipeline = self._wm
+        if flag is not None:  # this transcription's own view, on the shared model
+            pipeline = copy.copy(self._wm)
+            pipeline.model = StoppableWhisper(self._wm.model, flag)
+        segments_iter, info = pipeline.transcribe(
             samples,
             language=language,
             task=options.task,
@@ -348,7 +370,7 @@ class FasterWhisperAsr:
         )
         duration = len(samples) / SAMPLE_RATE
         detected = str(info.language or language or "en")
-        return detected, duration, _segments(segments_iter, duration)
+        return detected, duration, _segments(segments_iter, duration, self.stops)
 
     # ---------------------------------------------------------------- streaming
 
@@ -619,20 +641,39 @@ class FasterWhisperAsr:
 class SegmentStream(Iterator[Segment]):
     """Lazy segments that also tell the language they are in (detected or given)."""
 
-    def __init__(self, language: str, segments: Generator[Segment, None, None]) -> None:
+    def __init__(
+        self, language: str, segments: Generator[Segment, None, None], flag: StopFlag
+    ) -> None:
         self.language = language
         self._segments = segments
+        self._flag = flag
 
     def __next__(self) -> Segment:
         return next(self._segments)
+
+    def cancel(self) -> None:
+        """Stop decoding, from any thread: a window being decoded stops at its next model
+        step (raising Cancelled in the thread decoding it), later windows never start."""
+        self._flag.stop()
 
     def close(self) -> None:
         """Stop decoding (raises ValueError while a window is still running)."""
         self._segments.close()
 
 
-def _segments(segments_iter: Iterable[Any], duration: float) -> Generator[Segment, None, None]:
-    """faster-whisper's segments as voxwire Segments, numbered from 0."""
+def _segments(
+    segments_iter: Iterable[Any], duration: float, stops: deque[Cancelled]
+) -> Generator[Segment, None, None]:
+    """faster-whisper's segments as voxwire Segments, numbered from 0; a stop is
+    remembered in `stops` and raised."""
+    try:
+        yield from _converted(segments_iter, duration)
+    except Cancelled as stop:
+        stops.append(stop)
+        raise
+
+
+def _converted(segments_iter: Iterable[Any], duration: float) -> Iterator[Segment]:
     for index, seg in enumerate(segments_iter):
         words = tuple(
             Word(

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests import speech
-from voxwire.models.errors import ModelNotFoundError
+from voxwire.models.errors import Cancelled, ModelNotFoundError
 from voxwire.models.faster_whisper_asr import (
     DEFAULT_WINDOW,
     FULL_WINDOW,
@@ -86,6 +86,27 @@ def test_transcribe_keeps_full_chunk_length(asr: FasterWhisperAsr) -> None:
     # must not fail a test about window handling.
     for phrase in ("brown fox", "lazy dog", "lights in the kitchen"):
         assert text.count(phrase) >= 2, (phrase, text)
+
+
+def test_segments_stream_like_transcribe_and_stop_when_cancelled(asr: FasterWhisperAsr) -> None:
+    """transcribe_segments (with its stop checks) gives transcribe's text; cancelled after
+    its first window, the next window never starts: the next segment raises Cancelled."""
+    audio = np.concatenate([speech.utterances(speech.SENTENCES)] * 3)[: 40 * 16_000]
+    options = TranscribeOptions(beam_size=1)
+    whole = asr.transcribe(audio, options)
+    assert " ".join(s.text for s in asr.transcribe_segments(audio, options)) == whole.text
+
+    stream = asr.transcribe_segments(audio, options)
+    got = [next(stream)]
+    stream.cancel()
+    stops = len(asr.stops)
+    with pytest.raises(Cancelled) as raised:
+        # the first window's other segments are decoded already (no model step to stop)
+        got.extend(stream)
+    assert 0 < len(got) < len(whole.segments)
+    assert got[-1].end <= 30.0  # nothing of the second window
+    assert raised.value.step_seconds == 0.0  # asked between steps: nothing was in flight
+    assert len(asr.stops) == stops + 1 and asr.stops[-1] is raised.value
 
 
 def test_decode_batch_of_different_lengths(asr: FasterWhisperAsr) -> None:

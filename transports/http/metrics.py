@@ -19,8 +19,9 @@ What is exported (all names start with `voxwire_`):
 * per model worker `{model,task,pool}` (`pool` is `streaming` for the live
   recogniser's worker and `requests` for each loaded catalogue model):
   `model_queue_depth`, `model_load`, `model_requests_{submitted,completed,failed,
-  dropped,refused,superseded,cancelled}_total` (cancelled: queued work whose caller
-  went away before it ran), `model_batches_total`,
+  dropped,refused,superseded,cancelled,stopped}_total` (cancelled: queued work whose
+  caller went away before it ran; stopped: running work whose caller went away, stopped
+  at its next model step), `model_batches_total`,
   `model_busy_seconds_total`; and `model_loaded{model,task}` for every model of
   the catalogue;
 * `session_<counter>_total` for every per-session audio counter (samples in,
@@ -75,6 +76,7 @@ WORKER_COUNTERS = (
     "refused",
     "superseded",
     "cancelled",
+    "stopped",
 )
 
 

@@ -34,8 +34,8 @@ uploads in a thread, bounded by the server's :class:`AudioLimits`; errors are
 voxwire errors that the app turns into OpenAI's error shape. A transcription runs
 as a series of calls, one recogniser window (30 s) each, so a long file shares the
 worker's queue with other requests window by window, and a request that is
-cancelled (its client hung up) stops after the window on the worker: its decode
-thread sees the cancellation flag, its queued windows are never run.
+cancelled (its client hung up) stops inside the window on the worker, at its next
+model step (encode, generate, align), and its queued windows are never run.
 """
 
 from __future__ import annotations
@@ -336,7 +336,7 @@ async def transcribe(
     """Run one offline transcription on the entry's worker, window by window, and log it.
 
     Each window is its own call on the worker, so other requests' windows take turns
-    with this one's, and cancelling the caller leaves at most the running window."""
+    with this one's, and cancelling the caller leaves at most the running model step."""
     started = time.perf_counter()
     what = f"{options.task} with {entry.spec.id}"
     with model_failures(what):
@@ -447,6 +447,11 @@ async def transcript_events(
 
 
 def _close_segments(segments: Iterator[Segment]) -> None:
+    """Stop the decoding: a window running on the worker stops at its next model step
+    (when the backend can cancel), then the segments are closed."""
+    cancel = getattr(segments, "cancel", None)
+    if cancel is not None:
+        cancel()
     close = getattr(segments, "close", None)
     if close is not None:
         with contextlib.suppress(ValueError):  # still running on the worker: it ends there

@@ -1,5 +1,17 @@
-"""A client that hangs up mid-transcription frees the worker: its running window is the
-last one decoded, its queued windows never run, and the next request is served at once."""
+"""A client that hangs up mid-transcription frees the worker: the window running for it
+stops at its next model step (encode, generate, align), its queued windows never run,
+and the next request is served at once.
+
+How the 1 s stays non-flaky on a loaded 2-core machine: the one piece of work that may
+still finish after a hang-up is the model step in flight (CTranslate2 cannot interrupt
+an encode or a generate). On a quiet machine such a step takes 0.1-0.6 s, so the worker
+is free well within FREED_WITHIN_S; when other processes load the machine the same
+step can take seconds. The server measures each stopped step itself
+(``FasterWhisperAsr.stops``: how long the step in flight ran, how late the stop was
+noticed), so the test allows FREED_WITHIN_S or that step's own duration plus
+DETECT_SLACK_S, whichever is larger: a regression (a whole window or more running on)
+still fails, the machine's load does not.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +27,15 @@ import pytest
 
 from tests import corpus, speech
 from tests.live_server import LiveServer
+from voxwire.models.faster_whisper_asr import FasterWhisperAsr
 from voxwire.services.runtime import CatalogEntry
 
 LONG_MINUTES = 5
-FREED_WITHIN_S = 5.0
-"""What one running 30 s window may take on a busy 2-core machine (0.3-2 s); the
-whole file would keep both threads busy for minutes."""
+FREED_WITHIN_S = 1.0
+"""The acceptance bound from hang-up to a free worker (the whole file would keep both
+threads busy for minutes, one window for 1-2 s)."""
+DETECT_SLACK_S = 0.5
+"""Beyond the step in flight: noticing the hang-up and handing the thread back."""
 
 
 @pytest.fixture(scope="module")
@@ -80,21 +95,43 @@ def test_hung_up_transcriptions_free_the_worker_for_the_next_request(
 ) -> None:
     entry = asr_entry(server)
     assert entry.worker is not None
+    model = entry.model
+    assert isinstance(model, FasterWhisperAsr)
     cancelled_before = cancelled_count(server)
-    completed_before = entry.worker.stats.completed
+    stats = entry.worker.stats
+    completed_before, stopped_before, stops_before = (
+        stats.completed,
+        stats.stopped,
+        len(model.stops),
+    )
     for _ in range(2):  # as many as the worker has threads: unfixed, both stay busy
         start_and_hang_up(server, long_wav)
 
     hung_up = time.monotonic()
-    deadline = hung_up + FREED_WITHIN_S
     while entry.worker.load > 0 or entry.worker.queue_depth > 0:
-        assert time.monotonic() < deadline, "the worker still works for clients that left"
-        time.sleep(0.02)
-    windows = entry.worker.stats.completed - completed_before
-    print(f"freed {time.monotonic() - hung_up:.2f} s after the hang-ups; {windows} calls ran")
+        assert time.monotonic() < hung_up + 60, "the worker still works for clients that left"
+        time.sleep(0.01)
+    freed_s = time.monotonic() - hung_up
+    windows = stats.completed - completed_before
+    stops = list(model.stops)[stops_before:]
+    in_flight_s = max((stop.step_seconds for stop in stops), default=0.0)
+    print(
+        f"freed {freed_s:.2f} s after the last hang-up; {windows} calls completed, "
+        f"{len(stops)} stopped mid-window (step in flight {in_flight_s:.2f} s, noticed "
+        f"{', '.join(f'{stop.late_seconds:.2f}' for stop in stops)} s after the stop)"
+    )
     assert windows < 8, f"{windows} windows ran for nobody"  # the files have 2 x 10
+    # the last client's running window is stopped inside: it was hung up on at once
+    assert stats.stopped - stopped_before >= 1 and stops
+    assert freed_s <= max(FREED_WITHIN_S, in_flight_s + DETECT_SLACK_S), (
+        f"the worker was freed {freed_s:.2f} s after the hang-up; the step in flight "
+        f"took {in_flight_s:.2f} s"
+    )
+    for stop in stops:  # nothing after the step in flight: the stop is noticed as it ends
+        assert stop.late_seconds <= max(FREED_WITHIN_S, stop.step_seconds + DETECT_SLACK_S)
 
-    with httpx.Client(base_url=server.http_url, timeout=FREED_WITHIN_S + 5) as client:
+    assert entry.worker.queue_depth == 0 and entry.worker.load == 0  # served at once
+    with httpx.Client(base_url=server.http_url, timeout=60) as client:
         response = client.post(
             "/v1/audio/transcriptions",
             files={"file": ("one.wav", one_sentence_wav.read_bytes())},
