@@ -13,7 +13,9 @@ speaker belongs to the encoder that enrolled it.
 
 Speakers persist in ``<data_dir>/speakers.db`` (a file of its own, with a
 ``schema_version`` table as the workflows' database has); every call runs in a
-thread, on a connection of its own.
+thread, on a connection of its own. An enrolment may carry an idempotency key
+(:mod:`voxwire.services.idempotency`): the key and the first answer are stored in the
+enrolment's transaction, so a retry after a lost answer adds no second sample.
 
 The same identification is a classifier under the reserved model id ``speaker-id``
 (:data:`SPEAKER_ID`): ``POST /models/speaker-id`` (the Hugging Face endpoint; never
@@ -31,16 +33,17 @@ import asyncio
 import logging
 import threading
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from voxwire.engine.errors import InvalidAudio, LocalError, PeerError
 from voxwire.models.interfaces import AudioArray, SpeakerEncoder
+from voxwire.services.idempotency import KEYS_TABLE, IdempotencyKey, remember, replay
 from voxwire.services.inference import Logits, ReservedClassifier
 from voxwire.services.runtime import CatalogEntry, Runtime
 from voxwire.services.sqlite_file import SqliteFile
@@ -74,6 +77,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE TABLE generation (value INTEGER NOT NULL)",
         "INSERT INTO generation (value) VALUES (0)",
     ),
+    2: (KEYS_TABLE,),
 }
 """The statements that take the schema from version n - 1 to n. `generation` counts
 writes, so a cached snapshot knows when it is stale."""
@@ -183,7 +187,7 @@ def _unit(vector: npt.NDArray[Any]) -> Vector:
 
 @dataclass(frozen=True)
 class Speaker:
-    """One stored speaker as the API lists it."""
+    """One stored speaker as the API lists it (`to_json` plus the encoder's id)."""
 
     name: str
     model: str
@@ -200,6 +204,15 @@ class Speaker:
         }
 
 
+class Enrolment(NamedTuple):
+    """What an enrolment did: the speaker after it, whether it was new, and whether this
+    is the first answer given again for a retried idempotency key (nothing was stored)."""
+
+    speaker: Speaker
+    created: bool
+    replayed: bool = False
+
+
 class SpeakerStore:
     """Speakers in one SQLite file, at most `max_speakers` of them."""
 
@@ -211,9 +224,13 @@ class SpeakerStore:
 
     # -- the async API (each call in a worker thread) -------------------------------------
 
-    async def enrol(self, name: str, model: str, embedding: Vector) -> tuple[Speaker, bool]:
-        """Add one embedding to `name` (made if new); returns (speaker, created)."""
-        return await asyncio.to_thread(self.enrol_sync, name, model, embedding)
+    async def enrol(
+        self, name: str, model: str, embedding: Vector, key: IdempotencyKey | None = None
+    ) -> Enrolment:
+        """Add one embedding to `name` (made if new). With a `key` already stored for the
+        same request nothing is added and the first answer is replayed (KeyReused for
+        another request)."""
+        return await asyncio.to_thread(self.enrol_sync, name, model, embedding, key)
 
     async def all(self) -> list[Speaker]:
         """Every speaker, oldest first."""
@@ -229,12 +246,18 @@ class SpeakerStore:
 
     # -- the same, blocking --------------------------------------------------------------
 
-    def enrol_sync(self, name: str, model: str, embedding: Vector) -> tuple[Speaker, bool]:
+    def enrol_sync(
+        self, name: str, model: str, embedding: Vector, key: IdempotencyKey | None = None
+    ) -> Enrolment:
         vector = np.asarray(embedding, dtype=np.float64).reshape(-1)
         now = _now()
         with self._file.connection() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
+                earlier = None if key is None else replay(db, key)
+                if earlier is not None:
+                    db.execute("ROLLBACK")
+                    return Enrolment(Speaker(**earlier["speaker"]), earlier["created"], True)
                 row = db.execute(
                     "SELECT model, dimension, embedding_sum, samples, created_at "
                     "FROM speakers WHERE name = ?",
@@ -265,12 +288,16 @@ class SpeakerStore:
                         "WHERE name = ?",
                         (total.tobytes(), samples, now, name),
                     )
+                speaker = Speaker(name, model, samples, created_at, now)
+                if key is not None:
+                    remember(db, key, {"speaker": asdict(speaker), "created": row is None})
                 db.execute("UPDATE generation SET value = value + 1")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-        return Speaker(name, model, samples, created_at, now), row is None
+        return Enrolment(speaker, row is None)
 
     def all_sync(self) -> list[Speaker]:
         with self._file.connection() as db:

@@ -7,8 +7,9 @@ database and its directory are created on first use; a ``schema_version`` table
 records which migrations have run, and a database written by a newer voxwire is
 refused rather than misread.
 
-A create may carry an idempotency key (the client's ``Idempotency-Key``): it is
-stored with the workflow in the same transaction, so a client that never saw the
+A create may carry an idempotency key (the client's ``Idempotency-Key``,
+:mod:`voxwire.services.idempotency`): it is stored with the workflow in the same
+transaction, so a client that never saw the
 answer (the server crashed after the commit) can retry with the same key and get
 the workflow it created, never a second one or a 409.
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from voxwire.engine.errors import LocalError
+from voxwire.services.idempotency import IdempotencyKey
 from voxwire.services.sqlite_file import SqliteFile
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -54,18 +56,6 @@ class DuplicateWorkflow(Exception):
 
 class StoreFull(Exception):
     """The store holds as many workflows as it may."""
-
-
-class KeyReused(Exception):
-    """An idempotency key already used for a different request."""
-
-
-@dataclass(frozen=True)
-class IdempotencyKey:
-    """A client's key for one create, and a digest of the request it came with."""
-
-    key: str
-    request_digest: str
 
 
 @dataclass(frozen=True)
@@ -122,8 +112,7 @@ class WorkflowStore:
                 ).fetchone()
                 if row is not None:
                     db.execute("ROLLBACK")
-                    if row[3] != key.request_digest:
-                        raise KeyReused(key.key)
+                    key.check(row[3])
                     return _record(row[:3])
             (count,) = db.execute("SELECT COUNT(*) FROM workflows").fetchone()
             if count >= self.max_workflows:

@@ -123,7 +123,7 @@ def test_speakers_survive_a_restart(runtime: Runtime, tmp_path: Path) -> None:
         before = listed(first.http_url)
     path = tmp_path / "state" / "speakers.db"
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
     assert [s.name for s in SpeakerStore(path).all_sync()] == ["joe"]  # read from disk
     with live_server(runtime, settings) as second:
         assert listed(second.http_url) == before
@@ -185,7 +185,7 @@ def unit(*values: float) -> npt.NDArray[np.float32]:
 def test_the_stored_voice_is_the_normalised_mean(tmp_path: Path) -> None:
     store = SpeakerStore(tmp_path / "speakers.db", max_speakers=2)
     store.enrol_sync("a", "enc", unit(1, 0, 0))
-    speaker, created = store.enrol_sync("a", "enc", unit(0, 1, 0))
+    speaker, created, _ = store.enrol_sync("a", "enc", unit(0, 1, 0))
     assert (speaker.samples, created) == (2, False)
     snapshot = store.snapshot_sync("enc")
     assert snapshot.names == ("a",)

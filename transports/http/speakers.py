@@ -1,10 +1,12 @@
 """The ``/v1/speakers`` API on the speaker store (:mod:`voxwire.services.speakers`).
 
 * ``POST /v1/speakers`` (multipart: ``name``, ``file``): enrol a new speaker (201) or
-  add a sample to an existing one (200); names are 1-64 characters without control
-  characters (``unknown`` is reserved); the audio must hold at least
-  :data:`~voxwire.services.speakers.MIN_ENROL_SECONDS` of audio with speech in it (400
-  otherwise);
+  add a sample to an existing one (200); an ``Idempotency-Key`` header makes it
+  retryable (:mod:`voxwire.transports.http.idempotency`: the same key with the same
+  name and file replays the first answer and adds no sample; with another, 422);
+  names are 1-64 characters without control characters (``unknown`` is reserved);
+  the audio must hold at least :data:`~voxwire.services.speakers.MIN_ENROL_SECONDS`
+  of audio with speech in it (400 otherwise);
 * ``GET /v1/speakers``: ``{"object": "list", "data": [{name, samples, created_at,
   updated_at}]}``, oldest first;
 * ``DELETE /v1/speakers/{name}``: remove (404 for an unknown name);
@@ -16,6 +18,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import unicodedata
 from typing import Any
@@ -36,14 +40,15 @@ from voxwire.services.speakers import (
     SPEAKER_ID,
     SPEAKER_ID_BACKEND,
     AudioTooShort,
+    Enrolment,
     Identification,
-    Speaker,
     SpeakerNotFound,
     SpeakerStore,
     check_name,
     embed,
     encoder_entry,
 )
+from voxwire.transports.http.idempotency import REPLAYED, idempotency_key, refuse_reused_keys
 from voxwire.transports.http.openai import ModelCard, Upload, decode_upload, read_upload
 
 log = logging.getLogger(__name__)
@@ -103,16 +108,18 @@ class SpeakerService:
         self.max_upload_bytes = max_upload_bytes
         self.audio_limits = audio_limits or AudioLimits()
 
-    async def enrol(self, request: Request) -> tuple[Speaker, bool]:
+    async def enrol(self, request: Request) -> Enrolment:
         upload = await read_upload(request)
+        key = idempotency_key(request, upload_content(upload))
         name = check_name(_field(upload, "name"))
         entry = encoder_entry(self.runtime)
         audio = await self._speech(upload)
         vector = await embed(self.runtime, entry, audio)
-        speaker, created = await self.store.enrol(name, entry.spec.id, vector)
-        what = "enrolled" if created else "extended"
-        log.info("speaker %r %s (%d samples)", name, what, speaker.samples)
-        return speaker, created
+        with refuse_reused_keys():
+            done = await self.store.enrol(name, entry.spec.id, vector, key)
+        what = "replayed" if done.replayed else "enrolled" if done.created else "extended"
+        log.info("speaker %r %s (%d samples)", name, what, done.speaker.samples)
+        return done
 
     async def identify(self, request: Request) -> Identification:
         upload = await read_upload(request)
@@ -146,6 +153,13 @@ class SpeakerService:
         return audio
 
 
+def upload_content(upload: Upload) -> bytes:
+    """What makes two multipart requests the same request: their fields and their file's
+    bytes (the part boundaries differ from one send to the next)."""
+    digest = hashlib.sha256(upload.data).hexdigest()
+    return json.dumps({"fields": upload.fields, "file": digest}, sort_keys=True).encode()
+
+
 def _field(upload: Upload, name: str) -> str:
     value = upload.fields.get(name)
     if not isinstance(value, str):
@@ -166,9 +180,14 @@ def router(
 
     @api.post("", response_model=None, openapi_extra=_MULTIPART)
     async def enrol_speaker(request: Request) -> JSONResponse:
-        """Enrol a speaker from a recording (201), or add one to a known speaker (200)."""
-        speaker, created = await service.enrol(request)
-        return JSONResponse(speaker.to_json(), status_code=201 if created else 200)
+        """Enrol a speaker from a recording (201), or add one to a known speaker (200);
+        an Idempotency-Key makes it retryable."""
+        done = await service.enrol(request)
+        return JSONResponse(
+            done.speaker.to_json(),
+            status_code=201 if done.created else 200,
+            headers=REPLAYED if done.replayed else None,
+        )
 
     @api.get("")
     async def list_speakers() -> dict[str, Any]:

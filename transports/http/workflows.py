@@ -2,15 +2,15 @@
 and ``POST /{id}/results`` runs the workflow (:mod:`voxwire.services.workflows`) on up to
 32 inputs, answering in Clarifai's shape.
 
-``POST`` takes an ``Idempotency-Key`` header (up to 255 printable characters), as
-payment and cloud APIs do: the first request with a key creates the workflow; a
-retry with the same key and body gets the same answer (marked
-``Idempotent-Replayed: true``), even after the server crashed between commit and
-answer; the same key with another body gets 422. A key lives as long as its workflow."""
+``POST`` takes an ``Idempotency-Key`` header (up to 255 printable characters,
+:mod:`voxwire.transports.http.idempotency`), as payment and cloud APIs do: the
+first request with a key creates the workflow; a retry with the same key and body
+gets the same answer (marked ``Idempotent-Replayed: true``), even after the server
+crashed between commit and answer; the same key with another body gets 422. A key
+lives as long as its workflow."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,13 +18,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from voxwire.engine.errors import PeerError
 from voxwire.services.runtime import Runtime
 from voxwire.services.url_fetch import UrlInputsDisabled
 from voxwire.services.workflow_store import (
     DuplicateWorkflow,
-    IdempotencyKey,
-    KeyReused,
     StoredWorkflow,
     StoreFull,
     WorkflowStore,
@@ -46,6 +43,7 @@ from voxwire.services.workflows import (
     plan_workflow,
 )
 from voxwire.transports.http.hf import read_body, validation_message
+from voxwire.transports.http.idempotency import REPLAYED, idempotency_key, refuse_reused_keys
 from voxwire.transports.http.settings import ServerSettings
 
 
@@ -56,29 +54,6 @@ def _describe_workflow(stored: StoredWorkflow) -> dict[str, Any]:
         "input_type": stored.definition.get("input_type"),
         "created_at": stored.created_at,
     }
-
-
-MAX_IDEMPOTENCY_KEY_CHARS = 255
-
-
-class IdempotencyKeyReused(PeerError):
-    """An Idempotency-Key sent again with a different request."""
-
-    code = "idempotency_key_reused"
-    http_status = 422
-
-
-def idempotency_key(request: Request, body: bytes) -> IdempotencyKey | None:
-    """The request's Idempotency-Key header with a digest of its body, if it has one."""
-    key = request.headers.get("idempotency-key")
-    if key is None:
-        return None
-    if not key or len(key) > MAX_IDEMPOTENCY_KEY_CHARS or not key.isprintable():
-        raise PeerError(
-            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters",
-            param="Idempotency-Key",
-        )
-    return IdempotencyKey(key, hashlib.sha256(body).hexdigest())
 
 
 class WorkflowService:
@@ -108,11 +83,8 @@ class WorkflowService:
             datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         )
         try:
-            earlier = await self.store.add(stored, key)
-        except KeyReused:
-            raise IdempotencyKeyReused(
-                "this Idempotency-Key was used with a different request", param="Idempotency-Key"
-            ) from None
+            with refuse_reused_keys():
+                earlier = await self.store.add(stored, key)
         except DuplicateWorkflow:
             raise WorkflowExists(f"a workflow with id {definition.id!r} exists already") from None
         except StoreFull as exc:
@@ -175,7 +147,7 @@ def router(runtime: Runtime, settings: ServerSettings) -> APIRouter:
     async def create_workflow(request: Request) -> Response:
         """Create a workflow (409 if the id exists; an Idempotency-Key makes it retryable)."""
         workflow, replayed = await service.create(request)
-        headers = {"Idempotent-Replayed": "true"} if replayed else None
+        headers = REPLAYED if replayed else None
         return JSONResponse({"status": OK, "workflow": workflow}, 201, headers=headers)
 
     @api.get("")
