@@ -107,10 +107,11 @@ def create_app(
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         param = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
+        message = str(first.get("msg")).removeprefix("Value error, ")  # a validator's own words
         return JSONResponse(
             {
                 "error": {
-                    "message": f"{param or 'request'}: {first.get('msg')}",
+                    "message": f"{param or 'request'}: {message}",
                     "type": "invalid_request_error",
                     "param": param or None,
                     "code": "invalid_value",

@@ -91,6 +91,7 @@ from voxwire.services.media import AudioLimits, decode_audio
 from voxwire.services.runtime import CatalogEntry, Runtime
 from voxwire.services.speech import SpeechJob
 from voxwire.services.voices import model_voice
+from voxwire.transports.http.form_fields import FormBool, FormFloat
 
 if TYPE_CHECKING:
     from voxwire.transports.http.settings import ServerSettings
@@ -151,7 +152,8 @@ class UnsupportedLanguage(PeerError):
 
 
 class AudioForm(BaseModel):
-    """The form fields shared by transcriptions and translations."""
+    """The form fields shared by transcriptions and translations (numbers and booleans
+    strictly typed: :mod:`voxwire.transports.http.form_fields`)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -159,14 +161,14 @@ class AudioForm(BaseModel):
     language: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
     prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     response_format: ResponseFormat = ResponseFormat.JSON
-    temperature: float = Field(default=0.0, ge=0.0, le=1.0)
+    temperature: FormFloat = Field(default=0.0, ge=0.0, le=1.0)
 
 
 class TranscriptionForm(AudioForm):
     """`POST /v1/audio/transcriptions` fields besides the file."""
 
     timestamp_granularities: list[Literal["word", "segment"]] = Field(default_factory=list)
-    stream: bool = False
+    stream: FormBool = False
 
 
 class TranslationForm(AudioForm):

@@ -48,6 +48,7 @@ from voxwire.services.speakers import (
     embed,
     encoder_entry,
 )
+from voxwire.transports.http.form_fields import decimal
 from voxwire.transports.http.idempotency import REPLAYED, idempotency_key, refuse_reused_keys
 from voxwire.transports.http.openai import ModelCard, Upload, decode_upload, read_upload
 
@@ -125,9 +126,9 @@ class SpeakerService:
         upload = await read_upload(request)
         raw = upload.fields.get("threshold")
         try:
-            threshold = DEFAULT_THRESHOLD if raw is None or raw == "" else float(str(raw))
-        except ValueError:
-            raise PeerError("threshold must be a number", param="threshold") from None
+            threshold = DEFAULT_THRESHOLD if raw is None or raw == "" else decimal(str(raw))
+        except ValueError as exc:
+            raise PeerError(f"threshold {exc}", param="threshold") from None
         if not -1.0 <= threshold <= 1.0:
             raise PeerError("threshold must lie in [-1, 1]", param="threshold")
         entry = encoder_entry(self.runtime)
