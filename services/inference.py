@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from voxwire.models.interfaces import (
-    AsrModel,
     AudioArray,
     AudioClassifier,
     TextClassifier,
@@ -16,6 +15,7 @@ from voxwire.models.interfaces import (
 )
 from voxwire.services.classification import FunctionToApply
 from voxwire.services.runtime import CatalogEntry, Runtime
+from voxwire.services.transcription import WindowedTranscription
 
 Logits = tuple[tuple[str, ...], list[float]]
 
@@ -43,19 +43,16 @@ async def classify_text(runtime: Runtime, entry: CatalogEntry, text: str) -> Log
 async def transcribe(
     runtime: Runtime, entry: CatalogEntry, audio: AudioArray, *, timestamps: bool = False
 ) -> dict[str, Any]:
-    """``{"text"}`` (plus ``chunks`` with timestamps) from a recogniser, on its worker."""
-
-    def work(model: Any) -> dict[str, Any]:
-        result = cast(AsrModel, model).transcribe(audio, TranscribeOptions())
-        answer: dict[str, Any] = {"text": result.text.strip()}
-        if timestamps:
-            answer["chunks"] = [
-                {"text": s.text.strip(), "timestamp": [round(s.start, 3), round(s.end, 3)]}
-                for s in result.segments
-            ]
-        return answer
-
-    return await runtime.call(entry, work)
+    """``{"text"}`` (plus ``chunks`` with timestamps) from a recogniser, on its worker
+    window by window (stopped when the caller is cancelled)."""
+    result = await WindowedTranscription(runtime, entry, audio, TranscribeOptions()).result()
+    answer: dict[str, Any] = {"text": result.text.strip()}
+    if timestamps:
+        answer["chunks"] = [
+            {"text": s.text.strip(), "timestamp": [round(s.start, 3), round(s.end, 3)]}
+            for s in result.segments
+        ]
+    return answer
 
 
 @dataclass(frozen=True)

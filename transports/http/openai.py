@@ -43,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import functools
 import itertools
 import json
 import logging
@@ -70,10 +69,7 @@ from starlette.exceptions import HTTPException
 
 from voxwire.engine.errors import InvalidAudio, LocalError, ModelNotFound, PeerError, VoxwireError
 from voxwire.models.interfaces import (
-    SAMPLE_RATE,
-    AsrModel,
     AudioArray,
-    Segment,
     SpeechSynthesizer,
     TranscribeOptions,
     Transcription,
@@ -90,6 +86,7 @@ from voxwire.services.formats import (
 from voxwire.services.media import AudioLimits, decode_audio
 from voxwire.services.runtime import CatalogEntry, Runtime
 from voxwire.services.speech import SpeechJob
+from voxwire.services.transcription import WindowedTranscription
 from voxwire.services.voices import model_voice
 from voxwire.transports.http.form_fields import FormBool, FormFloat
 
@@ -335,33 +332,12 @@ def check_language(entry: CatalogEntry, language: str | None, action: str) -> st
 async def transcribe(
     runtime: Runtime, entry: CatalogEntry, audio: AudioArray, options: TranscribeOptions
 ) -> Transcription:
-    """Run one offline transcription on the entry's worker, window by window, and log it.
-
-    Each window is its own call on the worker, so other requests' windows take turns
-    with this one's, and cancelling the caller leaves at most the running model step."""
+    """Run one offline transcription on the entry's worker, window by window, and log it
+    (:class:`~voxwire.services.transcription.WindowedTranscription`: cancelling the
+    caller leaves at most the running model step)."""
     started = time.perf_counter()
-    what = f"{options.task} with {entry.spec.id}"
-    with model_failures(what):
-        segments = await runtime.call(
-            entry, functools.partial(_segments_on, audio=audio, options=options)
-        )
-    collected: list[Segment] = []
-    try:
-        while True:
-            with model_failures(what):
-                segment = await runtime.call(entry, functools.partial(_next_segment, segments))
-            if segment is None:
-                break
-            collected.append(segment)
-    finally:
-        _close_segments(segments)
-    language = getattr(segments, "language", None) or options.language or "en"
-    result = Transcription(
-        text=" ".join(s.text for s in collected if s.text),
-        language=str(language),
-        duration=len(audio) / SAMPLE_RATE,
-        segments=tuple(collected),
-    )
+    with model_failures(f"{options.task} with {entry.spec.id}"):
+        result = await WindowedTranscription(runtime, entry, audio, options).result()
     log.info(
         "%s with %s: %.1f s of audio, %d segments, in %.2f s",
         options.task,
@@ -413,61 +389,31 @@ async def transcript_events(
     """`transcript.text.delta` per segment as the recogniser decodes it, then
     `transcript.text.done`; the deltas concatenate to the done event's text.
 
-    Each segment is decoded by its own call on the model's worker, so the first
-    delta leaves while later segments are still to be decoded, and a client that
+    Each window is decoded by its own call on the model's worker, so the first
+    delta leaves while later windows are still to be decoded, and a client that
     goes away stops the decoding.
     """
     started = time.perf_counter()
-    with model_failures(f"streamed {options.task} with {entry.spec.id}"):
-        segments = await runtime.call(
-            entry, functools.partial(_segments_on, audio=audio, options=options)
-        )
+    run = WindowedTranscription(runtime, entry, audio, options)
     text = ""
     count = 0
-    try:
-        while True:
-            with model_failures(f"streamed {options.task} with {entry.spec.id}"):
-                segment = await runtime.call(entry, functools.partial(_next_segment, segments))
-            if segment is None:
-                break
-            count += 1
-            if not segment.text:
-                continue
-            delta = f" {segment.text}" if text else segment.text
-            text += delta
-            yield sse({"type": "transcript.text.delta", "delta": delta})
-        yield sse({"type": "transcript.text.done", "text": text})
-        log.info(
-            "streamed %s with %s: %d segments in %.2f s",
-            options.task,
-            entry.spec.id,
-            count,
-            time.perf_counter() - started,
-        )
-    finally:
-        _close_segments(segments)
-
-
-def _close_segments(segments: Iterator[Segment]) -> None:
-    """Stop the decoding: a window running on the worker stops at its next model step
-    (when the backend can cancel), then the segments are closed."""
-    cancel = getattr(segments, "cancel", None)
-    if cancel is not None:
-        cancel()
-    close = getattr(segments, "close", None)
-    if close is not None:
-        with contextlib.suppress(ValueError):  # still running on the worker: it ends there
-            close()
-
-
-def _segments_on(
-    model: AsrModel, audio: AudioArray, options: TranscribeOptions
-) -> Iterator[Segment]:
-    return model.transcribe_segments(audio, options)
-
-
-def _next_segment(segments: Iterator[Segment], _model: object) -> Segment | None:
-    return next(segments, None)
+    with model_failures(f"streamed {options.task} with {entry.spec.id}"):
+        async with contextlib.aclosing(run.segments()) as segments:
+            async for segment in segments:
+                count += 1
+                if not segment.text:
+                    continue
+                delta = f" {segment.text}" if text else segment.text
+                text += delta
+                yield sse({"type": "transcript.text.delta", "delta": delta})
+    yield sse({"type": "transcript.text.done", "text": text})
+    log.info(
+        "streamed %s with %s: %d segments in %.2f s",
+        options.task,
+        entry.spec.id,
+        count,
+        time.perf_counter() - started,
+    )
 
 
 # -- speech synthesis ----------------------------------------------------------------------

@@ -61,16 +61,21 @@ def asr_entry(server: LiveServer) -> CatalogEntry:
     return server.runtime.resolve(None, "automatic-speech-recognition")
 
 
-def start_and_hang_up(server: LiveServer, data: bytes) -> None:
-    """Upload `data` for transcription, wait until the worker is on it, and hang up."""
+def start_and_hang_up(server: LiveServer, data: bytes, *, hugging_face: bool = False) -> None:
+    """Upload `data` for transcription (OpenAI's route, or Hugging Face's), wait until the
+    worker is on it, and hang up."""
     entry = asr_entry(server)
     assert entry.worker is not None
     before = entry.worker.stats.submitted
-    body, boundary = multipart(data)
+    if hugging_face:
+        path, body, content_type = f"/models/{entry.spec.id}", data, "audio/wav"
+    else:
+        body, boundary = multipart(data)
+        path, content_type = "/v1/audio/transcriptions", f"multipart/form-data; boundary={boundary}"
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
     sock.sendall(
-        f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
-        f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n".encode()
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+        f"Content-Type: {content_type}\r\nx-use-cache: false\r\n\r\n".encode()
         + body
     )
     deadline = time.monotonic() + 30
@@ -140,3 +145,21 @@ def test_hung_up_transcriptions_free_the_worker_for_the_next_request(
     assert response.status_code == 200, response.text
     assert "fox" in response.json()["text"].lower()
     assert cancelled_count(server) == cancelled_before + 2
+
+
+def test_a_hung_up_hugging_face_transcription_stops_too(
+    server: LiveServer, long_wav: bytes
+) -> None:
+    """The Hugging Face route (and workflows) transcribe window by window as well."""
+    entry = asr_entry(server)
+    assert entry.worker is not None and isinstance(entry.model, FasterWhisperAsr)
+    stopped_before, stops_before = entry.worker.stats.stopped, len(entry.model.stops)
+    start_and_hang_up(server, long_wav, hugging_face=True)
+    hung_up = time.monotonic()
+    while entry.worker.load > 0 or entry.worker.queue_depth > 0:
+        assert time.monotonic() < hung_up + 60, "the worker still works for a client that left"
+        time.sleep(0.01)
+    freed_s = time.monotonic() - hung_up
+    stops = list(entry.model.stops)[stops_before:]
+    assert entry.worker.stats.stopped == stopped_before + 1 and len(stops) == 1
+    assert freed_s <= max(FREED_WITHIN_S, stops[0].step_seconds + DETECT_SLACK_S)
