@@ -100,21 +100,15 @@ def test_form_numbers_and_booleans_are_strict(
 def test_form_values_the_sdk_sends_are_taken(server: LiveServer) -> None:
     """The openai SDK writes booleans as true/false and numbers with str()."""
     wav = speech.pcm16_wav_bytes(speech.utterances(speech.SENTENCES[:1]))
+    sends = [
+        ("/v1/audio/transcriptions", {"stream": "false", "temperature": "0"}),
+        ("/v1/audio/transcriptions", {"stream": "True", "temperature": "1e-05"}),
+        ("/v1/audio/translations", {"temperature": "0.0"}),
+    ]
     with httpx.Client(base_url=server.http_url, timeout=60) as client:
-        plain = client.post(
-            "/v1/audio/transcriptions",
-            files={"file": ("a.wav", wav)},
-            data={"model": "whisper-1", "stream": "false", "temperature": "0"},
-        )
-        streamed = client.post(
-            "/v1/audio/transcriptions",
-            files={"file": ("a.wav", wav)},
-            data={"model": "whisper-1", "stream": "True", "temperature": "1e-05"},
-        )
-        translated = client.post(
-            "/v1/audio/translations",
-            files={"file": ("a.wav", wav)},
-            data={"model": "whisper-1", "temperature": "0.0"},
+        plain, streamed, translated = (
+            client.post(path, files={"file": ("a.wav", wav)}, data={"model": "whisper-1", **f})
+            for path, f in sends
         )
     assert plain.status_code == 200, plain.text
     assert "fox" in plain.json()["text"].lower()
