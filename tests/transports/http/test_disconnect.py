@@ -79,7 +79,9 @@ def start_and_hang_up(server: LiveServer, data: bytes, *, hugging_face: bool = F
         + body
     )
     deadline = time.monotonic() + 30
-    while entry.worker.stats.submitted < before + 2:  # the segments and the first window
+    # the segments, then the first window, taken off the queue by a thread (running): a
+    # hang-up while it still waits in the queue would only cancel it there
+    while entry.worker.stats.submitted < before + 2 or entry.worker.queue_depth > 0:
         assert time.monotonic() < deadline, "the transcription never reached the worker"
         time.sleep(0.02)
     sock.close()
