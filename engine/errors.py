@@ -16,6 +16,8 @@ class VoxwireError(Exception):
     code: str = "internal_error"
     http_status: int = 500
     ws_close_code: int = 1011
+    retry_after_s: float | None = None
+    """When to try again (HTTP Retry-After), for errors that pass."""
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -80,6 +82,7 @@ class Overloaded(LocalError):
     code = "overloaded"
     http_status = 503
     ws_close_code = 1013
+    retry_after_s = 1.0
 
 
 class ModelNotFound(PeerError):

@@ -117,6 +117,17 @@ class PublicAddressesOnly:
 PUBLIC_ONLY = PublicAddressesOnly()
 
 
+class AnyAddress:
+    """Every address, loopback and private ones included: for URLs a local user names
+    on the command line (never for URLs a network peer names)."""
+
+    def refusal(self, address: IPAddress) -> str | None:
+        return None
+
+
+ANY_ADDRESS = AnyAddress()
+
+
 async def resolve_host(host: str, port: int) -> list[IPAddress]:
     """Every IPv4 and IPv6 address `host` resolves to (getaddrinfo, off the event loop)."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)

@@ -319,6 +319,22 @@ def bench_voice(
     run_voice_bench(options, Console(stderr=True))
 
 
+@bench_app.command("startup")
+def bench_startup(
+    runs: Annotated[
+        int, typer.Option("--runs", "-n", min=1, max=20, help="Starts; the first is cold.")
+    ] = 3,
+    model: SpawnedModelOption = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
+        "bench-results/startup.json"
+    ),
+) -> None:
+    """Time `voxwire serve` to the port bound, /health answering and every model ready."""
+    from voxwire.transports.bench.startup import StartupBenchOptions, run_startup_bench
+
+    run_startup_bench(StartupBenchOptions(runs=runs, model=model, output=output))
+
+
 @bench_app.command("http")
 def bench_http(
     file: Annotated[

@@ -24,6 +24,7 @@ from voxwire.models.errors import ModelError
 from voxwire.models.interfaces import AudioClassifier, TextClassifier
 from voxwire.services.classification import FunctionToApply, default_function, top_labels
 from voxwire.services.media import DEFAULT_MAX_BYTES, decode_audio
+from voxwire.transports.cli.inputs import require_files
 from voxwire.transports.cli.main import fail
 
 if TYPE_CHECKING:
@@ -99,6 +100,8 @@ def classify(
         fail("give an audio FILE or --text, not both")
     if file is None and text is None:
         fail("give an audio FILE to classify, or --text for a text classifier")
+    if file is not None:
+        require_files([str(file)])
     task = TEXT if text is not None else AUDIO
     spec = _find_spec(model, task, config)
     if text is not None:

@@ -29,6 +29,7 @@ import base64
 import binascii
 import hashlib
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -199,6 +200,7 @@ def _error_response(error: BaseException, model_id: str) -> JSONResponse:
                 "estimated_time": error.estimated_seconds,
             },
             status_code=503,
+            headers={"Retry-After": str(max(1, math.ceil(error.estimated_seconds)))},
         )
     desc = describe(error)
     if not desc.is_peer_error:

@@ -500,7 +500,7 @@ def call_config(
     initial = SessionConfig(
         type=kind,
         session_id=f"sess_{secrets.token_hex(10)}",
-        model=runtime.asr.name,
+        model=runtime.asr_name,
         realtime_model=None
         if kind == "transcription"
         else str(model or query.get("model") or "voxwire"),
@@ -566,6 +566,7 @@ def router(
     )
     async def create_call(request: Request) -> Response:
         offer, session = await _read_offer(request)
+        await runtime.wait_streaming()  # bounded; then 503 with Retry-After
         config = call_config(runtime, dict(request.query_params), session)
         if not slots.try_reserve():
             return _at_limit(slots)

@@ -55,7 +55,7 @@ class TranscriptionFailedError(VoxwireError):
 def check_request(service: WyomingService, request: Transcribe) -> None:
     """Refuse a model name the streaming recogniser does not answer to."""
     runtime = service.runtime
-    names = {runtime.defaults[ASR], runtime.asr.name, *OPENAI_ALIASES[ASR]}
+    names = {runtime.defaults[ASR], runtime.asr_name, *OPENAI_ALIASES[ASR]}
     if request.name is not None and request.name not in names:
         raise ModelNotFound(
             f"unknown ASR model {request.name!r}; this server streams with {runtime.defaults[ASR]}",
