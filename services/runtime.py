@@ -66,12 +66,8 @@ DEFAULT_MODEL_WAIT_S = 30.0
 """How long a request that needs a model still loading waits before a 503."""
 
 
-class ModelLoading(PeerError):
+class ModelLoading(PeerError, code="model_loading", http_status=503, ws_close_code=1013):
     """The model is still loading (Hugging Face's 503 'currently loading')."""
-
-    code = "model_loading"
-    http_status = 503
-    ws_close_code = 1013
 
     def __init__(self, message: str, *, estimated_seconds: float) -> None:
         super().__init__(message)
@@ -79,10 +75,8 @@ class ModelLoading(PeerError):
         self.retry_after_s = estimated_seconds
 
 
-class WrongTask(PeerError):
+class WrongTask(PeerError, code="model_wrong_task"):
     """A model exists but does another task than the endpoint needs."""
-
-    code = "model_wrong_task"
 
 
 def _run_calls(calls: Sequence[Call]) -> list[Any]:

@@ -17,7 +17,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from voxwire.engine.errors import PeerError, VoxwireError, describe
+from voxwire.engine.errors import (
+    InvalidValue,
+    NotFound,
+    PeerError,
+    UnsupportedMediaType,
+    VoxwireError,
+    describe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,31 +32,16 @@ JSON_ROUTES = frozenset({"/v1/audio/speech"})
 """Routes whose body is JSON: a form sent there is told to send JSON."""
 
 
-class RouteNotFound(PeerError):
+class RouteNotFound(NotFound):
     """No route at that path."""
 
-    code = "not_found"
-    http_status = 404
 
-
-class MethodNotAllowed(PeerError):
+class MethodNotAllowed(PeerError, code="method_not_allowed", http_status=405):
     """A route that exists, asked with a method it does not answer."""
 
-    code = "method_not_allowed"
-    http_status = 405
 
-
-class InvalidRequest(PeerError):
-    """A request whose fields do not validate."""
-
-    code = "invalid_value"
-
-
-class SendJson(PeerError):
+class SendJson(UnsupportedMediaType):
     """A JSON endpoint sent a form or another non-JSON body."""
-
-    code = "unsupported_media_type"
-    http_status = 415
 
 
 def openai_error_body(error: BaseException) -> tuple[int, dict[str, Any]]:
@@ -84,7 +76,7 @@ def validation_error(request: Request, exc: RequestValidationError) -> PeerError
         )
     first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
     param = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
-    return InvalidRequest(f"{param or 'request'}: {first.get('msg')}", param=param or None)
+    return InvalidValue(f"{param or 'request'}: {first.get('msg')}", param=param or None)
 
 
 def http_error(request: Request, exc: StarletteHTTPException) -> VoxwireError:

@@ -61,11 +61,8 @@ def _describe_workflow(stored: StoredWorkflow) -> dict[str, Any]:
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 
 
-class IdempotencyKeyReused(PeerError):
+class IdempotencyKeyReused(PeerError, code="idempotency_key_reused", http_status=422):
     """An Idempotency-Key sent again with a different request."""
-
-    code = "idempotency_key_reused"
-    http_status = 422
 
 
 def idempotency_key(request: Request, body: bytes) -> IdempotencyKey | None:

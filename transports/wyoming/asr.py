@@ -46,10 +46,8 @@ SILENCE_MS = {"default": 500, "relaxed": 1000, "aggressive": 300}
 """`vad_sensitivity`: the silence that ends an utterance inside the stream."""
 
 
-class TranscriptionFailedError(VoxwireError):
+class TranscriptionFailedError(VoxwireError, code="transcription_failed"):
     """A decode of the stream failed (overload, worker stopped); the peer is told so."""
-
-    code = "transcription_failed"
 
 
 def check_request(service: WyomingService, request: Transcribe) -> None:

@@ -52,10 +52,8 @@ KNOWN = frozenset(
 )
 
 
-class UnexpectedEvent(PeerError):
+class UnexpectedEvent(PeerError, code="unexpected_event"):
     """An event that makes no sense where it came (audio-chunk before audio-start)."""
-
-    code = "unexpected_event"
 
 
 class WyomingConnection(AsyncEventHandler):
