@@ -26,6 +26,7 @@ from voxwire.services.classification import FunctionToApply, default_function, t
 from voxwire.services.media import DEFAULT_MAX_BYTES, decode_audio
 from voxwire.transports.cli.inputs import require_files
 from voxwire.transports.cli.main import fail
+from voxwire.transports.cli.options import ConfigOption
 
 if TYPE_CHECKING:
     from voxwire.models.registry import ModelSpec
@@ -90,10 +91,7 @@ def classify(
             "--function", help="Scores from logits (auto: sigmoid for multi-label models)."
         ),
     ] = Function.AUTO,
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="voxwire TOML file whose [models] are offered too."),
-    ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Classify an audio FILE (or --text) with a catalogue model and print labels and scores."""
     if file is not None and text is not None:

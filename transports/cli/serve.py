@@ -4,10 +4,13 @@ models load in the background.
 The port is taken first (or the command fails in one line naming the address); the
 server answers `/health` at once, and `/health` says which models are ready, loading
 or failed. A request that needs a model still loading waits for it (bounded), then
-gets 503 with Retry-After. Settings come from the built-in defaults, then
-`--config FILE` (TOML, see transports/config.py), then the command line, each
-overriding the one before; API keys from `--api-key`, else `VOXWIRE_API_KEYS`,
-else the file.
+gets 503 with Retry-After. If the streaming recogniser or a model the configuration
+marks `preload` fails to load, the server stops with one error line (exit code 1);
+another model that fails is reported in /health and the log.
+
+Settings come from the built-in defaults, then `--config FILE` (TOML, see
+transports/config.py), then the command line, each overriding the one before; API
+keys from `--api-key`, else `VOXWIRE_API_KEYS`, else the file.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 import typer
 
 from voxwire.engine.errors import ModelLoadError, ModelNotFound, VoxwireError
-from voxwire.transports.cli.main import describe_exception, error, fail, notice
+from voxwire.transports.cli.main import EXIT_ERROR, describe_exception, error, fail, notice
+from voxwire.transports.cli.options import ConfigOption
 
 if TYPE_CHECKING:
     import uvicorn
@@ -44,10 +48,7 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="TOML configuration file (examples/voxwire.toml)."),
-    ] = None,
+    config: ConfigOption = None,
     host: Annotated[
         str | None, typer.Option("--host", help="Address to listen on. (default: 127.0.0.1)")
     ] = None,
@@ -290,12 +291,14 @@ def serve(
             f"serving on http://{where} (realtime: ws://{where}/v1/realtime, "
             f"browser demo: http://{where}/); models load in the background, /health says when"
         )
-        runtime.start_loading(preload_ids(runtime, plan.preload), on_loaded=load_reporter(runtime))
         server = uvicorn.Server(server_config)
+        failed = start_loading(runtime, plan.preload, server)
         if service is None:
             server.run(sockets=[sock])
         else:
             asyncio.run(serve_beside(server, service, list(settings.wyoming), sock))
+        if failed:
+            raise typer.Exit(EXIT_ERROR)
     finally:
         sock.close()
         runtime.close()
@@ -364,6 +367,27 @@ def preload_ids(runtime: Runtime, configured: tuple[str, ...]) -> tuple[str, ...
     return tuple(dict.fromkeys(embedded + configured))
 
 
+def start_loading(
+    runtime: Runtime, configured: tuple[str, ...], server: uvicorn.Server
+) -> list[str]:
+    """Load the models in the background; the list it returns fills with the ids of
+    those that must load and failed (the streaming recogniser, the `configured`
+    preloads), and such a failure stops the server. Others that fail are reported in
+    /health and the log."""
+    report = load_reporter(runtime)
+    must_load = {runtime.asr_name, *configured}
+    failed: list[str] = []
+
+    def on_loaded(model_id: str, seconds: float, failure: BaseException | None) -> None:
+        report(model_id, seconds, failure)
+        if failure is not None and model_id in must_load:
+            failed.append(model_id)
+            server.should_exit = True
+
+    runtime.start_loading(preload_ids(runtime, configured), on_loaded=on_loaded)
+    return failed
+
+
 def load_reporter(runtime: Runtime) -> LoadReport:
     """One line per model the background loads finish (or fail)."""
 
@@ -378,7 +402,7 @@ def load_reporter(runtime: Runtime) -> LoadReport:
             with _model_errors(model_id):
                 raise failure
         except VoxwireError as exc:
-            error(f"{exc.message} (/health reports it failed)")
+            error(exc.message)
 
     return report
 

@@ -29,6 +29,7 @@ from voxwire.services.media import decode_audio
 from voxwire.services.runtime import Runtime
 from voxwire.transports.cli.inputs import require_files
 from voxwire.transports.cli.main import fail, notice
+from voxwire.transports.cli.options import AsrModelOption
 
 
 def register(app: typer.Typer) -> None:
@@ -42,9 +43,7 @@ def stream(
         float,
         typer.Option("--speed", min=0.0, help="Times real time; 0 feeds as fast as possible."),
     ] = 1.0,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="ASR model spec (default: embedded).")
-    ] = None,
+    model: AsrModelOption = None,
     chunk_ms: Annotated[
         int, typer.Option("--chunk-ms", min=1, max=1000, help="Audio per feed call.")
     ] = 20,

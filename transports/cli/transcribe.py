@@ -30,6 +30,7 @@ from voxwire.services.media import DEFAULT_MAX_BYTES, DEFAULT_MAX_SECONDS, decod
 from voxwire.services.url_fetch import UrlRefused
 from voxwire.transports.cli.inputs import display_name, read_input, require_files
 from voxwire.transports.cli.main import EXIT_ERROR, EXIT_OK, error, fail, notice
+from voxwire.transports.cli.options import AsrModelOption
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,7 @@ def transcribe(
     response_format: Annotated[
         ResponseFormat, typer.Option("--format", "-f", help="Output format.")
     ] = ResponseFormat.TEXT,
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="ASR model spec (default: the embedded Whisper)."),
-    ] = None,
+    model: AsrModelOption = None,
     language: Annotated[
         str | None,
         typer.Option("--language", "-l", help="Spoken language code, e.g. en (default: detect)."),

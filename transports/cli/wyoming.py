@@ -9,12 +9,12 @@ import contextlib
 import functools
 import signal
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from voxwire.transports.cli.main import notice
+from voxwire.transports.cli.options import ConfigOption
 
 if TYPE_CHECKING:
     from voxwire.transports.wyoming.service import WyomingService
@@ -36,10 +36,7 @@ def wyoming(
             f"stdio alone). (default: {DEFAULT_URI})",
         ),
     ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="TOML configuration file (examples/voxwire.toml)."),
-    ] = None,
+    config: ConfigOption = None,
     model: Annotated[
         str | None,
         typer.Option("--model", "-m", help="Streaming ASR model (as `voxwire serve --model`)."),
