@@ -2,7 +2,8 @@
 
 Each run starts `voxwire serve` on a free port and times, from the moment the
 process is spawned: the port accepting TCP connections, /health answering 200,
-and /health saying every model has loaded (status no longer "loading"). The
+/health saying the streaming recogniser is ready (sessions can start), and /health
+saying every model has loaded (status no longer "loading"). The
 first run is the cold start (the model files as the page cache has them: truly
 cold only after a reboot or with caches dropped), the others are warm starts
 (the files just read). The machine's load average is recorded beside the
@@ -97,6 +98,9 @@ def one_start(options: StartupBenchOptions, run: int) -> dict[str, Any]:
                 health = fetch_health(f"http://127.0.0.1:{port}/health", timeout=2.0)
                 if health is not None and "health_s" not in marks:
                     marks["health_s"] = time.perf_counter() - started
+                streaming = (health or {}).get("models", {}).get("streaming")
+                if streaming == "ready" and "streaming_ready_s" not in marks:
+                    marks["streaming_ready_s"] = time.perf_counter() - started
                 if models_settled(health):
                     marks["all_ready_s"] = time.perf_counter() - started
                     break
@@ -131,7 +135,7 @@ def run_startup_bench(options: StartupBenchOptions, err: Console | None = None) 
         with err.status(f"start {run} of {options.runs}..."):
             runs.append(one_start(options, run))
     warm = runs[1:]
-    keys = ("port_bound_s", "health_s", "all_ready_s")
+    keys = ("port_bound_s", "health_s", "streaming_ready_s", "all_ready_s")
     result: dict[str, Any] = {
         "benchmark": "startup",
         "machine": machine_info(),
@@ -153,7 +157,8 @@ def run_startup_bench(options: StartupBenchOptions, err: Console | None = None) 
 
 def _print_table(result: dict[str, Any]) -> None:
     table = Table(title="voxwire serve start-up (seconds from spawning the process)")
-    for column in ("run", "kind", "port bound", "/health answers", "all models ready", "status"):
+    columns = ("run", "kind", "port bound", "/health answers", "sessions can start")
+    for column in (*columns, "all models ready", "status"):
         table.add_column(column, justify="right" if column != "status" else "left")
     for run in result["runs"]:
         table.add_row(
@@ -161,6 +166,7 @@ def _print_table(result: dict[str, Any]) -> None:
             run["kind"],
             f"{run['port_bound_s']:.2f}",
             f"{run['health_s']:.2f}",
+            f"{run.get('streaming_ready_s', float('nan')):.2f}",
             f"{run['all_ready_s']:.2f}",
             str(run["status"]),
         )
