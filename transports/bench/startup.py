@@ -12,6 +12,7 @@ figures, since other work on the machine slows loading.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -58,13 +59,14 @@ def _accepts(port: int) -> bool:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C, as a user stops it; killed if it has not stopped within a minute."""
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=60)
+    if process.poll() is None:
+        process.kill()
+    process.wait()
 
 
 def one_start(options: StartupBenchOptions, run: int) -> dict[str, Any]:
