@@ -24,7 +24,8 @@ help:
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt scripts/system-packages.sh scripts/install-torch.sh
+$(STAMP): pyproject.toml constraints.txt scripts/system-packages.sh scripts/install-torch.sh \
+		scripts/link-tests.py
 	@scripts/system-packages.sh serve
 	@if [ ! -x $(BIN)/python ]; then \
 		$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -33,6 +34,7 @@ $(STAMP): pyproject.toml constraints.txt scripts/system-packages.sh scripts/inst
 	fi
 	@scripts/install-torch.sh $(BIN)/python $(TORCH_PIN)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	$(BIN)/python scripts/link-tests.py
 	$(BIN)/python -m tests.corpus --quiet || echo "speech corpus not prefetched: the tests fetch it on first use"
 	@touch $@
 

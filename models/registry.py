@@ -167,6 +167,17 @@ def _resolve_asr(spec: str) -> tuple[str, Callable[[str], AsrModel]]:
     )
 
 
+def asr_name(spec: str | None = None) -> str:
+    """The name the ASR model for ``spec`` will have, without loading it; raises
+    :class:`ModelNotFoundError` for a spec no backend can load (cheap: a start-up check)."""
+    spec = spec if spec is not None else DEFAULT_ASR
+    key, _build = _resolve_asr(spec)
+    kind, _, rest = key.partition(":")
+    if kind == "ct2":
+        return Path(rest).name
+    return rest
+
+
 def load_asr(spec: str | None = None, *, device: str = "auto", cache: bool = True) -> AsrModel:
     """Load (or return the cached) ASR model for ``spec``; see the module docstring.
 

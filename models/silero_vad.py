@@ -7,7 +7,7 @@ container, located with :mod:`importlib.resources`.
 from __future__ import annotations
 
 import functools
-import importlib.resources
+import importlib.util
 import threading
 from pathlib import Path
 from typing import Any
@@ -28,12 +28,14 @@ _STATE_SHAPE = (2, 1, 128)
 
 
 def bundled_model_path() -> Path:
-    """Path of ``silero_vad/data/silero_vad.onnx`` inside the installed wheel."""
-    try:
-        root = importlib.resources.files("silero_vad") / "data" / "silero_vad.onnx"
-    except ModuleNotFoundError as exc:  # pragma: no cover - dependency is required
-        raise ModelNotFoundError("the silero-vad package is not installed") from exc
-    path = Path(str(root))
+    """Path of ``silero_vad/data/silero_vad.onnx`` inside the installed wheel.
+
+    Found without importing the package, whose ``__init__`` imports torch (over a
+    second, on the path to the first session)."""
+    spec = importlib.util.find_spec("silero_vad")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - required
+        raise ModelNotFoundError("the silero-vad package is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
     if not path.is_file():
         raise ModelNotFoundError(f"Silero VAD ONNX model not found at {path}")
     return path

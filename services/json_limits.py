@@ -17,10 +17,8 @@ MAX_JSON_DEPTH = 32
 """Deepest nesting of objects and arrays any voxwire API takes (its own need ~6)."""
 
 
-class JsonTooDeep(PeerError):
+class JsonTooDeep(PeerError, code="json_too_deep"):
     """A JSON document nested deeper than the limit."""
-
-    code = "json_too_deep"
 
 
 def loads_bounded(text: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:

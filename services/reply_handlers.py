@@ -29,16 +29,12 @@ from voxwire.engine.errors import LocalError
 log = logging.getLogger(__name__)
 
 
-class AssistantError(LocalError):
+class AssistantError(LocalError, code="assistant_failed"):
     """The reply handler failed (the session lives on)."""
 
-    code = "assistant_failed"
 
-
-class AssistantNotFound(LocalError):
+class AssistantNotFound(LocalError, code="assistant_not_found"):
     """`--assistant` names no handler voxwire can load."""
-
-    code = "assistant_not_found"
 
 
 @dataclass(frozen=True)

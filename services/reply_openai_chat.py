@@ -25,12 +25,12 @@ MAX_ERROR_BODY = 2048
 """Bytes of an error response kept for the log."""
 
 
-class AssistantUnavailable(AssistantError):
-    code = "assistant_unavailable"
+class AssistantUnavailable(AssistantError, code="assistant_unavailable"):
+    """The chat endpoint cannot be reached or answered with an error."""
 
 
-class AssistantTimeout(AssistantError):
-    code = "assistant_timeout"
+class AssistantTimeout(AssistantError, code="assistant_timeout"):
+    """The chat endpoint took longer than its timeout."""
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,8 @@ from typing import Any
 from voxwire.engine.errors import LocalError
 
 
-class SoundDeviceUnavailable(LocalError):
+class SoundDeviceUnavailable(LocalError, code="sound_device_unavailable"):
     """PortAudio (libportaudio2) is not installed."""
-
-    code = "sound_device_unavailable"
 
 
 def import_sounddevice(hint: str) -> Any:

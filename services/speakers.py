@@ -41,7 +41,13 @@ from typing import Any, NamedTuple, cast
 import numpy as np
 import numpy.typing as npt
 
-from voxwire.engine.errors import InvalidAudio, LocalError, PeerError
+from voxwire.engine.errors import (
+    Conflict,
+    InvalidAudio,
+    InvalidValue,
+    LocalError,
+    NotFound,
+)
 from voxwire.models.interfaces import AudioArray, SpeakerEncoder
 from voxwire.services.idempotency import KEYS_TABLE, IdempotencyKey, remember, replay
 from voxwire.services.inference import Logits, ReservedClassifier
@@ -88,36 +94,24 @@ Vector = npt.NDArray[np.float32]
 # -- errors ---------------------------------------------------------------------------------
 
 
-class SpeakerStoreError(LocalError):
+class SpeakerStoreError(LocalError, code="speaker_store_error"):
     """The speakers' database cannot be opened, read or written."""
 
-    code = "speaker_store_error"
 
-
-class SpeakerNotFound(PeerError):
+class SpeakerNotFound(NotFound, code="speaker_not_found"):
     """No speaker of that name."""
 
-    code = "speaker_not_found"
-    http_status = 404
 
-
-class InvalidSpeakerName(PeerError):
+class InvalidSpeakerName(InvalidValue):
     """A name that is empty, too long, reserved or holds control characters."""
 
-    code = "invalid_value"
 
-
-class SpeakerConflict(PeerError):
+class SpeakerConflict(Conflict, code="speaker_conflict"):
     """The store is full, or the name was enrolled with another encoder."""
 
-    code = "speaker_conflict"
-    http_status = 409
 
-
-class AudioTooShort(InvalidAudio):
+class AudioTooShort(InvalidAudio, code="audio_too_short"):
     """Too little audio (or speech) to learn a voice from."""
-
-    code = "audio_too_short"
 
 
 # -- names and matching -------------------------------------------------------------------

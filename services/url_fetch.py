@@ -47,22 +47,16 @@ _READ_CHUNK = 64 * 1024
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
-class UrlInputsDisabled(PeerError):
+class UrlInputsDisabled(PeerError, code="url_inputs_disabled"):
     """The server was not started with URL inputs allowed."""
 
-    code = "url_inputs_disabled"
 
-
-class UrlRefused(PeerError):
+class UrlRefused(PeerError, code="url_refused"):
     """A URL the server will not fetch (scheme, credentials, or a non-public address)."""
 
-    code = "url_refused"
 
-
-class UrlFetchFailed(PeerError):
+class UrlFetchFailed(PeerError, code="url_fetch_failed"):
     """The URL could not be fetched (not found, unreachable, HTTP error, too slow)."""
-
-    code = "url_fetch_failed"
 
 
 class AddressPolicy(Protocol):
@@ -115,6 +109,17 @@ class PublicAddressesOnly:
 
 
 PUBLIC_ONLY = PublicAddressesOnly()
+
+
+class AnyAddress:
+    """Every address, loopback and private ones included: for URLs a local user names
+    on the command line (never for URLs a network peer names)."""
+
+    def refusal(self, address: IPAddress) -> str | None:
+        return None
+
+
+ANY_ADDRESS = AnyAddress()
 
 
 async def resolve_host(host: str, port: int) -> list[IPAddress]:

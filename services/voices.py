@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from voxwire.engine.errors import PeerError
+from voxwire.engine.errors import InvalidValue
 
 OPENAI_VOICES = frozenset(
     {
@@ -16,10 +16,8 @@ OPENAI_VOICES = frozenset(
 """OpenAI's built-in voice names; each selects the TTS model's default voice."""
 
 
-class UnknownVoice(PeerError):
+class UnknownVoice(InvalidValue):
     """A voice that is neither OpenAI's nor the model's."""
-
-    code = "invalid_value"
 
 
 def model_voice(requested: str | None, voices: Sequence[str]) -> str | None:

@@ -44,10 +44,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 """The statements that take the schema from version n - 1 to n."""
 
 
-class WorkflowStoreError(LocalError):
+class WorkflowStoreError(LocalError, code="workflow_store_error"):
     """The database cannot be opened, read or written."""
-
-    code = "workflow_store_error"
 
 
 class DuplicateWorkflow(Exception):

@@ -26,7 +26,14 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from voxwire.engine.errors import PayloadTooLarge, PeerError, describe
+from voxwire.engine.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    PeerError,
+    describe,
+)
 from voxwire.models.interfaces import AudioArray
 from voxwire.services import speakers
 from voxwire.services.classification import FunctionToApply, default_function, top_labels
@@ -91,37 +98,24 @@ def failure(details: str) -> dict[str, Any]:
 # -- errors ---------------------------------------------------------------------------------
 
 
-class WorkflowNotFound(PeerError):
+class WorkflowNotFound(NotFound, code="workflow_not_found"):
     """No workflow of that id."""
 
-    code = "workflow_not_found"
-    http_status = 404
 
-
-class WorkflowExists(PeerError):
+class WorkflowExists(Conflict, code="workflow_exists"):
     """A workflow of that id exists already."""
 
-    code = "workflow_exists"
-    http_status = 409
 
-
-class InvalidWorkflow(PeerError):
+class InvalidWorkflow(PeerError, code="invalid_workflow"):
     """A definition that cannot run (or no longer can, on this server's models)."""
 
-    code = "invalid_workflow"
 
-
-class WorkflowLimit(PeerError):
+class WorkflowLimit(Conflict, code="workflow_limit"):
     """The server holds as many workflows as it may."""
 
-    code = "workflow_limit"
-    http_status = 409
 
-
-class InvalidResultsRequest(PeerError):
+class InvalidResultsRequest(InvalidRequest):
     """A results request that does not have the expected shape."""
-
-    code = "invalid_request"
 
 
 # -- definitions ----------------------------------------------------------------------------

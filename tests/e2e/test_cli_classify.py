@@ -44,7 +44,6 @@ def test_intent_of_a_text_and_the_default_audio_classifier(one_sentence_wav: Pat
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("missing.wav", "-m", "wake-words"), "missing.wav: file not found"),
         (("{corrupt}", "-m", "wake-words"), "corrupt.wav: "),
         (("{wav}", "-m", "intent"), "classifies text: give --text"),
         (("--text", "hello", "-m", "wake-words"), "classifies audio: give an audio FILE"),

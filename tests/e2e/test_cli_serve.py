@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -18,15 +19,21 @@ from tests.realtime_client import pcm16, realtime
 from voxwire.transports.bench.stream import free_port
 
 
-def wait_for_health(url: str, process: subprocess.Popen[str], within: float = 60) -> dict[str, Any]:
+def wait_for_health(
+    url: str, process: subprocess.Popen[str], within: float = 120
+) -> dict[str, Any]:
+    """/health once the models have loaded (it answers "loading" before)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()[1]
         try:
             with urllib.request.urlopen(url + "/health", timeout=2) as response:
-                return json.loads(response.read())  # type: ignore[no-any-return]
+                health: dict[str, Any] = json.loads(response.read())
+            if health["status"] != "loading":
+                return health
         except OSError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     raise AssertionError("voxwire serve did not become healthy")
 
 
@@ -59,6 +66,54 @@ def test_serve_answers_health_and_realtime_then_stops_on_ctrl_c(tmp_path: Path) 
     assert "Traceback" not in err
     assert f"serving on http://127.0.0.1:{port}" in err
     assert "session opened" in err and "closed after" in err
+
+
+def test_serve_binds_and_answers_health_before_the_models_have_loaded() -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [str(VOXWIRE), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first: dict[str, Any] | None = None
+        deadline = time.monotonic() + 60
+        while first is None and time.monotonic() < deadline:
+            assert process.poll() is None
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    first = json.loads(r.read())
+            except OSError:
+                time.sleep(0.05)
+        assert first is not None
+        assert first["status"] in ("loading", "ok")
+        assert set(first["models"]["states"]) >= {"whisper-tiny.en", "piper-joe", "resemblyzer"}
+        ready = wait_for_health(f"http://127.0.0.1:{port}", process)
+        assert ready["status"] == "ok", ready
+        assert set(ready["models"]["states"].values()) == {"ready"}
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    lines = err.splitlines()
+    serving = next(i for i, line in enumerate(lines) if "serving on" in line)
+    loaded = [i for i, line in enumerate(lines) if line.startswith("voxwire: loaded ")]
+    assert loaded and min(loaded) > serving, err  # bound first, then loaded
+    assert "Traceback" not in err
+
+
+def test_a_taken_port_is_one_line_naming_the_address_before_any_model_loads() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("--log-level", "info", "serve", "--port", str(port), timeout=60)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("voxwire: error: cannot listen on ")
+    assert f"127.0.0.1:{port}" in lines[0] and "address already in use" in lines[0]
+    assert "loaded" not in result.stderr and "serving on" not in result.stderr
 
 
 def test_serve_with_a_missing_model_fails_in_one_line() -> None:

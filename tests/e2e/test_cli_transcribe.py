@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import re
 import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import av
@@ -18,8 +23,10 @@ from tests.speech import pcm16_wav_bytes
 pytestmark = pytest.mark.slow
 
 
-def assert_one_error_line(result: subprocess.CompletedProcess[str], path: Path) -> None:
-    assert result.returncode == 1, result.stderr
+def assert_one_error_line(
+    result: subprocess.CompletedProcess[str], path: Path | str, code: int = 1
+) -> None:
+    assert result.returncode == code, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("voxwire: error: ")
@@ -136,11 +143,67 @@ def test_vtt(three_sentences_wav: Path) -> None:
     assert wer(" ".join(speech.SENTENCES), text) <= 0.10
 
 
-@pytest.mark.parametrize("name", ["corrupt", "empty", "notes", "missing"])
+@pytest.mark.parametrize("name", ["corrupt", "empty", "notes"])
 def test_bad_input_is_one_line(files: dict[str, Path], name: str) -> None:
     result = run("transcribe", files[name])
     assert_one_error_line(result, files[name])
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["transcribe", "stream", "classify"])
+def test_a_missing_file_is_named_in_one_line_with_exit_code_2(
+    files: dict[str, Path], command: str
+) -> None:
+    result = run(command, files["missing"], timeout=60)
+    assert_one_error_line(result, files["missing"], code=2)
+    assert "file not found" in result.stderr and result.stdout == ""
+
+
+def test_a_missing_file_among_good_ones_stops_before_any_model_loads(
+    files: dict[str, Path], one_sentence_wav: Path
+) -> None:
+    result = run("--log-level", "info", "transcribe", one_sentence_wav, files["missing"])
+    assert result.returncode == 2 and result.stdout == ""
+    assert f"{files['missing']}: file not found" in result.stderr
+    assert "loaded ASR model" not in result.stderr
+
+
+def test_a_url_is_fetched_and_transcribed(one_sentence_wav: Path) -> None:
+    with _serving(one_sentence_wav.parent) as base:
+        url = f"{base}/{one_sentence_wav.name}"
+        result = run("transcribe", "--allow-private-urls", url)
+        assert result.returncode == 0, result.stderr
+        assert wer(speech.SENTENCES[0], result.stdout) <= 0.10
+        missing = run("transcribe", "--allow-private-urls", f"{base}/missing.wav")
+    assert_one_error_line(missing, f"{base}/missing.wav")
+    assert "404" in missing.stderr
+
+
+def test_a_url_to_a_private_address_is_refused_unless_allowed(one_sentence_wav: Path) -> None:
+    with _serving(one_sentence_wav.parent) as base:
+        url = f"{base}/{one_sentence_wav.name}"
+        result = run("transcribe", url)
+    assert_one_error_line(result, url)
+    assert "loopback" in result.stderr and "--allow-private-urls" in result.stderr
+
+
+@contextlib.contextmanager
+def _serving(directory: Path) -> Iterator[str]:
+    """A static file server for `directory` on a loopback port."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 def test_silence_is_a_notice_not_an_error(files: dict[str, Path]) -> None:

@@ -1093,6 +1093,11 @@ def fetch_health(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
+def models_settled(health: dict[str, Any] | None) -> bool:
+    """Whether a /health answer says the models have finished loading (or failed)."""
+    return health is not None and health.get("status") != "loading"
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -1100,7 +1105,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve_command(port: int, model: str | None) -> list[str]:
+def serve_command(port: int, model: str | None) -> list[str]:
     script = Path(sys.executable).parent / "voxwire"
     base = (
         [str(script)] if script.exists() else [sys.executable, "-m", "voxwire.transports.cli.main"]
@@ -1122,7 +1127,7 @@ def spawned_server(model: str | None, console: Console) -> Iterator[ServerHandle
     env = {**os.environ, "COLUMNS": "240", "NO_COLOR": "1"}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            _serve_command(port, model),
+            serve_command(port, model),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=log,
@@ -1132,7 +1137,7 @@ def spawned_server(model: str | None, console: Console) -> Iterator[ServerHandle
     try:
         with console.status(f"starting voxwire serve on port {port}..."):
             deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-            while fetch_health(handle.health_url, timeout=1.0) is None:
+            while not models_settled(fetch_health(handle.health_url, timeout=1.0)):
                 if process.poll() is not None:
                     tail = " | ".join(log_path.read_text(errors="replace").splitlines()[-3:])
                     raise BenchError(f"voxwire serve exited with code {process.returncode}: {tail}")

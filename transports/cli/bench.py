@@ -38,6 +38,13 @@ from voxwire.engine.session import SessionOptions
 from voxwire.models.interfaces import DecodeRequest, TranscribeOptions
 from voxwire.services.media import decode_audio
 from voxwire.services.runtime import Runtime
+from voxwire.transports.cli.options import (
+    AsrModelOption,
+    ConfigOption,
+    JsonOutput,
+    ServerApiKey,
+    SpeechFile,
+)
 from voxwire.transports.cli.stream import stream_audio
 
 bench_app = typer.Typer(help="Benchmarks: print figures and write JSON.", no_args_is_help=True)
@@ -64,7 +71,7 @@ def register(app: typer.Typer) -> None:
 @bench_app.command("asr")
 def bench_asr(
     file: Annotated[Path, typer.Argument(help="Speech file (any format FFmpeg decodes).")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="ASR model spec.")] = None,
+    model: AsrModelOption = None,
     streams: Annotated[
         int, typer.Option("--streams", min=1, max=64, help="Concurrent streams of the file.")
     ] = 1,
@@ -72,9 +79,7 @@ def bench_asr(
         float, typer.Option("--speed", min=0.0, help="Streaming pace, times real time.")
     ] = 1.0,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Offline passes.")] = 3,
-    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
-        "bench-results/asr.json"
-    ),
+    output: JsonOutput = Path("bench-results/asr.json"),
 ) -> None:
     """Offline real-time factor, streaming compute ratio and final latency for FILE."""
     from voxwire.models.registry import usable_cpus
@@ -249,9 +254,7 @@ def bench_stream(
             "default: the file's sending time / N).",
         ),
     ] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
-        "bench-results/stream.json"
-    ),
+    output: JsonOutput = Path("bench-results/stream.json"),
     silence_ms: Annotated[
         int, typer.Option("--silence-ms", min=0, help="Silence sent after the file.")
     ] = 1000,
@@ -296,19 +299,14 @@ def bench_stream(
 @bench_app.command("voice")
 def bench_voice(
     turns: Annotated[int, typer.Option("--turns", min=1, max=100, help="Spoken turns.")] = 5,
-    file: Annotated[
-        Path | None,
-        typer.Option("--file", "-f", help="Speech of one question (default: Piper speaks one)."),
-    ] = None,
+    file: SpeechFile = None,
     url: WsUrlOption = None,
     model: SpawnedModelOption = None,
     silence_ms: Annotated[
         int,
         typer.Option("--silence-ms", min=100, max=5000, help="turn_detection.silence_duration_ms."),
     ] = 500,
-    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
-        "bench-results/voice.json"
-    ),
+    output: JsonOutput = Path("bench-results/voice.json"),
 ) -> None:
     """Voice-to-voice latency: end of speech to the first reply audio at the client."""
     from voxwire.transports.bench.voice import VoiceBenchOptions, run_voice_bench
@@ -317,6 +315,20 @@ def bench_voice(
         turns=turns, file=file, url=url, model=model, silence_duration_ms=silence_ms, output=output
     )
     run_voice_bench(options, Console(stderr=True))
+
+
+@bench_app.command("startup")
+def bench_startup(
+    runs: Annotated[
+        int, typer.Option("--runs", "-n", min=1, max=20, help="Starts; the first is cold.")
+    ] = 3,
+    model: SpawnedModelOption = None,
+    output: JsonOutput = Path("bench-results/startup.json"),
+) -> None:
+    """Time `voxwire serve` to the port bound, /health answering and every model ready."""
+    from voxwire.transports.bench.startup import StartupBenchOptions, run_startup_bench
+
+    run_startup_bench(StartupBenchOptions(runs=runs, model=model, output=output))
 
 
 @bench_app.command("http")
@@ -345,12 +357,8 @@ def bench_http(
         typer.Option("--url", help="http:// URL of a running server (default: start one)."),
     ] = None,
     model: SpawnedModelOption = None,
-    api_key: Annotated[
-        str | None, typer.Option("--api-key", help="Bearer key for a server that needs one.")
-    ] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
-        "bench-results/http.json"
-    ),
+    api_key: ServerApiKey = None,
+    output: JsonOutput = Path("bench-results/http.json"),
 ) -> None:
     """Transcription throughput under concurrency and speech time to first byte, over HTTP."""
     from voxwire.transports.bench.http import DEFAULT_TEXT, HttpBenchOptions, run_http_bench
@@ -381,10 +389,7 @@ def bench_http(
 
 @bench_app.command("classify")
 def bench_classify(
-    file: Annotated[
-        Path | None,
-        typer.Option("--file", "-f", help="Speech file (default: sentences spoken by Piper)."),
-    ] = None,
+    file: SpeechFile = None,
     models: Annotated[
         str | None,
         typer.Option("--models", "-m", help="Comma-separated model ids (default: all)."),
@@ -394,13 +399,8 @@ def bench_classify(
         typer.Option("--text", "-t", help="A transcript for the text classifiers (repeatable)."),
     ] = None,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed passes.")] = 3,
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="voxwire TOML file whose [models] are measured too."),
-    ] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
-        "bench-results/classify.json"
-    ),
+    config: ConfigOption = None,
+    output: JsonOutput = Path("bench-results/classify.json"),
 ) -> None:
     """Cost of each classifier per audio second (wake words streamed frame by frame) or
     per transcript."""
@@ -440,24 +440,17 @@ def bench_classify(
 
 @bench_app.command("webrtc")
 def bench_webrtc(
-    file: Annotated[
-        Path | None,
-        typer.Option("--file", "-f", help="Speech file (default: three sentences by Piper)."),
-    ] = None,
+    file: SpeechFile = None,
     repeats: Annotated[
         int, typer.Option("--repeats", "-n", min=1, max=50, help="Passes per transport.")
     ] = 3,
     url: HttpUrlOption = None,
     model: SpawnedModelOption = None,
-    api_key: Annotated[
-        str | None, typer.Option("--api-key", help="Bearer key for a server that needs one.")
-    ] = None,
+    api_key: ServerApiKey = None,
     silence_ms: Annotated[
         int, typer.Option("--silence-ms", min=0, help="Silence sent after the file.")
     ] = 1500,
-    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
-        "bench-results/webrtc.json"
-    ),
+    output: JsonOutput = Path("bench-results/webrtc.json"),
 ) -> None:
     """End-of-speech-to-final latency over WebRTC beside the WebSocket (p50/p95)."""
     from voxwire.transports.bench.webrtc import WebRTCBenchOptions, run_webrtc_bench

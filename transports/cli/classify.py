@@ -24,7 +24,9 @@ from voxwire.models.errors import ModelError
 from voxwire.models.interfaces import AudioClassifier, TextClassifier
 from voxwire.services.classification import FunctionToApply, default_function, top_labels
 from voxwire.services.media import DEFAULT_MAX_BYTES, decode_audio
+from voxwire.transports.cli.inputs import require_files
 from voxwire.transports.cli.main import fail
+from voxwire.transports.cli.options import ConfigOption
 
 if TYPE_CHECKING:
     from voxwire.models.registry import ModelSpec
@@ -89,16 +91,15 @@ def classify(
             "--function", help="Scores from logits (auto: sigmoid for multi-label models)."
         ),
     ] = Function.AUTO,
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="voxwire TOML file whose [models] are offered too."),
-    ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Classify an audio FILE (or --text) with a catalogue model and print labels and scores."""
     if file is not None and text is not None:
         fail("give an audio FILE or --text, not both")
     if file is None and text is None:
         fail("give an audio FILE to classify, or --text for a text classifier")
+    if file is not None:
+        require_files([str(file)])
     task = TEXT if text is not None else AUDIO
     spec = _find_spec(model, task, config)
     if text is not None:

@@ -69,10 +69,8 @@ TASK_ALIASES: dict[str, Task] = {
 """Short names of the tasks, as `[defaults]` keys and as a model's `task`."""
 
 
-class ConfigError(VoxwireError):
+class ConfigError(VoxwireError, code="invalid_config"):
     """A configuration file that cannot be read or does not validate."""
-
-    code = "invalid_config"
 
 
 class _Table(BaseModel):

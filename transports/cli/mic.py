@@ -22,6 +22,7 @@ from voxwire.demos.mic_options import DEFAULT_RATE, DEFAULT_URL, MicOptions
 from voxwire.engine.audio import SUPPORTED_INPUT_RATES
 from voxwire.services.sound_devices import import_sounddevice, parse_device
 from voxwire.transports.cli.main import fail
+from voxwire.transports.cli.options import ServerApiKey, SoundDevice
 from voxwire.transports.realtime.protocol import CLASSIFIERS
 
 EXIT_INTERRUPTED = 130
@@ -70,14 +71,8 @@ def mic(
             help=f"Comma-separated live classifiers: {', '.join(CLASSIFIERS)}.",
         ),
     ] = "",
-    api_key: Annotated[
-        str | None,
-        typer.Option("--api-key", envvar="VOXWIRE_API_KEY", help="The server's API key."),
-    ] = None,
-    device: Annotated[
-        str | None,
-        typer.Option("--device", help="Sound device (index or name) for microphone and playback."),
-    ] = None,
+    api_key: ServerApiKey = None,
+    device: SoundDevice = None,
     rate: Annotated[
         int,
         typer.Option(

@@ -1,18 +1,25 @@
-"""`voxwire serve`: load the models, then serve the network APIs with uvicorn.
+"""`voxwire serve`: bind the port, then serve the network APIs with uvicorn while the
+models load in the background.
 
-The models load before the socket opens, so once the server answers, `/health`
-is 200 and every route is ready. Settings come from the built-in defaults, then
-`--config FILE` (TOML, see transports/config.py), then the command line, each
-overriding the one before; API keys from `--api-key`, else `VOXWIRE_API_KEYS`,
-else the file.
+The port is taken first (or the command fails in one line naming the address); the
+server answers `/health` at once, and `/health` says which models are ready, loading
+or failed. A request that needs a model still loading waits for it (bounded), then
+gets 503 with Retry-After. If the streaming recogniser or a model the configuration
+marks `preload` fails to load, the server stops with one error line (exit code 1);
+another model that fails is reported in /health and the log.
+
+Settings come from the built-in defaults, then `--config FILE` (TOML, see
+transports/config.py), then the command line, each overriding the one before; API
+keys from `--api-key`, else `VOXWIRE_API_KEYS`, else the file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
-import time
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
@@ -20,12 +27,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 import typer
 
 from voxwire.engine.errors import ModelLoadError, ModelNotFound, VoxwireError
-from voxwire.transports.cli.main import describe_exception, notice
+from voxwire.transports.cli.main import EXIT_ERROR, describe_exception, error, fail, notice
+from voxwire.transports.cli.options import ConfigOption
 
 if TYPE_CHECKING:
     import uvicorn
 
-    from voxwire.services.runtime import Runtime
+    from voxwire.services.runtime import LoadReport, Runtime
     from voxwire.transports.cli.config import ServeConfig
     from voxwire.transports.wyoming.service import WyomingService
 
@@ -40,10 +48,7 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="TOML configuration file (examples/voxwire.toml)."),
-    ] = None,
+    config: ConfigOption = None,
     host: Annotated[
         str | None, typer.Option("--host", help="Address to listen on. (default: 127.0.0.1)")
     ] = None,
@@ -247,9 +252,10 @@ def serve(
     from voxwire.services.replies import build_handler
 
     build_handler(plan.settings.assistant, plan.settings.chat)  # a bad --assistant fails now
-    runtime = load_runtime(plan, model)
+    runtime = start_runtime(plan, model)  # names checked; nothing loaded yet
+    sock = listen(plan.host, plan.port)  # bound before any model loads, or a one-line error
+    bound_port = int(sock.getsockname()[1])
     try:
-        preload_embedded(runtime, plan.preload)
         settings = plan.settings
         service = None
         slots = SessionSlots(settings.realtime.max_sessions)
@@ -268,7 +274,7 @@ def serve(
         server_config = uvicorn.Config(
             app,
             host=plan.host,
-            port=plan.port,
+            port=bound_port,
             log_config=None,  # keep voxwire's logging set-up
             timeout_graceful_shutdown=5,
             **settings.uvicorn_options(),
@@ -280,21 +286,43 @@ def serve(
             urls = ", ".join(url for server in settings.ice_servers for url in server.urls)
             notice(f"WebRTC ICE servers: {urls}")
         notice(f"spoken replies by the {settings.assistant} assistant")
+        where = f"{plan.host}:{bound_port}"
         notice(
-            f"serving on http://{plan.host}:{plan.port} "
-            f"(realtime: ws://{plan.host}:{plan.port}/v1/realtime, "
-            f"browser demo: http://{plan.host}:{plan.port}/)"
+            f"serving on http://{where} (realtime: ws://{where}/v1/realtime, "
+            f"browser demo: http://{where}/); models load in the background, /health says when"
         )
         server = uvicorn.Server(server_config)
+        failed = start_loading(runtime, plan.preload, server)
         if service is None:
-            server.run()
+            server.run(sockets=[sock])
         else:
-            asyncio.run(serve_beside(server, service, list(settings.wyoming)))
+            asyncio.run(serve_beside(server, service, list(settings.wyoming), sock))
+        if failed:
+            raise typer.Exit(EXIT_ERROR)
     finally:
+        sock.close()
         runtime.close()
 
 
-async def serve_beside(server: uvicorn.Server, service: WyomingService, uris: list[str]) -> None:
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on (host, port); a one-line error naming the address (exit
+    1) when it cannot be had, e.g. because another server holds the port."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        hint = (
+            "; is another server on it? choose another --port"
+            if exc.errno == errno.EADDRINUSE
+            else ""
+        )
+        fail(f"cannot listen on {host}:{port}: {reason.lower()}{hint}")
+
+
+async def serve_beside(
+    server: uvicorn.Server, service: WyomingService, uris: list[str], sock: socket.socket
+) -> None:
     """uvicorn and the Wyoming listeners in one loop; Ctrl-C stops both."""
     from voxwire.transports.wyoming.server import WyomingServers
 
@@ -302,7 +330,7 @@ async def serve_beside(server: uvicorn.Server, service: WyomingService, uris: li
     await servers.start()
     notice(f"serving Wyoming on {', '.join(uris)}")
     try:
-        await server.serve()
+        await server.serve(sockets=[sock])
     finally:
         # Ctrl-C cancels this task once uvicorn has shut down: finish stopping anyway
         # (connections closed, slots freed, unix sockets removed), then go on cancelling.
@@ -314,61 +342,69 @@ async def serve_beside(server: uvicorn.Server, service: WyomingService, uris: li
             raise
 
 
-def load_runtime(plan: ServeConfig, model: str | None) -> Runtime:
-    """The Runtime on `plan`'s catalogue; its streaming recogniser is `model` (a catalogue
-    id or any ASR spec), else the configured default ASR, else the embedded one."""
+def start_runtime(plan: ServeConfig, model: str | None) -> Runtime:
+    """The Runtime on `plan`'s catalogue, nothing loaded yet; its streaming recogniser is
+    `model` (a catalogue id or any ASR spec), else the configured default ASR, else the
+    embedded one. A name no backend knows fails here, in one line."""
     from voxwire.models.registry import DEFAULT_ASR
     from voxwire.services.runtime import Runtime
 
-    started = time.perf_counter()
     wanted = model or plan.defaults.get(ASR_TASK) or DEFAULT_ASR
     with _model_errors(wanted):
-        runtime = Runtime.load(model, specs=plan.specs, defaults=dict(plan.defaults))
-    asr_id = runtime.defaults[ASR_TASK]
-    notice(f"loaded {asr_id} and the Silero VAD in {time.perf_counter() - started:.1f} s")
-    return runtime
+        return Runtime.start(model, specs=plan.specs, defaults=dict(plan.defaults))
 
 
-def preload_embedded(runtime: Runtime, configured: tuple[str, ...]) -> None:
-    """Load the embedded models (small: no first request waits) and the `configured`
-    ones now."""
+def preload_ids(runtime: Runtime, configured: tuple[str, ...]) -> tuple[str, ...]:
+    """The models to load at start-up after the recogniser: the embedded ones (small: no
+    first request waits) and the `configured` ones."""
     from voxwire.models.registry import EMBEDDED_MODELS
 
     embedded = tuple(
         spec.id
         for spec in EMBEDDED_MODELS
-        if runtime.catalog.get(spec.id) is not None
-        and runtime.catalog[spec.id].spec == spec
-        and not runtime.catalog[spec.id].loaded
+        if runtime.catalog.get(spec.id) is not None and runtime.catalog[spec.id].spec == spec
     )
-    preload(runtime, tuple(dict.fromkeys(embedded + configured)))
+    return tuple(dict.fromkeys(embedded + configured))
 
 
-def preload(runtime: Runtime, model_ids: tuple[str, ...]) -> None:
-    """Load the models marked `preload` now, one log line each; a failure is fatal."""
-    if not model_ids:
-        return
+def start_loading(
+    runtime: Runtime, configured: tuple[str, ...], server: uvicorn.Server
+) -> list[str]:
+    """Load the models in the background; the list it returns fills with the ids of
+    those that must load and failed (the streaming recogniser, the `configured`
+    preloads), and such a failure stops the server. Others that fail are reported in
+    /health and the log."""
+    report = load_reporter(runtime)
+    must_load = {runtime.asr_name, *configured}
+    failed: list[str] = []
 
-    async def load_all() -> None:
-        async def one(model_id: str) -> None:
-            entry = runtime.catalog[model_id]
-            started = time.perf_counter()
+    def on_loaded(model_id: str, seconds: float, failure: BaseException | None) -> None:
+        report(model_id, seconds, failure)
+        if failure is not None and model_id in must_load:
+            failed.append(model_id)
+            server.should_exit = True
+
+    runtime.start_loading(preload_ids(runtime, configured), on_loaded=on_loaded)
+    return failed
+
+
+def load_reporter(runtime: Runtime) -> LoadReport:
+    """One line per model the background loads finish (or fail)."""
+
+    def report(model_id: str, seconds: float, failure: BaseException | None) -> None:
+        entry = runtime.catalog.get(model_id)
+        task = entry.spec.task if entry is not None else ASR_TASK
+        if failure is None:
+            extra = " and the Silero VAD" if model_id == runtime.asr_name else ""
+            notice(f"loaded {model_id} ({task}){extra} in {seconds:.1f} s")
+            return
+        try:
             with _model_errors(model_id):
-                await runtime.ensure_loaded(entry)
-            notice(
-                f"loaded {model_id} ({entry.spec.task}) in {time.perf_counter() - started:.1f} s"
-            )
+                raise failure
+        except VoxwireError as exc:
+            error(exc.message)
 
-        # Every load finishes (or fails) before the first failure is raised: a
-        # process must not exit while a loader thread is inside native code.
-        results = await asyncio.gather(
-            *(one(model_id) for model_id in model_ids), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-
-    asyncio.run(load_all())
+    return report
 
 
 @contextlib.contextmanager

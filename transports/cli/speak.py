@@ -30,6 +30,7 @@ from voxwire.services.audio_encoding import AudioFormat
 from voxwire.services.sound_devices import import_sounddevice, parse_device
 from voxwire.services.speech import speech_chunks
 from voxwire.transports.cli.main import fail, notice
+from voxwire.transports.cli.options import SoundDevice
 
 if TYPE_CHECKING:
     from voxwire.models.interfaces import AudioArray, SpeechSynthesizer
@@ -96,10 +97,7 @@ def speak(
     speed: Annotated[
         float, typer.Option("--speed", min=0.25, max=4.0, help="2.0 speaks twice as fast.")
     ] = 1.0,
-    device: Annotated[
-        str | None,
-        typer.Option("--device", help="Sound output device (index or name) when playing."),
-    ] = None,
+    device: SoundDevice = None,
 ) -> None:
     """Speak TEXT with the embedded Piper voice: write it to a file (-o) or play it."""
     content = _read_text(text)

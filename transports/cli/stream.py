@@ -20,13 +20,16 @@ import numpy.typing as npt
 import typer
 
 from voxwire.engine.audio import MODEL_RATE
+from voxwire.engine.errors import VoxwireError
 from voxwire.engine.events import Event, TranscriptionCompleted
 from voxwire.engine.segmenter import SegmenterOptions
 from voxwire.engine.session import SessionCounters, SessionOptions
 from voxwire.engine.streaming_asr import StreamingOptions
 from voxwire.services.media import decode_audio
 from voxwire.services.runtime import Runtime
+from voxwire.transports.cli.inputs import require_files
 from voxwire.transports.cli.main import fail, notice
+from voxwire.transports.cli.options import AsrModelOption
 
 
 def register(app: typer.Typer) -> None:
@@ -40,9 +43,7 @@ def stream(
         float,
         typer.Option("--speed", min=0.0, help="Times real time; 0 feeds as fast as possible."),
     ] = 1.0,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="ASR model spec (default: embedded).")
-    ] = None,
+    model: AsrModelOption = None,
     chunk_ms: Annotated[
         int, typer.Option("--chunk-ms", min=1, max=1000, help="Audio per feed call.")
     ] = 20,
@@ -60,6 +61,7 @@ def stream(
     ] = False,
 ) -> None:
     """Stream FILE through the engine and print its events as JSON lines."""
+    require_files([str(file)])
     try:
         options = SessionOptions(
             segmenter=SegmenterOptions(
@@ -74,7 +76,10 @@ def stream(
         )
     except ValueError as exc:
         fail(str(exc))
-    audio = decode_audio(file)
+    try:
+        audio = decode_audio(file)
+    except VoxwireError as exc:
+        fail(f"{file}: {exc.message}")
     runtime = Runtime.load(model)
     try:
         counters = asyncio.run(

@@ -1,9 +1,10 @@
-"""`voxwire transcribe FILE...`: offline transcription of audio files.
+"""`voxwire transcribe FILE|URL...`: offline transcription of audio files and URLs.
 
-Each file is decoded (PyAV + soxr), transcribed by the configured ASR model and
-printed in the chosen format. A bad file prints one `voxwire: error: FILE: ...`
-line on stderr and the others are still transcribed; the exit code is 1 when
-any file failed.
+Each input is decoded (PyAV + soxr), transcribed by the configured ASR model and
+printed in the chosen format. A file that is not there stops the command before
+anything loads (one line naming it, exit code 2). A bad file or URL prints one
+`voxwire: error: NAME: ...` line on stderr and the others are still transcribed;
+the exit code is 1 when any input failed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import sys
 import time
 from collections.abc import Iterator
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import numpy as np
@@ -27,7 +27,10 @@ from voxwire.models.errors import ModelError
 from voxwire.models.interfaces import AsrModel, TranscribeOptions, Transcription
 from voxwire.services.formats import ResponseFormat, render
 from voxwire.services.media import DEFAULT_MAX_BYTES, DEFAULT_MAX_SECONDS, decode_audio
+from voxwire.services.url_fetch import UrlRefused
+from voxwire.transports.cli.inputs import display_name, read_input, require_files
 from voxwire.transports.cli.main import EXIT_ERROR, EXIT_OK, error, fail, notice
+from voxwire.transports.cli.options import AsrModelOption
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +55,17 @@ def register(app: typer.Typer) -> None:
 
 def transcribe(
     files: Annotated[
-        list[Path],
+        list[str],
         typer.Argument(
-            help="Audio or video files in any format FFmpeg decodes; - reads stdin.",
+            help="Audio or video files in any format FFmpeg decodes, or http(s) URLs "
+            "(fetched, at most 25 MB); - reads stdin.",
             show_default=False,
         ),
     ],
     response_format: Annotated[
         ResponseFormat, typer.Option("--format", "-f", help="Output format.")
     ] = ResponseFormat.TEXT,
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="ASR model spec (default: the embedded Whisper)."),
-    ] = None,
+    model: AsrModelOption = None,
     language: Annotated[
         str | None,
         typer.Option("--language", "-l", help="Spoken language code, e.g. en (default: detect)."),
@@ -79,8 +80,16 @@ def transcribe(
     max_seconds: Annotated[
         float, typer.Option("--max-seconds", min=1.0, help="Refuse files longer than this.")
     ] = DEFAULT_MAX_SECONDS,
+    allow_private_urls: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private-urls",
+            help="Let URLs reach loopback and private addresses (default: public ones only).",
+        ),
+    ] = False,
 ) -> None:
-    """Transcribe audio files and print the text (or json, verbose_json, srt, vtt)."""
+    """Transcribe audio files or URLs and print the text (or json, verbose_json, srt, vtt)."""
+    require_files(files)
     options = TranscribeOptions(
         language=language.lower() if language else None,
         task=task.value,
@@ -91,14 +100,17 @@ def transcribe(
     headers = len(files) > 1 and response_format is ResponseFormat.TEXT
     asr: AsrModel | None = None
     failed = printed = 0
-    for path in files:
-        name = str(path)
-        source: Path | bytes = path
-        if name == "-":
-            name = "<stdin>"
-            source = sys.stdin.buffer.read(DEFAULT_MAX_BYTES + 1)
+    for given in files:
+        name = display_name(given)
         try:
+            source = read_input(
+                given, max_bytes=DEFAULT_MAX_BYTES, allow_private_urls=allow_private_urls
+            )
             audio = decode_audio(source, max_bytes=DEFAULT_MAX_BYTES, max_seconds=max_seconds)
+        except UrlRefused as exc:
+            error(f"{name}: {exc.message} (--allow-private-urls fetches private addresses)")
+            failed += 1
+            continue
         except VoxwireError as exc:
             error(f"{name}: {exc.message}")
             failed += 1

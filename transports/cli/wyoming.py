@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from voxwire.transports.cli.main import notice
+from voxwire.transports.cli.options import ConfigOption
 
 if TYPE_CHECKING:
     from voxwire.transports.wyoming.service import WyomingService
@@ -34,10 +36,7 @@ def wyoming(
             f"stdio alone). (default: {DEFAULT_URI})",
         ),
     ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="TOML configuration file (examples/voxwire.toml)."),
-    ] = None,
+    config: ConfigOption = None,
     model: Annotated[
         str | None,
         typer.Option("--model", "-m", help="Streaming ASR model (as `voxwire serve --model`)."),
@@ -53,7 +52,7 @@ def wyoming(
 ) -> None:
     """Serve only Home Assistant's Wyoming protocol: asr, tts and wake."""
     from voxwire.transports.cli import config as configuration
-    from voxwire.transports.cli.serve import load_runtime, preload_embedded
+    from voxwire.transports.cli.serve import load_reporter, preload_ids, start_runtime
     from voxwire.transports.wyoming.server import check_uri
 
     uris = list(uri or [DEFAULT_URI])
@@ -74,9 +73,11 @@ def wyoming(
         {k: v for k, v in overrides.items() if v is not None},
         source=None if config is None else str(config),
     )
-    runtime = load_runtime(plan, model)
+    runtime = start_runtime(plan, model)
+    load = functools.partial(
+        runtime.start_loading, preload_ids(runtime, plan.preload), on_loaded=load_reporter(runtime)
+    )
     try:
-        preload_embedded(runtime, plan.preload)
         from voxwire.transports.wyoming.server import build_service
         from voxwire.transports.wyoming.service import LocalSlots
 
@@ -90,14 +91,18 @@ def wyoming(
         if stdio:
             from voxwire.transports.wyoming.server import serve_stdio
 
+            load()
             asyncio.run(serve_stdio(service))
         else:
-            asyncio.run(_serve_until_signal(service, uris))
+            asyncio.run(_serve_until_signal(service, uris, load))
     finally:
         runtime.close()
 
 
-async def _serve_until_signal(service: WyomingService, uris: list[str]) -> None:
+async def _serve_until_signal(
+    service: WyomingService, uris: list[str], load: Callable[[], None]
+) -> None:
+    """Listen on `uris`, then `load` the models (in the background) until a signal."""
     from voxwire.transports.wyoming.server import WyomingServers
 
     servers = WyomingServers(service, uris)
@@ -108,6 +113,7 @@ async def _serve_until_signal(service: WyomingService, uris: list[str]) -> None:
             loop.add_signal_handler(sig, stop.set)
     await servers.start()
     notice(f"serving Wyoming on {', '.join(uris)}")
+    load()
     try:
         await stop.wait()
     finally:

@@ -15,15 +15,15 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request, WebSocket
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import FastAPI, WebSocket
+from fastapi.responses import PlainTextResponse
 
-from voxwire.engine.errors import VoxwireError, describe
+from voxwire.engine.errors import describe
 from voxwire.services import speakers
 from voxwire.services.inference import ReservedClassifier
 from voxwire.services.replies import build_handler
 from voxwire.services.runtime import Runtime
+from voxwire.transports.http import errors as http_errors
 from voxwire.transports.http import hf as http_hf
 from voxwire.transports.http import openai as http_openai
 from voxwire.transports.http import speakers as speaker_routes
@@ -42,17 +42,37 @@ from voxwire.transports.wyoming.limits import WyomingStats
 log = logging.getLogger(__name__)
 
 
-def openai_error_body(error: BaseException) -> tuple[int, dict[str, Any]]:
-    """(status, body) in OpenAI's error shape for any exception."""
-    desc = describe(error)
-    return desc.http_status, {
-        "error": {
-            "message": desc.message,
-            "type": "invalid_request_error" if desc.is_peer_error else "server_error",
-            "param": desc.param,
-            "code": desc.code,
-        }
+def health_report(runtime: Runtime, slots: SessionSlots) -> dict[str, Any]:
+    """The body of /health: readiness per model, sessions, the streaming worker."""
+    states = runtime.model_states()
+    report: dict[str, Any] = {
+        "status": runtime.status(),
+        "models": {
+            "asr": runtime.asr_name,
+            "vad": "silero",
+            "streaming": runtime.streaming_state,
+            "states": states,
+            "load_seconds": {
+                entry.spec.id: round(entry.load_seconds, 2)
+                for entry in runtime.entries()
+                if entry.loaded and entry.load_seconds is not None
+            },
+            "failed": {
+                model_id: describe(error).code
+                for model_id, error in runtime.load_errors().items()
+                if states.get(model_id) == "failed"
+            },
+        },
+        "realtime_sessions": {"active": slots.in_use, "max": slots.limit},
     }
+    if runtime.streaming_ready:
+        worker = runtime.asr_worker
+        report["asr_worker"] = {
+            "queue_depth": worker.queue_depth,
+            "load": round(worker.load, 3),
+            **dataclasses.asdict(worker.stats),
+        }
+    return report
 
 
 def create_app(
@@ -90,50 +110,14 @@ def create_app(
     app.state.reply_handler = reply_handler
     app.state.webrtc_calls = calls
 
-    @app.exception_handler(VoxwireError)
-    async def voxwire_error(_request: Request, exc: VoxwireError) -> JSONResponse:
-        status, body = openai_error_body(exc)
-        if status >= 500:
-            log.warning("request failed: %s", exc)
-        return JSONResponse(body, status_code=status)
-
-    @app.exception_handler(Exception)
-    async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error while answering a request", exc_info=exc)
-        status, body = openai_error_body(exc)  # says only "server error"
-        return JSONResponse(body, status_code=status)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        param = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
-        message = str(first.get("msg")).removeprefix("Value error, ")  # a validator's own words
-        return JSONResponse(
-            {
-                "error": {
-                    "message": f"{param or 'request'}: {message}",
-                    "type": "invalid_request_error",
-                    "param": param or None,
-                    "code": "invalid_value",
-                }
-            },
-            status_code=400,
-        )
+    http_errors.install(app)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        """200 once the models are loaded (the app exists only after they are)."""
-        worker = runtime.asr_worker
-        return {
-            "status": "ok",
-            "models": {"asr": runtime.asr.name, "vad": "silero"},
-            "realtime_sessions": {"active": slots.in_use, "max": slots.limit},
-            "asr_worker": {
-                "queue_depth": worker.queue_depth,
-                "load": round(worker.load, 3),
-                **dataclasses.asdict(worker.stats),
-            },
-        }
+        """Always 200 while the process serves; `status` says whether the models are
+        ready (ok), still loading (loading), partly failed (degraded) or whether the
+        streaming recogniser failed (failed); `models.states` has each model's state."""
+        return health_report(runtime, slots)
 
     @app.websocket("/v1/realtime")
     async def realtime(websocket: WebSocket) -> None:

@@ -29,6 +29,7 @@ import base64
 import binascii
 import hashlib
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -39,7 +40,13 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
-from voxwire.engine.errors import PayloadTooLarge, PeerError, VoxwireError, describe
+from voxwire.engine.errors import (
+    InvalidRequest,
+    ModelNotFound,
+    PayloadTooLarge,
+    VoxwireError,
+    describe,
+)
 from voxwire.models.interfaces import (
     AudioArray,
 )
@@ -71,17 +78,8 @@ CacheKey = tuple[str, str, str]
 Answer = list[dict[str, Any]] | dict[str, Any]
 
 
-class HfInvalidRequest(PeerError):
+class HfInvalidRequest(InvalidRequest):
     """A body, header or parameter the endpoint cannot use."""
-
-    code = "invalid_request"
-
-
-class HfModelNotFound(PeerError):
-    """No model of that id in the catalogue."""
-
-    code = "model_not_found"
-    http_status = 404
 
 
 class ClassificationParameters(BaseModel):
@@ -199,6 +197,7 @@ def _error_response(error: BaseException, model_id: str) -> JSONResponse:
                 "estimated_time": error.estimated_seconds,
             },
             status_code=503,
+            headers={"Retry-After": str(max(1, math.ceil(error.estimated_seconds)))},
         )
     desc = describe(error)
     if not desc.is_peer_error:
@@ -246,7 +245,7 @@ class HfPredictor:
         """The catalogue entry of `model_id`, if this endpoint serves its task."""
         entry = self.runtime.catalog.get(model_id)
         if entry is None:
-            raise HfModelNotFound(f"Model {model_id} does not exist")
+            raise ModelNotFound(f"Model {model_id} does not exist")
         if entry.spec.task not in SERVED_TASKS:
             raise HfInvalidRequest(
                 f"model {model_id} does {entry.spec.task}; this endpoint serves "

@@ -22,11 +22,8 @@ REPLAYED = {"Idempotent-Replayed": "true"}
 """The header on an answer given again for a retried key."""
 
 
-class IdempotencyKeyReused(PeerError):
+class IdempotencyKeyReused(PeerError, code="idempotency_key_reused", http_status=422):
     """An Idempotency-Key sent again with a different request."""
-
-    code = "idempotency_key_reused"
-    http_status = 422
 
 
 def idempotency_key(request: Request, content: bytes) -> IdempotencyKey | None:

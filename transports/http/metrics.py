@@ -263,9 +263,10 @@ class RuntimeCollector(Collector):
 
     def _worker_rows(self) -> list[tuple[tuple[str, str, str], ModelWorker[Any, Any]]]:
         runtime = self.runtime
-        rows: list[tuple[tuple[str, str, str], ModelWorker[Any, Any]]] = [
-            ((runtime.asr.name, "automatic-speech-recognition", "streaming"), runtime.asr_worker)
-        ]
+        rows: list[tuple[tuple[str, str, str], ModelWorker[Any, Any]]] = []
+        if runtime.streaming_ready:  # none while the recogniser loads
+            streaming = (runtime.asr_name, "automatic-speech-recognition", "streaming")
+            rows.append((streaming, runtime.asr_worker))
         for entry in list(runtime.catalog.values()):
             worker = entry.worker
             if worker is not None:

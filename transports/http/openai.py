@@ -67,7 +67,15 @@ from pydantic import (
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from voxwire.engine.errors import InvalidAudio, LocalError, ModelNotFound, PeerError, VoxwireError
+from voxwire.engine.errors import (
+    InvalidAudio,
+    InvalidValue,
+    LocalError,
+    ModelNotFound,
+    PeerError,
+    UnsupportedMediaType,
+    VoxwireError,
+)
 from voxwire.models.interfaces import (
     AudioArray,
     SpeechSynthesizer,
@@ -120,29 +128,12 @@ MULTILINGUAL_HINT: Final = (
 FormT = TypeVar("FormT", bound=BaseModel)
 
 
-class UnsupportedMediaType(PeerError):
-    """A request body of a content type the endpoint does not read."""
-
-    code = "unsupported_media_type"
-    http_status = 415
-
-
-class InvalidParameter(PeerError):
-    """A request field with a value the endpoint does not accept."""
-
-    code = "invalid_value"
-
-
-class ModelFailed(LocalError):
+class ModelFailed(LocalError, code="model_error"):
     """A model raised something unexpected; the peer learns only that it failed."""
 
-    code = "model_error"
 
-
-class UnsupportedLanguage(PeerError):
+class UnsupportedLanguage(PeerError, code="unsupported_language"):
     """A language the code does not name, or that the model cannot handle."""
-
-    code = "unsupported_language"
 
 
 # -- request bodies ------------------------------------------------------------------------
@@ -580,7 +571,7 @@ def router(
         form = parse_form(TranscriptionForm, upload.fields)
         granularities = list(dict.fromkeys(form.timestamp_granularities))
         if granularities and form.response_format is not ResponseFormat.VERBOSE_JSON:
-            raise InvalidParameter(
+            raise InvalidValue(
                 "timestamp_granularities needs response_format verbose_json",
                 param="timestamp_granularities",
             )

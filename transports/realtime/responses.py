@@ -96,8 +96,8 @@ REMEMBERED_ITEMS = 32
 """Recent items whose transcripts and spoken audio the session keeps (for truncate)."""
 
 
-class TranscriptUnavailable(LocalError):
-    code = "transcription_failed"
+class TranscriptUnavailable(LocalError, code="transcription_failed"):
+    """TranscriptUnavailable."""
 
 
 @dataclass

@@ -177,6 +177,8 @@ async def serve_realtime(
         return
     try:
         await websocket.accept(subprotocol=subprotocol)
+        if not await _streaming_ready(websocket, runtime):
+            return
         config = _initial_config(websocket, runtime)
         connection = RealtimeConnection(
             WebSocketPeer(websocket),
@@ -195,15 +197,29 @@ async def serve_realtime(
         slots.release()
 
 
+async def _streaming_ready(websocket: WebSocket, runtime: Runtime) -> bool:
+    """Wait (bounded: the runtime's model wait) for the recogniser; if it is still
+    loading then, or failed, send one `error` event and close (1013: try again later)."""
+    try:
+        await runtime.wait_streaming()
+    except VoxwireError as exc:
+        desc = describe(exc)
+        await websocket.send_text(json.dumps(ErrorEvent.describing(exc).to_wire()))
+        await websocket.close(desc.ws_close_code, desc.message[:120])
+        log.warning("refused a realtime connection: %s", desc.message)
+        return False
+    return True
+
+
 def _initial_config(websocket: WebSocket, runtime: Runtime) -> SessionConfig:
     query = websocket.query_params
     session_id = f"sess_{secrets.token_hex(10)}"
     if query.get("intent") == "transcription" or "model" not in query:
-        return SessionConfig(type="transcription", session_id=session_id, model=runtime.asr.name)
+        return SessionConfig(type="transcription", session_id=session_id, model=runtime.asr_name)
     return SessionConfig(
         type="realtime",
         session_id=session_id,
-        model=runtime.asr.name,
+        model=runtime.asr_name,
         realtime_model=query["model"],
     )
 

@@ -44,7 +44,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from voxwire.engine.errors import PeerError
+from voxwire.engine.errors import PeerError, UnsupportedMediaType
 from voxwire.services.json_limits import JsonTooDeep, loads_bounded
 from voxwire.services.reply_handlers import ReplyHandler
 from voxwire.services.speakers import SpeakerStore
@@ -95,15 +95,12 @@ def _release_audio_promptly(receiver: RTCRtpReceiver) -> None:
 # -- errors ----------------------------------------------------------------------------------
 
 
-class InvalidOffer(PeerError):
+class InvalidOffer(PeerError, code="invalid_offer"):
     """The posted SDP offer cannot be used."""
 
-    code = "invalid_offer"
 
-
-class UnsupportedContentType(PeerError):
-    code = "unsupported_content_type"
-    http_status = 415
+class UnsupportedContentType(UnsupportedMediaType, code="unsupported_content_type"):
+    """An offer that is neither application/sdp nor multipart/form-data."""
 
 
 # -- the data channel --------------------------------------------------------------------------
@@ -500,7 +497,7 @@ def call_config(
     initial = SessionConfig(
         type=kind,
         session_id=f"sess_{secrets.token_hex(10)}",
-        model=runtime.asr.name,
+        model=runtime.asr_name,
         realtime_model=None
         if kind == "transcription"
         else str(model or query.get("model") or "voxwire"),
@@ -566,6 +563,7 @@ def router(
     )
     async def create_call(request: Request) -> Response:
         offer, session = await _read_offer(request)
+        await runtime.wait_streaming()  # bounded; then 503 with Retry-After
         config = call_config(runtime, dict(request.query_params), session)
         if not slots.try_reserve():
             return _at_limit(slots)

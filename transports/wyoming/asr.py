@@ -46,16 +46,14 @@ SILENCE_MS = {"default": 500, "relaxed": 1000, "aggressive": 300}
 """`vad_sensitivity`: the silence that ends an utterance inside the stream."""
 
 
-class TranscriptionFailedError(VoxwireError):
+class TranscriptionFailedError(VoxwireError, code="transcription_failed"):
     """A decode of the stream failed (overload, worker stopped); the peer is told so."""
-
-    code = "transcription_failed"
 
 
 def check_request(service: WyomingService, request: Transcribe) -> None:
     """Refuse a model name the streaming recogniser does not answer to."""
     runtime = service.runtime
-    names = {runtime.defaults[ASR], runtime.asr.name, *OPENAI_ALIASES[ASR]}
+    names = {runtime.defaults[ASR], runtime.asr_name, *OPENAI_ALIASES[ASR]}
     if request.name is not None and request.name not in names:
         raise ModelNotFound(
             f"unknown ASR model {request.name!r}; this server streams with {runtime.defaults[ASR]}",

@@ -15,10 +15,8 @@ MIN_RATE = 4_000
 MAX_RATE = 192_000
 
 
-class UnsupportedAudioFormat(InvalidAudio):
+class UnsupportedAudioFormat(InvalidAudio, code="unsupported_audio_format"):
     """A rate, sample width or channel count this server does not take."""
-
-    code = "unsupported_audio_format"
 
 
 def audio_format(event: Event) -> tuple[int, int, int]:

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from voxwire.engine.audio import MODEL_RATE
-from voxwire.engine.errors import AudioEvicted, PeerError, describe
+from voxwire.engine.errors import AudioEvicted, InvalidValue, describe
 from voxwire.services.classification import label_scores
 from voxwire.services.inference import classify_text
 from voxwire.services.speakers import UNKNOWN, embed, encoder_entry
@@ -31,8 +31,8 @@ MAX_SPEAKER_AUDIO_S = 10.0
 SPEAKER_THRESHOLD = 0.75
 
 
-class UnknownClassifier(PeerError):
-    code = "invalid_value"
+class UnknownClassifier(InvalidValue):
+    """UnknownClassifier."""
 
 
 class ContextClassifiers:

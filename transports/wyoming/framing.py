@@ -21,10 +21,8 @@ from voxwire.engine.errors import PayloadTooLarge, PeerError
 from voxwire.transports.wyoming.limits import WyomingLimits
 
 
-class MalformedEvent(PeerError):
+class MalformedEvent(PeerError, code="malformed_event"):
     """An event whose framing cannot be read; the stream cannot be trusted after it."""
-
-    code = "malformed_event"
 
 
 async def read_event(reader: asyncio.StreamReader, limits: WyomingLimits) -> Event | None:

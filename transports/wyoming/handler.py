@@ -52,10 +52,8 @@ KNOWN = frozenset(
 )
 
 
-class UnexpectedEvent(PeerError):
+class UnexpectedEvent(PeerError, code="unexpected_event"):
     """An event that makes no sense where it came (audio-chunk before audio-start)."""
-
-    code = "unexpected_event"
 
 
 class WyomingConnection(AsyncEventHandler):
@@ -159,6 +157,7 @@ class WyomingConnection(AsyncEventHandler):
     async def _dispatch(self, event: Event) -> None:
         kind = event.type
         if kind == "describe":
+            await self.service.runtime.wait_streaming()  # bounded: then a model_loading error
             await self.write_event(build_info(self.service).event())
         elif kind in ("transcribe", "detect"):
             await self._end_stream()
@@ -212,6 +211,8 @@ class WyomingConnection(AsyncEventHandler):
                 self.service, Detect.from_event(request), event, self.write_event
             )
             return
+        # While the recogniser loads: wait (bounded), then a model_loading error.
+        await self.service.runtime.wait_streaming()
         if not self.service.slots.try_reserve():
             raise Overloaded("too many audio sessions at once; try again later")
         self._slot = True

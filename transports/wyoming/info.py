@@ -64,7 +64,7 @@ def build_info(service: WyomingService) -> Info:
     asr_id = runtime.defaults[ASR]
     asr_entry = runtime.catalog.get(asr_id)
     backend = asr_entry.spec.backend if asr_entry is not None else "faster-whisper"
-    description = asr_entry.spec.description if asr_entry is not None else runtime.asr.name
+    description = asr_entry.spec.description if asr_entry is not None else runtime.asr_name
     asr = AsrProgram(
         name="voxwire-asr",
         attribution=VOXWIRE,
@@ -76,7 +76,7 @@ def build_info(service: WyomingService) -> Info:
                 name=asr_id,
                 attribution=_attribution(backend),
                 installed=True,
-                description=description or runtime.asr.name,
+                description=description or runtime.asr_name,
                 version=package_version(PACKAGES.get(backend, backend)),
                 languages=_languages(runtime.asr),
             )

@@ -15,7 +15,7 @@ from wyoming.event import Event
 from wyoming.tts import SynthesizeStopped, SynthesizeVoice
 
 from voxwire.engine.audio import float32_to_pcm16
-from voxwire.engine.errors import PayloadTooLarge, PeerError
+from voxwire.engine.errors import InvalidValue, PayloadTooLarge, PeerError
 from voxwire.engine.sentences import SentenceSplitter
 from voxwire.models.interfaces import AudioArray, SpeechSynthesizer
 from voxwire.services.runtime import CatalogEntry
@@ -30,10 +30,8 @@ CHUNK_SAMPLES = 2048
 """Samples per audio-chunk (about 93 ms at 22 050 Hz)."""
 
 
-class UnknownSpeaker(PeerError):
+class UnknownSpeaker(InvalidValue):
     """A speaker the voice does not have (the embedded Piper voices have one each)."""
-
-    code = "invalid_value"
 
 
 class Speaker:

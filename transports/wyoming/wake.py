@@ -14,7 +14,7 @@ from wyoming.event import Event
 from wyoming.wake import Detect, Detection, NotDetected
 
 from voxwire.engine.audio import MODEL_RATE
-from voxwire.engine.errors import PeerError
+from voxwire.engine.errors import InvalidValue
 from voxwire.models.interfaces import WakeWordModel
 from voxwire.transports.realtime.classifiers import Detection as Heard
 from voxwire.transports.realtime.classifiers import WakeWordScorer
@@ -29,8 +29,8 @@ Send = Callable[[Event], Awaitable[None]]
 THRESHOLD = 0.5
 
 
-class UnknownWakeWord(PeerError):
-    code = "invalid_value"
+class UnknownWakeWord(InvalidValue):
+    """UnknownWakeWord."""
 
 
 class DetectionStream:

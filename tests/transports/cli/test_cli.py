@@ -186,8 +186,15 @@ def test_model_is_not_loaded_when_every_file_is_bad(
         raise AssertionError("the model must not be loaded")
 
     install(monkeypatch, load)
+    for name in ("a.wav", "b.wav"):
+        (tmp_path / name).write_bytes(b"RIFF not a wave file")
     assert run("transcribe", tmp_path / "a.wav", tmp_path / "b.wav") == 1
     assert len(capsys.readouterr().err.splitlines()) == 2
+    # A file that is not there stops the command at once: one line naming it, exit 2.
+    assert run("transcribe", tmp_path / "a.wav", tmp_path / "missing.wav") == 2
+    assert (
+        capsys.readouterr().err == f"voxwire: error: {tmp_path / 'missing.wav'}: file not found\n"
+    )
 
 
 def test_bad_log_level(capsys: pytest.CaptureFixture[str]) -> None:
