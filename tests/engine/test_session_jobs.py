@@ -28,6 +28,14 @@ OPTIONS = SessionOptions(
     )
 )
 
+STOPPED_WITH_FINAL_READY = [
+    SpeechStopped,
+    InputAudioCommitted,
+    TranscriptionDelta,
+    TranscriptionCompleted,
+]
+"""The events of an utterance's end when its speculative final is already in: no decode."""
+
 
 def jobs_of(session: Session, kind: JobKind) -> list[DecodeJob]:
     return [j for j in session.take_jobs() if j.kind is kind]
@@ -41,12 +49,7 @@ def test_speculative_final_is_used_when_speech_really_stopped() -> None:
     (spec,) = jobs_of(s, JobKind.SPECULATIVE)
     assert s.complete(spec, DecodeResult(text="hello world")) == []
     events = s.feed(quiet(0.5))
-    assert [type(e) for e in events] == [
-        SpeechStopped,
-        InputAudioCommitted,
-        TranscriptionDelta,
-        TranscriptionCompleted,
-    ]
+    assert [type(e) for e in events] == STOPPED_WITH_FINAL_READY
     assert s.take_jobs() == []  # no second final decode
     assert s.counters.speculative_hits == 1
 
@@ -88,12 +91,7 @@ def test_a_partial_landing_during_the_hangover_commits_nothing() -> None:
     assert s.complete(p2, DecodeResult(text="one two three four")) == []
     s.complete(spec, DecodeResult(text="one two three four"))
     events = s.feed(quiet(0.5))
-    assert [type(e) for e in events] == [
-        SpeechStopped,
-        InputAudioCommitted,
-        TranscriptionDelta,
-        TranscriptionCompleted,
-    ]
+    assert [type(e) for e in events] == STOPPED_WITH_FINAL_READY
     assert s.counters.speculative_hits == 1
 
 
