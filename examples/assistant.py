@@ -12,7 +12,9 @@ This one file is both halves:
   on `/v1/realtime` (raw `websockets`, OpenAI's GA events), speaks the audio file (a WAV
   of any rate and channel count, or anything FFmpeg decodes) into it at 24 kHz, prints
   what it heard and the reply text as it streams, counts the reply's audio bytes
-  (`--save-reply reply.wav` keeps them) and exits once every reply is done.
+  (`--save-reply reply.wav` keeps them) and exits once every reply is done. It needs
+  common.py (in this folder) beside it: the file reading and command line the examples
+  share.
 
 Exit status 0 on success; 1 with a one-line message on stderr when the file cannot be
 read, the server cannot be reached, it reports an error or a reply fails.
@@ -30,11 +32,8 @@ import wave
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import av
-import numpy as np
-import soxr
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+import common
+from websockets.asyncio.client import ClientConnection
 
 if TYPE_CHECKING:  # only the server has voxwire installed; the client does not need it
     from voxwire.services.reply_handlers import Turn
@@ -68,83 +67,45 @@ async def reply(turn: Turn) -> AsyncIterator[str]:
 # -- the client ----------------------------------------------------------------------------
 
 
-class ExampleError(Exception):
-    """Something the user should read: printed as one line, exit status 1."""
-
-
-def read_audio(path: str, rate: int) -> bytes:
-    """Decode `path` to PCM16 LE mono at `rate`: PyAV decodes any rate, sample format
-    and channel count, the channels are averaged and soxr resamples."""
-    try:
-        with av.open(path) as container:
-            stream = container.streams.audio[0]
-            to_float = av.AudioResampler(format="fltp")  # planar float: (channels, samples)
-            chunks = [
-                converted.to_ndarray()
-                for frame in container.decode(stream)
-                for converted in to_float.resample(frame)
-            ]
-            source_rate = stream.rate
-    except (OSError, av.FFmpegError, IndexError) as exc:
-        raise ExampleError(f"cannot read {path}: {exc}") from None
-    if not chunks:
-        raise ExampleError(f"{path} holds no audio")
-    mono = np.concatenate(chunks, axis=1).mean(axis=0)
-    audio = np.asarray(soxr.resample(mono, source_rate, rate), dtype=np.float32)
-    return (np.clip(audio, -1.0, 1.0) * 32767).round().astype("<i2").tobytes()
-
-
 async def send_audio(ws: ClientConnection, pcm: bytes, realtime: bool) -> None:
     """Speak the file, then TAIL_S of silence so the server's VAD ends the turn (and
     answers it); then an empty `session.update`, whose `session.updated` comes after the
     events of all the audio: from then on no new turn can start."""
     pcm += bytes(int(RATE * TAIL_S) * 2)
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    step = int(RATE * CHUNK_S) * 2  # bytes per chunk (2 bytes per sample)
-    for n, i in enumerate(range(0, len(pcm), step)):
-        audio = base64.b64encode(pcm[i : i + step]).decode()
-        await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
-        if realtime:  # pace against an absolute clock, so the delays do not add up
-            await asyncio.sleep(max(0.0, start + (n + 1) * CHUNK_S - loop.time()))
-    await ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
+    async for chunk in common.paced(pcm, RATE, CHUNK_S, realtime):
+        await common.send_event(
+            ws, "input_audio_buffer.append", audio=base64.b64encode(chunk).decode()
+        )
+    await common.send_event(ws, "session.update", session={"type": "realtime"})
 
 
-async def converse(args: argparse.Namespace) -> bytes:
-    """Speak the file to the assistant; the reply audio (PCM16 24 kHz mono)."""
-    pcm = read_audio(args.wav, RATE)
+async def converse(args: argparse.Namespace) -> None:
+    """Speak the file to the assistant; keep the reply audio (PCM16 24 kHz mono) if asked."""
+    pcm = common.read_audio(args.wav, RATE)
     # ?model=... opens a realtime session: it transcribes and answers every turn out loud.
-    url = args.url.replace("http", "ws", 1).rstrip("/") + "/v1/realtime?model=gpt-realtime"
-    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else None
-    try:
-        async with connect(url, additional_headers=headers, open_timeout=10) as ws:
-            created = json.loads(await ws.recv())
-            if created.get("type") != "session.created":
-                raise ExampleError(f"expected session.created, got {created}")
-            session = {
-                "type": "realtime",
-                "instructions": "Answer briefly.",  # the handler sees them as turn.instructions
-                "audio": {
-                    "input": {
-                        "format": {"type": "audio/pcm", "rate": RATE},
-                        "turn_detection": {"type": "server_vad", "silence_duration_ms": 500},
-                    },
-                    "output": {"format": {"type": "audio/pcm", "rate": RATE}},
+    async with common.realtime_socket(args.url, "model=gpt-realtime", args.api_key) as ws:
+        session = {
+            "type": "realtime",
+            "instructions": "Answer briefly.",  # the handler sees them as turn.instructions
+            "audio": {
+                "input": {
+                    "format": {"type": "audio/pcm", "rate": RATE},
+                    "turn_detection": {"type": "server_vad", "silence_duration_ms": 500},
                 },
-            }
-            await ws.send(json.dumps({"type": "session.update", "session": session}))
-            sender = asyncio.create_task(send_audio(ws, pcm, args.pace == "realtime"))
-            try:
-                async with asyncio.timeout(args.timeout + len(pcm) / 2 / RATE):
-                    return await print_conversation(ws)
-            except TimeoutError:
-                raise ExampleError(f"no complete reply within {args.timeout:g} s") from None
-            finally:
-                sender.cancel()
-    except (OSError, InvalidHandshake) as exc:
-        raise ExampleError(f"cannot connect to {url}: {exc}") from None
-    except ConnectionClosed as exc:
-        raise ExampleError(f"the server closed the connection: {exc}") from None
+                "output": {"format": {"type": "audio/pcm", "rate": RATE}},
+            },
+        }
+        await common.send_event(ws, "session.update", session=session)
+        audio = await common.while_sending(
+            send_audio(ws, pcm, args.pace == "realtime"),
+            print_conversation(ws),
+            len(pcm) / 2 / RATE,
+            args.timeout,
+            "complete reply",
+        )
+    if args.save_reply:
+        save_wav(args.save_reply, audio)
+        print(f"reply audio saved to {args.save_reply}")
 
 
 async def print_conversation(ws: ClientConnection) -> bytes:
@@ -166,7 +127,7 @@ async def print_conversation(ws: ClientConnection) -> bytes:
         event: dict[str, Any] = json.loads(message)
         kind = event["type"]
         if kind == "error":
-            raise ExampleError(f"server error: {event['error']['message']}")
+            raise common.ExampleError(f"server error: {event['error']['message']}")
         elif kind == "session.updated":
             updates += 1
         elif kind == "input_audio_buffer.speech_started":
@@ -196,7 +157,7 @@ async def print_conversation(ws: ClientConnection) -> bytes:
                 f"{end}[reply {response['status']}: {size} bytes, {size / 2 / RATE:.1f} s of audio]"
             )
             if response["status"] == "failed":
-                raise ExampleError(f"the reply failed: {response.get('status_details')}")
+                raise common.ExampleError(f"the reply failed: {response.get('status_details')}")
 
 
 def save_wav(path: str, pcm: bytes) -> None:
@@ -208,28 +169,9 @@ def save_wav(path: str, pcm: bytes) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("wav", help="audio file to speak (WAV of any rate, or any format)")
-    parser.add_argument("--url", default="http://127.0.0.1:8000", help="the voxwire server")
-    parser.add_argument("--api-key", help="when the server requires one")
-    parser.add_argument(
-        "--pace",
-        choices=["realtime", "fast"],
-        default="realtime",
-        help="send as a microphone would, or as fast as the server takes it",
-    )
-    parser.add_argument("--timeout", type=float, default=60, help="seconds to wait after the audio")
-    parser.add_argument("--save-reply", metavar="WAV", help="write the reply audio to this file")
-    args = parser.parse_args()
-    try:
-        audio = asyncio.run(converse(args))
-    except ExampleError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if args.save_reply:
-        save_wav(args.save_reply, audio)
-        print(f"reply audio saved to {args.save_reply}")
-    return 0
+    parse = common.parser(__doc__, wav_help="audio file to speak (WAV of any rate, or any format)")
+    parse.add_argument("--save-reply", metavar="WAV", help="write the reply audio to this file")
+    return common.run(converse(parse.parse_args()))
 
 
 if __name__ == "__main__":

@@ -10,22 +10,18 @@ once every utterance has its final transcript.
     python examples/realtime_openai_sdk.py speech.wav
     python examples/realtime_openai_sdk.py speech.wav --pace fast --url http://HOST:8000
 
-Exit status 0 on success; 1 with a one-line message on stderr when the file cannot be
-read, the server cannot be reached or it reports an error.
+It needs common.py (in this folder) beside it, which also says what the exit status means.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import sys
 from typing import Final
 
-import av
-import numpy as np
+import common
 import openai
-import soxr
 from openai import AsyncOpenAI
 from openai.resources.realtime.realtime import AsyncRealtimeConnection
 from openai.types.realtime import RealtimeTranscriptionSessionCreateRequestParam
@@ -35,43 +31,10 @@ RATE: Final = 24_000  # OpenAI's input rate; voxwire also takes 8000, 16000, 441
 CHUNK_S = 0.1  # 100 ms of audio per append
 
 
-class ExampleError(Exception):
-    """Something the user should read: printed as one line, exit status 1."""
-
-
-def read_audio(path: str, rate: int) -> bytes:
-    """Decode `path` to PCM16 LE mono at `rate`: PyAV decodes any rate, sample format
-    and channel count, the channels are averaged and soxr resamples."""
-    try:
-        with av.open(path) as container:
-            stream = container.streams.audio[0]
-            to_float = av.AudioResampler(format="fltp")  # planar float: (channels, samples)
-            chunks = [
-                converted.to_ndarray()
-                for frame in container.decode(stream)
-                for converted in to_float.resample(frame)
-            ]
-            source_rate = stream.rate
-    except (OSError, av.FFmpegError, IndexError) as exc:
-        raise ExampleError(f"cannot read {path}: {exc}") from None
-    if not chunks:
-        raise ExampleError(f"{path} holds no audio")
-    mono = np.concatenate(chunks, axis=1).mean(axis=0)
-    audio = np.asarray(soxr.resample(mono, source_rate, rate), dtype=np.float32)
-    return (np.clip(audio, -1.0, 1.0) * 32767).round().astype("<i2").tobytes()
-
-
 async def send_audio(connection: AsyncRealtimeConnection, pcm: bytes, realtime: bool) -> None:
     """Append the audio in 100 ms chunks, in real time or as fast as the server reads."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    step = int(RATE * CHUNK_S) * 2  # bytes per chunk (2 bytes per sample)
-    for n, i in enumerate(range(0, len(pcm), step)):
-        await connection.input_audio_buffer.append(
-            audio=base64.b64encode(pcm[i : i + step]).decode()
-        )
-        if realtime:  # pace against an absolute clock, so the delays do not add up
-            await asyncio.sleep(max(0.0, start + (n + 1) * CHUNK_S - loop.time()))
+    async for chunk in common.paced(pcm, RATE, CHUNK_S, realtime):
+        await connection.input_audio_buffer.append(audio=base64.b64encode(chunk).decode())
     # The end of the stream. Switching turn detection off commits the utterance still in
     # progress (if any), and the `session.updated` that answers it comes after the events
     # of all the audio above: from then on no new utterance can start.
@@ -83,7 +46,7 @@ async def send_audio(connection: AsyncRealtimeConnection, pcm: bytes, realtime: 
 
 
 async def transcribe(args: argparse.Namespace) -> None:
-    pcm = read_audio(args.wav, RATE)
+    pcm = common.read_audio(args.wav, RATE)
     # The SDK wants a key; voxwire ignores it unless it was started with API keys.
     client = AsyncOpenAI(api_key=args.api_key or "unused", base_url=args.url.rstrip("/") + "/v1")
     try:
@@ -101,29 +64,27 @@ async def transcribe(args: argparse.Namespace) -> None:
                 },
             }
             await connection.session.update(session=session)
-            sender = asyncio.create_task(send_audio(connection, pcm, args.pace == "realtime"))
-            try:
-                audio_s = len(pcm) / 2 / RATE
-                async with asyncio.timeout(args.timeout + audio_s):
-                    await print_transcripts(connection)
-            except TimeoutError:
-                raise ExampleError(f"no final transcript within {args.timeout:g} s") from None
-            finally:
-                sender.cancel()
+            await common.while_sending(
+                send_audio(connection, pcm, args.pace == "realtime"),
+                print_transcripts(connection),
+                len(pcm) / 2 / RATE,
+                args.timeout,
+                "final transcript",
+            )
     except (OSError, InvalidHandshake, openai.OpenAIError) as exc:
-        raise ExampleError(f"cannot talk to {args.url}: {exc}") from None
+        raise common.ExampleError(f"cannot talk to {args.url}: {exc}") from None
     except ConnectionClosed as exc:
-        raise ExampleError(f"the server closed the connection: {exc}") from None
+        raise common.ExampleError(f"the server closed the connection: {exc}") from None
 
 
 async def print_transcripts(connection: AsyncRealtimeConnection) -> None:
     """Print the transcript as it comes; return when every utterance has its completed
     (or failed) transcript after the end of the stream."""
     updates = 0  # the first session.updated answers our set-up, the second the end
-    transcript = Transcript()
+    transcript = common.Transcript()
     async for event in connection:  # typed events (pydantic models)
         if event.type == "error":
-            raise ExampleError(f"server error: {event.error.message}")
+            raise common.ExampleError(f"server error: {event.error.message}")
         elif event.type == "session.updated":
             updates += 1
         elif event.type == "input_audio_buffer.speech_started":
@@ -133,72 +94,11 @@ async def print_transcripts(connection: AsyncRealtimeConnection) -> None:
         elif event.type == "conversation.item.input_audio_transcription.completed":
             transcript.complete(event.item_id, event.transcript)
         elif event.type == "conversation.item.input_audio_transcription.failed":
-            print(f"[transcription failed: {event.error.message}]", file=sys.stderr)
-            transcript.complete(event.item_id, None)
+            transcript.fail(event.item_id, event.error.message)
         if updates >= 2 and transcript.finished:
             return
-    raise ExampleError("the server closed the connection before the last transcript")
-
-
-class Transcript:
-    """Prints one line per utterance, in spoken order. The deltas of the oldest unfinished
-    utterance are printed as they come; a later utterance's deltas (several can be in
-    flight when sending faster than real time) wait until the ones before it are done."""
-
-    def __init__(self) -> None:
-        self.texts: dict[str, str] = {}  # unfinished utterances, oldest first: text so far
-        self.done: set[str] = set()
-        self.shown = 0  # characters of the oldest utterance printed so far
-
-    @property
-    def finished(self) -> bool:
-        return not self.texts
-
-    def start(self, item_id: str) -> None:
-        self.texts.setdefault(item_id, "")
-
-    def delta(self, item_id: str, delta: str) -> None:
-        self.texts[item_id] = self.texts.get(item_id, "") + delta  # deltas add up to the final
-        self._print()
-
-    def complete(self, item_id: str, transcript: str | None) -> None:
-        if transcript is not None:
-            self.texts[item_id] = transcript
-        self.done.add(item_id)
-        self._print()
-
-    def _print(self) -> None:
-        while self.texts:
-            item_id, text = next(iter(self.texts.items()))
-            print(text[self.shown :], end="", flush=True)
-            self.shown = len(text)
-            if item_id not in self.done:
-                return
-            print(flush=True)
-            del self.texts[item_id]
-            self.shown = 0
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("wav", help="audio file to stream (WAV of any rate, or any format)")
-    parser.add_argument("--url", default="http://127.0.0.1:8000", help="the voxwire server")
-    parser.add_argument("--api-key", help="when the server requires one")
-    parser.add_argument(
-        "--pace",
-        choices=["realtime", "fast"],
-        default="realtime",
-        help="send as a microphone would, or as fast as the server takes it",
-    )
-    parser.add_argument("--timeout", type=float, default=60, help="seconds to wait after the audio")
-    args = parser.parse_args()
-    try:
-        asyncio.run(transcribe(args))
-    except ExampleError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    raise common.ExampleError("the server closed the connection before the last transcript")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.main(__doc__, transcribe))

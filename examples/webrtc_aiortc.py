@@ -14,8 +14,7 @@ prints the transcript as it is recognised and exits once every utterance is fina
 A media track plays in real time (the server keeps at most 2 s of backlog), so there is
 no fast pace here: use a WebSocket example to send faster than real time.
 
-Exit status 0 on success; 1 with a one-line message on stderr when the file cannot be
-read, the call cannot be set up or the server reports an error.
+It needs common.py (in this folder) beside it, which also says what the exit status means.
 """
 
 from __future__ import annotations
@@ -30,8 +29,7 @@ import urllib.request
 from typing import Any
 
 import av
-import numpy as np
-import soxr
+import common
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
@@ -41,32 +39,6 @@ FRAME_SAMPLES = 960  # 20 ms frames
 # is never more than 2 s behind a track (it drops older audio), so after 2.5 s the
 # server has heard the end of the file: every utterance has started by then.
 TAIL_S = 2.5
-
-
-class ExampleError(Exception):
-    """Something the user should read: printed as one line, exit status 1."""
-
-
-def read_audio(path: str, rate: int) -> bytes:
-    """Decode `path` to PCM16 LE mono at `rate`: PyAV decodes any rate, sample format
-    and channel count, the channels are averaged and soxr resamples."""
-    try:
-        with av.open(path) as container:
-            stream = container.streams.audio[0]
-            to_float = av.AudioResampler(format="fltp")  # planar float: (channels, samples)
-            chunks = [
-                converted.to_ndarray()
-                for frame in container.decode(stream)
-                for converted in to_float.resample(frame)
-            ]
-            source_rate = stream.rate
-    except (OSError, av.FFmpegError, IndexError) as exc:
-        raise ExampleError(f"cannot read {path}: {exc}") from None
-    if not chunks:
-        raise ExampleError(f"{path} holds no audio")
-    mono = np.concatenate(chunks, axis=1).mean(axis=0)
-    audio = np.asarray(soxr.resample(mono, source_rate, rate), dtype=np.float32)
-    return (np.clip(audio, -1.0, 1.0) * 32767).round().astype("<i2").tobytes()
 
 
 class FilePlayer(MediaStreamTrack):
@@ -123,13 +95,13 @@ def post_offer(url: str, offer: str, api_key: str | None) -> str:
             message = json.loads(body)["error"]["message"]
         except (ValueError, KeyError, TypeError):
             message = body[:200]
-        raise ExampleError(f"the server refused the call ({exc.code}): {message}") from None
+        raise common.ExampleError(f"the server refused the call ({exc.code}): {message}") from None
     except OSError as exc:  # URLError, refused connection, timeout
-        raise ExampleError(f"cannot reach {url}: {exc}") from None
+        raise common.ExampleError(f"cannot reach {url}: {exc}") from None
 
 
 async def transcribe(args: argparse.Namespace) -> None:
-    pcm = read_audio(args.wav, RATE)
+    pcm = common.read_audio(args.wav, RATE)
     # No STUN/TURN servers: on one machine or a LAN the host candidates are enough (and
     # nothing is asked of a server on the internet).
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -154,12 +126,12 @@ async def transcribe(args: argparse.Namespace) -> None:
         try:
             await asyncio.wait_for(opened.wait(), 20)
         except TimeoutError:
-            raise ExampleError("the WebRTC connection did not come up within 20 s") from None
+            raise common.ExampleError("the WebRTC connection did not come up within 20 s") from None
         try:
             async with asyncio.timeout(len(pcm) / 2 / RATE + TAIL_S + args.timeout):
                 await print_transcripts(events, player)
         except TimeoutError:
-            raise ExampleError(f"no final transcript within {args.timeout:g} s") from None
+            raise common.ExampleError(f"no final transcript within {args.timeout:g} s") from None
     finally:
         await pc.close()  # hangs up: the server ends the call and frees its session
 
@@ -167,81 +139,16 @@ async def transcribe(args: argparse.Namespace) -> None:
 async def print_transcripts(events: asyncio.Queue[dict[str, Any]], player: FilePlayer) -> None:
     """Print the transcript as it comes; return once the file and its tail of silence
     have been sent and every utterance has its completed (or failed) transcript."""
-    transcript = Transcript()
+    transcript = common.Transcript()
     while not (player.seconds_after_the_file >= TAIL_S and transcript.finished):
         try:
             event = await asyncio.wait_for(events.get(), 0.1)
         except TimeoutError:
             continue  # look at the clock again
-        kind = event.get("type")
-        if kind == "error":
-            raise ExampleError(f"server error: {event['error']['message']}")
-        elif kind == "closed":
-            raise ExampleError("the server ended the call before the last transcript")
-        elif kind == "input_audio_buffer.speech_started":
-            transcript.start(event["item_id"])
-        elif kind == "conversation.item.input_audio_transcription.delta":
-            transcript.delta(event["item_id"], event["delta"])
-        elif kind == "conversation.item.input_audio_transcription.completed":
-            transcript.complete(event["item_id"], event["transcript"])
-        elif kind == "conversation.item.input_audio_transcription.failed":
-            print(f"[transcription failed: {event['error']['message']}]", file=sys.stderr)
-            transcript.complete(event["item_id"], None)
-
-
-class Transcript:
-    """Prints one line per utterance, in spoken order. The deltas of the oldest unfinished
-    utterance are printed as they come; a later utterance's deltas (several can be in
-    flight when sending faster than real time) wait until the ones before it are done."""
-
-    def __init__(self) -> None:
-        self.texts: dict[str, str] = {}  # unfinished utterances, oldest first: text so far
-        self.done: set[str] = set()
-        self.shown = 0  # characters of the oldest utterance printed so far
-
-    @property
-    def finished(self) -> bool:
-        return not self.texts
-
-    def start(self, item_id: str) -> None:
-        self.texts.setdefault(item_id, "")
-
-    def delta(self, item_id: str, delta: str) -> None:
-        self.texts[item_id] = self.texts.get(item_id, "") + delta  # deltas add up to the final
-        self._print()
-
-    def complete(self, item_id: str, transcript: str | None) -> None:
-        if transcript is not None:
-            self.texts[item_id] = transcript
-        self.done.add(item_id)
-        self._print()
-
-    def _print(self) -> None:
-        while self.texts:
-            item_id, text = next(iter(self.texts.items()))
-            print(text[self.shown :], end="", flush=True)
-            self.shown = len(text)
-            if item_id not in self.done:
-                return
-            print(flush=True)
-            del self.texts[item_id]
-            self.shown = 0
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("wav", help="audio file to stream (WAV of any rate, or any format)")
-    parser.add_argument("--url", default="http://127.0.0.1:8000", help="the voxwire server")
-    parser.add_argument("--api-key", help="when the server requires one")
-    parser.add_argument("--timeout", type=float, default=60, help="seconds to wait after the audio")
-    args = parser.parse_args()
-    try:
-        asyncio.run(transcribe(args))
-    except ExampleError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        if event.get("type") == "closed":
+            raise common.ExampleError("the server ended the call before the last transcript")
+        transcript.handle(event)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.main(__doc__, transcribe, pace=False))

@@ -17,6 +17,7 @@ espeak-ng (tests/speech.py): text that trips a streaming policy, and audio witho
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -109,32 +110,22 @@ def silence(seconds: float = 6.0, seed: int = 4) -> Audio:
     return np.concatenate([speech.silence(seconds / 2), hiss]).astype(np.float32)
 
 
-def _piper(text: str) -> Audio:
-    return _padded(speech.synthesize(text))
+def _say(voice: Callable[[str], Audio], text: str) -> Audio:
+    return _padded(voice(text))
 
 
-def _espeak(text: str) -> Audio:
-    return _padded(speech.espeak(text))
+def _spoken(name: str, text: str, by: str = "Piper") -> Case:
+    """The case `name`: `text` spoken by Piper or espeak-ng (`by`), with silence around it."""
+    voice = speech.espeak if by == "espeak-ng" else speech.synthesize
+    return Case(name, text, functools.partial(_say, voice, text), by)
 
 
 SYNTH_CASES: tuple[Case, ...] = (
-    Case(
-        "repeated_clauses", REPEATED_CLAUSES, functools.partial(_piper, REPEATED_CLAUSES), "Piper"
-    ),
-    Case("number_list", NUMBER_LIST, functools.partial(_piper, NUMBER_LIST), "Piper"),
-    Case(
-        "number_list_espeak",
-        NUMBER_LIST_ESPEAK,
-        functools.partial(_espeak, NUMBER_LIST_ESPEAK),
-        "espeak-ng",
-    ),
-    Case("repeated_words", REPEATED_WORDS, functools.partial(_piper, REPEATED_WORDS), "Piper"),
-    Case(
-        "repeated_words_espeak",
-        REPEATED_WORDS_ESPEAK,
-        functools.partial(_espeak, REPEATED_WORDS_ESPEAK),
-        "espeak-ng",
-    ),
+    _spoken("repeated_clauses", REPEATED_CLAUSES),
+    _spoken("number_list", NUMBER_LIST),
+    _spoken("number_list_espeak", NUMBER_LIST_ESPEAK, by="espeak-ng"),
+    _spoken("repeated_words", REPEATED_WORDS),
+    _spoken("repeated_words_espeak", REPEATED_WORDS_ESPEAK, by="espeak-ng"),
     Case("long_sentence", LONG_SENTENCE, long_sentence, "Piper phrases, 150-300 ms pauses"),
     Case("noise", "", noise, "white and brown noise"),
     Case("silence", "", silence, "digital silence and faint hiss"),

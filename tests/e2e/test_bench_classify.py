@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from tests.e2e.console import run
+from tests.e2e.console import bench, run
 
 
 def test_bench_classify_measures_every_classifier(one_sentence_wav: Path, tmp_path: Path) -> None:
     out = tmp_path / "classify.json"
-    result = run(
-        "bench",
+    stdout, data = bench(
         "classify",
         "--file",
         one_sentence_wav,
         "--repeats",
         "1",
-        "--output",
-        out,
-        timeout=180,
+        output=out,
     )
-    assert result.returncode == 0, result.stderr
-    assert "voxwire bench classify" in result.stdout and "wake-words" in result.stdout
-    data = json.loads(out.read_text())
+    assert "voxwire bench classify" in stdout and "wake-words" in stdout
     assert data["machine"]["cpu_count"] >= 1 and data["repeats"] == 1
     assert data["audio"]["seconds"] > 2
     rows = {(r["model"], r["mode"]): r for r in data["results"]}

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from tests import speech
-from tests.e2e.console import run, wer
+from tests.e2e.console import bench, is_number, run, wer
 from voxwire.transports.bench.http import http_base, summarise
 from voxwire.transports.bench.stream import BenchError
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @pytest.mark.slow
 def test_bench_http_small_run(one_sentence_wav: Path, tmp_path: Path) -> None:
     out = tmp_path / "http.json"
-    result = run(
-        "bench",
+    stdout, data = bench(
         "http",
         "--file",
         one_sentence_wav,
@@ -33,17 +27,12 @@ def test_bench_http_small_run(one_sentence_wav: Path, tmp_path: Path) -> None:
         "2",
         "--text",
         "The quick brown fox jumps over the lazy dog. Please turn on the lights.",
-        "--output",
-        out,
-        timeout=180,
+        output=out,
     )
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    assert "voxwire bench http: /v1/audio/transcriptions" in result.stdout
-    assert "voxwire bench http: /v1/audio/speech" in result.stdout
-    assert "best transcription throughput" in result.stdout
+    assert "voxwire bench http: /v1/audio/transcriptions" in stdout
+    assert "voxwire bench http: /v1/audio/speech" in stdout
+    assert "best transcription throughput" in stdout
 
-    data = json.loads(out.read_text())
     assert data["server"]["spawned"] is True
     assert data["audio_seconds"] > 1
     assert data["machine"]["cpu_count"] >= 1
@@ -53,14 +42,14 @@ def test_bench_http_small_run(one_sentence_wav: Path, tmp_path: Path) -> None:
         assert level["requests"] == 2 and level["ok"] == 2 and level["failed"] == 0, level
         assert level["audio_seconds_per_second"] > 0
         for key in ("p50", "p95", "max"):
-            assert _is_number(level["latency_ms"][key])
+            assert is_number(level["latency_ms"][key])
     assert wer(speech.SENTENCES[0], data["transcription"]["transcript"]) <= 0.15
     formats = data["speech"]["formats"]
     assert [f["format"] for f in formats] == ["pcm", "mp3"]
     for figures in formats:
         assert figures["requests"] == 2 and figures["bytes_mean"] > 0
         assert 0 < figures["ttfb_ms"]["p50"] <= figures["total_ms"]["p50"]
-        assert _is_number(figures["ttfb_ms"]["p95"]) and _is_number(figures["total_ms"]["p95"])
+        assert is_number(figures["ttfb_ms"]["p95"]) and is_number(figures["total_ms"]["p95"])
     pcm = formats[0]
     assert pcm["audio_seconds"] > 2  # two sentences of 24 kHz PCM16
     assert data["summary"]["at_concurrency"] in (1, 2)

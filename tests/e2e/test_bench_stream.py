@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import speech
-from tests.e2e.console import run, wer
+from tests.e2e.console import bench, is_number, wer
 from voxwire.transports.bench.stream import percentiles
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _nonnegative(figures: dict[str, Any], keys: tuple[str, ...] = ("p50", "p95")) -> bool:
-    return all(_is_number(figures[key]) and figures[key] >= 0 for key in keys)
+    return all(is_number(figures[key]) and figures[key] >= 0 for key in keys)
 
 
 @pytest.mark.slow
@@ -26,8 +21,7 @@ def test_bench_stream_two_levels(three_sentences_wav: Path, tmp_path: Path) -> N
     out = tmp_path / "stream.json"
     reference = tmp_path / "reference.txt"
     reference.write_text(" ".join(speech.SENTENCES) + "\n")
-    result = run(
-        "bench",
+    stdout, data = bench(
         "stream",
         "--file",
         three_sentences_wav,
@@ -35,22 +29,17 @@ def test_bench_stream_two_levels(three_sentences_wav: Path, tmp_path: Path) -> N
         reference,
         "--levels",
         "1,2",
-        "--output",
-        out,
-        timeout=180,
+        output=out,
     )
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    assert "voxwire bench stream" in result.stdout
+    assert "voxwire bench stream" in stdout
     for column in ("WER stream/offline", "end->stable p50/p95 ms", "end->any p50/p95 ms"):
-        assert column in result.stdout
-    assert "final p50/p95/p99 ms" in result.stdout
-    assert "WER against the --reference text" in result.stdout
-    assert "max streams with p95 final latency" in result.stdout
-    assert "stream 0 transcript:" in result.stdout
-    assert "offline transcript:" in result.stdout
+        assert column in stdout
+    assert "final p50/p95/p99 ms" in stdout
+    assert "WER against the --reference text" in stdout
+    assert "max streams with p95 final latency" in stdout
+    assert "stream 0 transcript:" in stdout
+    assert "offline transcript:" in stdout
 
-    data = json.loads(out.read_text())
     assert data["machine"]["cpu_count"] >= 1
     assert data["machine"]["platform"]
     assert data["audio_seconds"] > 5
@@ -73,13 +62,13 @@ def test_bench_stream_two_levels(three_sentences_wav: Path, tmp_path: Path) -> N
         assert level["completed"] == 3 * n
         assert level["failed"] == 0
         for key in ("p50", "p90", "p95", "p99"):
-            assert _is_number(level["final_latency_ms"][key]), level
-            assert _is_number(level["first_delta_latency_ms"][key]), level
+            assert is_number(level["final_latency_ms"][key]), level
+            assert is_number(level["first_delta_latency_ms"][key]), level
         assert _nonnegative(level["final_latency_ms"])
         assert level["audio_dropped_ms"] == 0
         assert level["transcriptions_failed"] == 0
         assert level["stats_missing"] == 0
-        assert _is_number(level["rtf"]["mean"]) and _is_number(level["max_send_lag_ms"])
+        assert is_number(level["rtf"]["mean"]) and is_number(level["max_send_lag_ms"])
 
         wers = level["wer"]
         assert wers["against"] == "reference"
@@ -100,7 +89,7 @@ def test_bench_stream_two_levels(three_sentences_wav: Path, tmp_path: Path) -> N
             if phrase["stable_ms"] is not None:
                 assert 0 <= phrase["any_ms"] <= phrase["stable_ms"], phrase
 
-        assert _is_number(level["tentative"]["events"])
+        assert is_number(level["tentative"]["events"])
         decode = level["decode"]
         if "decode_seconds" in level["counters"]:
             assert decode["per_audio_second"] > 0 and decode["ratio_to_offline"] > 0

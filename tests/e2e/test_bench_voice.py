@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from tests.e2e.console import run, wer
+from tests.e2e.console import bench, run, wer
 from tests.live_server import LiveServer
 from voxwire.transports.bench.voice import DEFAULT_QUESTION
 
 
 def test_bench_voice_measures_voice_to_voice_latency(server: LiveServer, tmp_path: Path) -> None:
     out = tmp_path / "voice.json"
-    result = run("bench", "voice", "--turns", "2", "--url", server.ws_url, "-o", out, timeout=180)
-    assert result.returncode == 0, result.stderr
-    assert "end of speech -> first reply audio" in result.stdout
-    data = json.loads(out.read_text())
+    stdout, data = bench("voice", "--turns", "2", "--url", server.ws_url, output=out)
+    assert "end of speech -> first reply audio" in stdout
     assert data["turns"] == 2 and data["completed"] == 2
     voice = data["voice_to_voice_ms"]
     assert 0 < voice["p50"] <= voice["max"]

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests import speech
-from tests.e2e.console import run, wer
+from tests.e2e.console import bench, is_number, wer
 from tests.live_server import LiveServer
 from voxwire.transports.bench.webrtc import speech_end
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @pytest.mark.slow
@@ -23,8 +18,7 @@ def test_bench_webrtc_beside_the_websocket(
     server: LiveServer, one_sentence_wav: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "webrtc.json"
-    result = run(
-        "bench",
+    stdout, data = bench(
         "webrtc",
         "--file",
         one_sentence_wav,
@@ -32,17 +26,12 @@ def test_bench_webrtc_beside_the_websocket(
         server.http_url,
         "--repeats",
         "1",
-        "--output",
-        out,
-        timeout=180,
+        output=out,
     )
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    assert "voxwire bench webrtc" in result.stdout
-    assert "end of speech -> final p50 / p95 ms" in result.stdout
-    assert f"wrote {out}" in result.stdout
+    assert "voxwire bench webrtc" in stdout
+    assert "end of speech -> final p50 / p95 ms" in stdout
+    assert f"wrote {out}" in stdout
 
-    data = json.loads(out.read_text())
     assert data["server"] == {
         "url": data["server"]["url"],
         "spawned": False,
@@ -53,11 +42,11 @@ def test_bench_webrtc_beside_the_websocket(
         figures = data["transports"][transport]
         assert figures["utterances_per_pass"] == [1], figures
         for key in ("end_of_speech_to_final_ms", "speech_stopped_to_final_ms"):
-            assert _is_number(figures[key]["p50"]) and _is_number(figures[key]["p95"])
+            assert is_number(figures[key]["p50"]) and is_number(figures[key]["p95"])
         # The final cannot come before the turn detector's silence has passed.
         assert figures["end_of_speech_to_final_ms"]["p50"] >= 300
         assert wer(speech.SENTENCES[0], figures["transcript"]) <= 0.15
-    assert _is_number(data["webrtc_minus_websocket_p50_ms"])
+    assert is_number(data["webrtc_minus_websocket_p50_ms"])
     server.wait_until_idle()
 
 

@@ -54,6 +54,17 @@ def transcribe(client: OpenAI, name: str, data: bytes, **kwargs: Any) -> Any:
     return client.audio.transcriptions.create(file=(name, data), model="whisper-1", **kwargs)
 
 
+def with_timestamps(client: OpenAI, three_wav: bytes, *granularities: str) -> Any:
+    """three.wav transcribed as verbose_json with these timestamp granularities."""
+    return transcribe(
+        client,
+        "three.wav",
+        three_wav,
+        response_format="verbose_json",
+        timestamp_granularities=list(granularities),
+    )
+
+
 def assert_server_answers(client: OpenAI) -> None:
     assert {m.id for m in client.models.list().data} >= {"whisper-tiny.en", "piper-joe"}
 
@@ -108,13 +119,7 @@ def test_transcription_verbose_json_has_segments(client: OpenAI, three_wav: byte
 
 
 def test_word_timestamps_increase(client: OpenAI, three_wav: bytes) -> None:
-    result = transcribe(
-        client,
-        "three.wav",
-        three_wav,
-        response_format="verbose_json",
-        timestamp_granularities=["word"],
-    )
+    result = with_timestamps(client, three_wav, "word")
     words = result.words
     assert words is not None and result.segments is None
     assert wer(THREE, " ".join(w.word for w in words)) <= MAX_WER
@@ -127,13 +132,7 @@ def test_word_timestamps_increase(client: OpenAI, three_wav: bytes) -> None:
 
 
 def test_both_granularities(client: OpenAI, three_wav: bytes) -> None:
-    result = transcribe(
-        client,
-        "three.wav",
-        three_wav,
-        response_format="verbose_json",
-        timestamp_granularities=["word", "segment"],
-    )
+    result = with_timestamps(client, three_wav, "word", "segment")
     assert result.words and result.segments
 
 

@@ -28,6 +28,14 @@ OPTIONS = SessionOptions(
     )
 )
 
+STOPPED_WITH_FINAL_READY = [
+    SpeechStopped,
+    InputAudioCommitted,
+    TranscriptionDelta,
+    TranscriptionCompleted,
+]
+"""The events of an utterance's end when its speculative final is already in: no decode."""
+
 
 def jobs_of(session: Session, kind: JobKind) -> list[DecodeJob]:
     return [j for j in session.take_jobs() if j.kind is kind]
@@ -41,12 +49,7 @@ def test_speculative_final_is_used_when_speech_really_stopped() -> None:
     (spec,) = jobs_of(s, JobKind.SPECULATIVE)
     assert s.complete(spec, DecodeResult(text="hello world")) == []
     events = s.feed(quiet(0.5))
-    assert [type(e) for e in events] == [
-        SpeechStopped,
-        InputAudioCommitted,
-        TranscriptionDelta,
-        TranscriptionCompleted,
-    ]
+    assert [type(e) for e in events] == STOPPED_WITH_FINAL_READY
     assert s.take_jobs() == []  # no second final decode
     assert s.counters.speculative_hits == 1
 
@@ -67,13 +70,19 @@ def test_speculation_voided_when_speech_resumes() -> None:
     assert s.counters.speculative_misses == 1
 
 
-def speak_until_second_partial() -> tuple[Session, DecodeJob]:
-    """0.9 s of speech; the first partial answered, the second still out."""
+def speak_until_first_partial() -> Session:
+    """0.5 s of speech, its partial answered with "one two three"."""
     s = Session(EnergyVad(), OPTIONS)
     s.feed(quiet(0.3))
     s.feed(tone(0.5))
     (p1,) = jobs_of(s, JobKind.PARTIAL)
     s.complete(p1, DecodeResult(text="one two three"))
+    return s
+
+
+def speak_until_second_partial() -> tuple[Session, DecodeJob]:
+    """0.9 s of speech; the first partial answered, the second still out."""
+    s = speak_until_first_partial()
     s.feed(tone(0.4))
     (p2,) = jobs_of(s, JobKind.PARTIAL)
     return s, p2
@@ -88,12 +97,7 @@ def test_a_partial_landing_during_the_hangover_commits_nothing() -> None:
     assert s.complete(p2, DecodeResult(text="one two three four")) == []
     s.complete(spec, DecodeResult(text="one two three four"))
     events = s.feed(quiet(0.5))
-    assert [type(e) for e in events] == [
-        SpeechStopped,
-        InputAudioCommitted,
-        TranscriptionDelta,
-        TranscriptionCompleted,
-    ]
+    assert [type(e) for e in events] == STOPPED_WITH_FINAL_READY
     assert s.counters.speculative_hits == 1
 
 
@@ -164,11 +168,7 @@ def test_a_missed_speculative_final_commits_the_words_before_the_pause(answered:
     """Speech pauses (a speculative final starts), then goes on: the speculative decode
     is a hypothesis whose words before the pause are whole, so the words the partial
     before it agreed on commit as soon as it lands, not a partial or two later."""
-    s = Session(EnergyVad(), OPTIONS)
-    s.feed(quiet(0.3))
-    s.feed(tone(0.5))
-    (p1,) = jobs_of(s, JobKind.PARTIAL)
-    s.complete(p1, DecodeResult(text="one two three"))
+    s = speak_until_first_partial()
     s.feed(tone(0.5))
     for late in jobs_of(s, JobKind.PARTIAL):
         s.complete(late, DecodeResult(text="one two three"))

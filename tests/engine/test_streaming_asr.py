@@ -20,6 +20,14 @@ LAG1 = options(commit_lag_words=1)
 """The plain LocalAgreement-2 rule for untimed words: only the very last word is held back."""
 
 
+def heard(first: str, second: str) -> UtterancePolicy:
+    """A policy (LAG1) that has heard two partials, of 0.5 s and 0.75 s of audio."""
+    policy = UtterancePolicy(0, LAG1)
+    policy.on_partial(first, 8000)
+    policy.on_partial(second, 12000)
+    return policy
+
+
 def timed(window: DecodeWindow, *words: tuple[str, float, float]) -> DecodeResult:
     """A result for `window` whose words (prefix included) carry times in seconds from
     the window's start, as a backend's word alignment gives them."""
@@ -51,9 +59,7 @@ def test_the_last_word_is_never_committed_early() -> None:
 
 
 def test_the_prefix_leaves_off_a_final_full_stop() -> None:
-    policy = UtterancePolicy(0, LAG1)
-    policy.on_partial("Turn on the lights. Thanks", 8000)
-    policy.on_partial("Turn on the lights. Thanks a lot", 12000)
+    policy = heard("Turn on the lights. Thanks", "Turn on the lights. Thanks a lot")
     assert policy.committed_text == "Turn on the lights."
     assert policy.window().prefix == "Turn on the lights"
 
@@ -71,18 +77,14 @@ def test_final_completes_the_deltas_exactly() -> None:
 
 def test_a_clause_that_repeats_the_opening_words_is_kept() -> None:
     """What the old restart heuristic dropped: the final's words are never judged by text."""
-    policy = UtterancePolicy(0, LAG1)
-    policy.on_partial("It was the best of times", 8000)
-    policy.on_partial("It was the best of times", 12000)
+    policy = heard("It was the best of times", "It was the best of times")
     assert policy.committed_text == "It was the best of"
     policy.on_final("It was the best of times, it was the worst of times.")
     assert policy.committed_text == "It was the best of times, it was the worst of times."
 
 
 def test_hypothesis_that_drops_the_forced_prefix_is_ignored() -> None:
-    policy = UtterancePolicy(0, LAG1)
-    policy.on_partial("one two three four", 8000)
-    policy.on_partial("one two three four", 12000)
+    policy = heard("one two three four", "one two three four")
     assert policy.committed_text == "One two three"
     assert policy.on_partial("won too", 16000) == ""
     assert policy.committed_text == "One two three"

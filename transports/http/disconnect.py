@@ -18,23 +18,22 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from voxwire.transports.http.middleware import HttpMiddleware
+
 log = logging.getLogger(__name__)
 
 DISCONNECT: Message = {"type": "http.disconnect"}
 
 
-class CancelOnDisconnect:
+class CancelOnDisconnect(HttpMiddleware):
     """Cancel a request's handler the moment its client disconnects."""
 
     def __init__(self, app: ASGIApp, on_cancel: Callable[[Scope], None] | None = None) -> None:
         """`on_cancel(scope)` is called for every request cancelled this way (metrics)."""
-        self.app = app
+        super().__init__(app)
         self.on_cancel = on_cancel
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         await _Request(self, scope, receive, send).run()
 
 

@@ -21,6 +21,7 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxwire.engine.errors import PayloadTooLarge
+from voxwire.transports.http.middleware import HttpMiddleware
 
 MiB = 1024 * 1024
 
@@ -72,19 +73,16 @@ async def send_too_large(send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HttpMiddleware):
     """413 for any HTTP request body above `max_bytes`."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         if max_bytes < 0:
             raise ValueError("max_bytes must not be negative")
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         length = _content_length(scope)
         if length is not None and length > self.max_bytes:
             await send_too_large(send, self.max_bytes)

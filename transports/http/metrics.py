@@ -59,6 +59,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxwire.engine.scheduler import ModelWorker
 from voxwire.services.runtime import Runtime
+from voxwire.transports.http.middleware import HttpMiddleware
 from voxwire.transports.realtime.websocket import SessionSlots
 from voxwire.transports.wyoming.limits import WyomingStats
 from voxwire.transports.wyoming.metrics import WyomingCollector
@@ -184,21 +185,18 @@ def _match(routes: Sequence[BaseRoute], scope: Scope, prefix: str = "") -> str |
     return partial
 
 
-class HttpMetricsMiddleware:
+class HttpMetricsMiddleware(HttpMiddleware):
     """Counts every HTTP request and times it, labelled by route template."""
 
     def __init__(
         self, app: ASGIApp, metrics: AppMetrics, routes: Callable[[], Sequence[BaseRoute]]
     ) -> None:
         """`routes()` gives the app's current routes (so later routers count too)."""
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
         self.routes = routes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"] if scope["method"] in METHODS else "OTHER"
         status = 500
         started = time.perf_counter()

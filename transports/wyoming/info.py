@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from importlib import metadata
+from typing import TypedDict
 
 from wyoming.info import (
     AsrModel,
@@ -46,8 +47,25 @@ def package_version(name: str) -> str | None:
         return None
 
 
-def _attribution(backend: str) -> Attribution:
-    return ATTRIBUTIONS.get(backend, VOXWIRE)
+class Provenance(TypedDict):
+    """Who made a program or model and which version is installed (every one is)."""
+
+    attribution: Attribution
+    installed: bool
+    version: str | None
+
+
+def _ours(version: str | None) -> Provenance:
+    """A voxwire program's provenance."""
+    return Provenance(attribution=VOXWIRE, installed=True, version=version)
+
+
+def _of_backend(backend: str) -> Provenance:
+    """A model's provenance: its backend's makers and the version of its package."""
+    version = package_version(PACKAGES.get(backend, backend))
+    return Provenance(
+        attribution=ATTRIBUTIONS.get(backend, VOXWIRE), installed=True, version=version
+    )
 
 
 def _languages(model: object) -> list[str]:
@@ -67,17 +85,13 @@ def build_info(service: WyomingService) -> Info:
     description = asr_entry.spec.description if asr_entry is not None else runtime.asr_name
     asr = AsrProgram(
         name="voxwire-asr",
-        attribution=VOXWIRE,
-        installed=True,
+        **_ours(version),
         description="voxwire streaming speech recognition (Silero VAD + streaming policy)",
-        version=version,
         models=[
             AsrModel(
                 name=asr_id,
-                attribution=_attribution(backend),
-                installed=True,
                 description=description or runtime.asr_name,
-                version=package_version(PACKAGES.get(backend, backend)),
+                **_of_backend(backend),
                 languages=_languages(runtime.asr),
             )
         ],
@@ -91,29 +105,23 @@ def build_info(service: WyomingService) -> Info:
             voices.append(
                 TtsVoice(
                     name=name,
-                    attribution=_attribution(entry.spec.backend),
-                    installed=True,
                     description=entry.spec.description or name,
-                    version=package_version(PACKAGES.get(entry.spec.backend, entry.spec.backend)),
+                    **_of_backend(entry.spec.backend),
                     languages=[_voice_language(name)],
                 )
             )
     tts = TtsProgram(
         name="voxwire-tts",
-        attribution=VOXWIRE,
-        installed=True,
+        **_ours(version),
         description="voxwire text to speech (Piper), audio per sentence",
-        version=version,
         voices=voices,
         supports_synthesize_streaming=True,
     )
     words = [
         WakeModel(
             name=word,
-            attribution=_attribution(entry.spec.backend),
-            installed=True,
             description=f"{word} ({entry.spec.id}; {entry.spec.licence or 'see the README'})",
-            version=package_version(PACKAGES.get(entry.spec.backend, entry.spec.backend)),
+            **_of_backend(entry.spec.backend),
             languages=["en"],
             phrase=word.replace("_", " "),
         )
@@ -121,10 +129,8 @@ def build_info(service: WyomingService) -> Info:
     ]
     wake = WakeProgram(
         name="voxwire-wake",
-        attribution=VOXWIRE,
-        installed=True,
+        **_ours(version),
         description="voxwire wake-word detection (openWakeWord)",
-        version=version,
         models=words,
     )
     return Info(asr=[asr], tts=[tts], wake=[wake] if words else [])
