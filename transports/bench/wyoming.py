@@ -561,55 +561,66 @@ def _cell(figures: dict[str, Any] | None, key: str = "p50") -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
+STT_NOTE = (
+    "first text: ms from audio-start to the first words (a transcript-chunk, or the "
+    "transcript); vs stop: the same from audio-stop, negative while the speaker was still "
+    "talking; final: ms from audio-stop to the transcript; total: audio-start to the "
+    "transcript; WER: the whole corpus, median of the rounds."
+)
+
+
+def _table(title: str, columns: Sequence[str], left: int) -> Table:
+    table = Table(title=title)
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i < left else "right")
+    return table
+
+
 def print_tables(result: dict[str, Any], console: Console) -> None:
-    stt = Table(title="voxwire bench wyoming: speech to text (ms, medians)")
-    for column in (
-        "target",
-        "program",
-        "n",
-        "first text from start",
-        "first text - audio-stop",
-        "first text before stop",
-        "final - audio-stop",
-        "total",
-        "WER",
-    ):
-        stt.add_column(column, justify="left" if column in ("target", "program") else "right")
-    tts = Table(title="voxwire bench wyoming: text to speech (ms, medians)")
-    for column in ("target", "program", "mode", "n", "first audio", "total", "audio s", "RTF"):
-        tts.add_column(
-            column, justify="left" if column in ("target", "program", "mode") else "right"
-        )
+    """The medians of every target: speech to text, then text to speech."""
+    stt = _table(
+        "voxwire bench wyoming: speech to text (medians)",
+        ("target", "ok", "first text", "vs stop", "before stop", "final", "total", "WER"),
+        left=1,
+    )
+    tts = _table(
+        "voxwire bench wyoming: text to speech (medians)",
+        ("target", "mode", "ok", "first audio", "total", "audio", "RTF"),
+        left=2,
+    )
     for entry in result["targets"]:
         if "stt" in entry:
             s = entry["stt"]
             ok = s["utterances"] - s["failed"]
             stt.add_row(
                 entry["name"],
-                entry["programs"]["asr"]["name"],
                 f"{ok}/{s['utterances']}",
                 _cell(s["first_text_ms"]),
                 _cell(s["first_text_after_stop_ms"]),
                 f"{s['first_text_before_stop']}/{ok}",
                 _cell(s["final_after_stop_ms"]),
                 _cell(s["total_ms"]),
-                "-" if s["wer"] is None else f"{100 * s['wer']:.1f} %",
+                "-" if s["wer"] is None else f"{100 * s['wer']:.1f}%",
             )
         for mode, t in entry.get("tts", {}).items():
             tts.add_row(
                 entry["name"],
-                entry["programs"]["tts"]["name"],
                 mode,
                 f"{t['requests'] - t['failed']}/{t['requests']}",
                 _cell(t["first_audio_ms"]),
                 _cell(t["total_ms"]),
-                "-" if t["audio_seconds_mean"] is None else f"{t['audio_seconds_mean']:.2f}",
+                "-" if t["audio_seconds_mean"] is None else f"{t['audio_seconds_mean']:.2f} s",
                 "-" if t["real_time_factor"] is None else f"{t['real_time_factor']:.3f}",
             )
     if stt.row_count:
         console.print(stt)
+        console.print(STT_NOTE)
     if tts.row_count:
         console.print(tts)
+    for entry in result["targets"]:
+        programs = [p for p in entry["programs"].values() if p is not None]
+        named = ", ".join(f"{p['name']} {p['version'] or ''}".strip() for p in programs)
+        console.print(f"{entry['name']} ({entry['uri']}): {named}")
     loads = [entry["load_after"][0] for entry in result["load_average"]]
     if loads:
         console.print(f"load average (1 min) after each round: {', '.join(map(str, loads))}")
