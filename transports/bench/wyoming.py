@@ -29,7 +29,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -62,7 +61,9 @@ from voxwire.transports.bench.stream import (
     machine_info,
     normalise_words,
     percentiles,
+    stop_process,
     to_pcm16,
+    voxwire_command,
     word_errors,
 )
 
@@ -448,15 +449,11 @@ async def measure(
 def spawned_voxwire(console: Console) -> Iterator[Target]:
     """`voxwire wyoming` on a free loopback port until the block ends."""
     port = free_port()
-    script = Path(sys.executable).parent / "voxwire"
-    base = (
-        [str(script)] if script.exists() else [sys.executable, "-m", "voxwire.transports.cli.main"]
-    )
     log_path = Path(tempfile.mkdtemp(prefix="voxwire-bench-")) / "wyoming.log"
     target = Target("voxwire", "127.0.0.1", port)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*base, "wyoming", "--uri", target.uri],
+            voxwire_command("wyoming", "--uri", target.uri),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=log,
@@ -479,12 +476,7 @@ def spawned_voxwire(console: Console) -> Iterator[Target]:
                     time.sleep(0.3)
         yield target
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 # -- the report --------------------------------------------------------------------------
