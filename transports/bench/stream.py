@@ -1105,12 +1105,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve_command(port: int, model: str | None) -> list[str]:
+def voxwire_command(*args: str) -> list[str]:
+    """The installed `voxwire` console script (or the module) with `args`."""
     script = Path(sys.executable).parent / "voxwire"
     base = (
         [str(script)] if script.exists() else [sys.executable, "-m", "voxwire.transports.cli.main"]
     )
-    command = [*base, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    return [*base, *args]
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a spawned server, and kill it when it has not left within 15 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def serve_command(port: int, model: str | None) -> list[str]:
+    """`voxwire serve` on 127.0.0.1:`port` (with `model` as the recogniser, if given)."""
+    command = voxwire_command("serve", "--host", "127.0.0.1", "--port", str(port))
     if model is not None:
         command += ["--model", model]
     return command
@@ -1146,13 +1163,7 @@ def spawned_server(model: str | None, console: Console) -> Iterator[ServerHandle
                 time.sleep(0.2)
         yield handle
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
 
 
 async def _wait_idle(handle: ServerHandle, limit_s: float = 15.0) -> dict[str, Any] | None:

@@ -459,3 +459,65 @@ def bench_webrtc(
         output=output, file=file, url=url, model=model, repeats=repeats, silence_ms=silence_ms
     )
     run_webrtc_bench(options, api_key=api_key)
+
+
+@bench_app.command("wyoming")
+def bench_wyoming(
+    corpus: Annotated[
+        Path,
+        typer.Option(
+            "--corpus", help="Directory of NAME.wav recordings, each with its NAME.txt transcript."
+        ),
+    ],
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            "-t",
+            help="A Wyoming server as NAME=tcp://HOST:PORT (repeatable; default: start "
+            "`voxwire wyoming`). What it serves (asr, tts) is read from its describe.",
+        ),
+    ] = None,
+    rounds: Annotated[
+        int, typer.Option("--rounds", "-n", min=1, max=50, help="Passes over the corpus.")
+    ] = 3,
+    chunk_samples: Annotated[
+        int, typer.Option("--chunk-samples", min=16, help="Samples (16 kHz) per audio-chunk.")
+    ] = 1024,
+    pace: Annotated[
+        float, typer.Option("--pace", min=0.0, help="Times real time; 0: as fast as possible.")
+    ] = 1.0,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Use only the first N recordings.")
+    ] = None,
+    stt: Annotated[bool, typer.Option("--stt/--no-stt", help="Measure speech to text.")] = True,
+    tts: Annotated[bool, typer.Option("--tts/--no-tts", help="Measure text to speech.")] = True,
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
+        "bench-results/wyoming.json"
+    ),
+) -> None:
+    """Any Wyoming server as Home Assistant uses it: first partial, final and WER for
+    speech streamed at real-time pace; first audio and total time for speech."""
+    from voxwire.transports.bench.stream import BenchError
+    from voxwire.transports.bench.wyoming import BenchOptions, parse_target, run_wyoming_bench
+    from voxwire.transports.cli.main import fail
+
+    try:
+        targets = tuple(parse_target(t) for t in target or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--target") from exc
+    options = BenchOptions(
+        corpus=corpus,
+        targets=targets,
+        rounds=rounds,
+        chunk_samples=chunk_samples,
+        pace=pace,
+        limit=limit,
+        stt=stt,
+        tts=tts,
+        output=output,
+    )
+    try:
+        run_wyoming_bench(options)
+    except BenchError as exc:
+        fail(exc.message)
