@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 
 import uvicorn
 
-from tests import books
 from voxwire.services.runtime import Runtime
 from voxwire.transports.http.app import create_app
 from voxwire.transports.http.settings import ServerSettings
+from voxwire.transports.realtime import accounting
 
 T = TypeVar("T")
 
@@ -83,11 +83,11 @@ class LiveServer:
         )
 
     def check_books(self) -> None:
-        """Once idle, the finished sessions' counters balance (tests/books.py)."""
+        """Once idle, the finished sessions' counters balance (realtime/accounting.py)."""
         self.wait_until_idle()
         slots = self.server.config.app.state.realtime_slots  # type: ignore[attr-defined]
-        problems = books.session_problems(dataclasses.asdict(slots.finished))
-        problems += books.reply_problems(dataclasses.asdict(slots.finished_replies))
+        problems = accounting.session_problems(dataclasses.asdict(slots.finished))
+        problems += accounting.reply_problems(dataclasses.asdict(slots.finished_replies))
         assert not problems, problems
 
 

@@ -521,3 +521,62 @@ def bench_wyoming(
         run_wyoming_bench(options)
     except BenchError as exc:
         fail(exc.message)
+
+
+@bench_app.command("soak")
+def bench_soak(
+    minutes: Annotated[
+        float, typer.Option("--minutes", min=0.05, help="How long the load runs.")
+    ] = 60.0,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", help="Speech the streams speak (default: Piper speaks)."),
+    ] = None,
+    url: HttpUrlOption = None,
+    pid: Annotated[
+        int | None,
+        typer.Option("--pid", help="Process id of the --url server (default: found by port)."),
+    ] = None,
+    model: SpawnedModelOption = None,
+    streams: Annotated[
+        int, typer.Option("--streams", min=0, max=32, help="Transcription streams.")
+    ] = 2,
+    reply_streams: Annotated[
+        int, typer.Option("--reply-streams", min=0, max=32, help="Streams with spoken replies.")
+    ] = 1,
+    classifiers: Annotated[
+        bool, typer.Option("--classifiers/--no-classifiers", help="Live classifiers on streams.")
+    ] = True,
+    http_every_s: Annotated[
+        float,
+        typer.Option("--http-every-s", min=0.0, help="Seconds between HTTP requests; 0: none."),
+    ] = 15.0,
+    abuse_every_s: Annotated[
+        float,
+        typer.Option("--abuse-every-s", min=0.0, help="Seconds between abusive clients; 0: none."),
+    ] = 20.0,
+    sample_every_s: Annotated[
+        float, typer.Option("--sample-every-s", min=0.5, help="Seconds between RSS samples.")
+    ] = 5.0,
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
+        "bench-results/soak.json"
+    ),
+) -> None:
+    """Memory, errors and balanced counters of a server under M minutes of mixed load."""
+    from voxwire.transports.bench.soak import SoakOptions, run_soak_bench
+
+    options = SoakOptions(
+        minutes=minutes,
+        file=file,
+        url=url,
+        pid=pid,
+        model=model,
+        transcription_streams=streams,
+        reply_streams=reply_streams,
+        classifiers=classifiers,
+        http_every_s=http_every_s,
+        abuse_every_s=abuse_every_s,
+        sample_every_s=sample_every_s,
+        output=output,
+    )
+    run_soak_bench(options, Console(stderr=True))
