@@ -24,6 +24,7 @@ from voxwire.services import speakers
 from voxwire.services.inference import ReservedClassifier
 from voxwire.services.replies import build_handler
 from voxwire.services.runtime import Runtime
+from voxwire.transports.http import chat as http_chat
 from voxwire.transports.http import hf as http_hf
 from voxwire.transports.http import openai as http_openai
 from voxwire.transports.http import speakers as speaker_routes
@@ -152,6 +153,7 @@ def create_app(
         reserved[speakers.SPEAKER_ID] = classifier.reserved()
         cards.append(functools.partial(speaker_routes.speaker_id_card, runtime))
     app.include_router(http_openai.router(runtime, settings, extra_models=cards))
+    app.include_router(http_chat.router(runtime, settings))
     app.include_router(http_hf.router(runtime, settings, reserved=reserved))
     app.include_router(workflows.router(runtime, settings))
     app.include_router(
