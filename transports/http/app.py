@@ -153,7 +153,7 @@ def create_app(
         reserved[speakers.SPEAKER_ID] = classifier.reserved()
         cards.append(functools.partial(speaker_routes.speaker_id_card, runtime))
     app.include_router(http_openai.router(runtime, settings, extra_models=cards))
-    app.include_router(http_chat.router(runtime, settings))
+    app.include_router(http_chat.router(runtime, settings, settings.chat_limits))
     app.include_router(http_hf.router(runtime, settings, reserved=reserved))
     app.include_router(workflows.router(runtime, settings))
     app.include_router(
