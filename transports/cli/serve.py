@@ -150,7 +150,8 @@ def serve(
         typer.Option(
             "--assistant",
             help="Who writes the spoken replies of realtime sessions: echo (says back what "
-            "it heard), openai-chat (an OpenAI-compatible /v1/chat/completions) or "
+            "it heard), local (the embedded chat model, offline), openai-chat (an "
+            "OpenAI-compatible /v1/chat/completions) or "
             "module:function (a Python callable). (default: echo)",
         ),
     ] = None,
@@ -246,7 +247,8 @@ def serve(
     )
     from voxwire.services.replies import build_handler
 
-    build_handler(plan.settings.assistant, plan.settings.chat)  # a bad --assistant fails now
+    if plan.settings.assistant != "local":  # local needs the models: checked when they load
+        build_handler(plan.settings.assistant, plan.settings.chat)  # a bad --assistant fails now
     runtime = load_runtime(plan, model)
     try:
         preload_embedded(runtime, plan.preload)

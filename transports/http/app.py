@@ -70,7 +70,7 @@ def create_app(
     settings = settings or ServerSettings()
     from importlib.metadata import version
 
-    reply_handler = build_handler(settings.assistant, settings.chat)
+    reply_handler = build_handler(settings.assistant, settings.chat, runtime)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
