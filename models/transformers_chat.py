@@ -72,7 +72,8 @@ def converted_gguf(gguf: Path, cache: Path | None = None) -> Path:
     there afterwards (a second or two). The directory appears whole or not at all.
     """
     from safetensors.torch import save_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.models.auto.modeling_auto import AutoModelForCausalLM
+    from transformers.models.auto.tokenization_auto import AutoTokenizer
 
     cache = cache or model_cache_dir()
     target = cache / f"{gguf.stem}-{gguf.stat().st_size}"
@@ -106,7 +107,7 @@ class _CountingStreamer:
     """A TextIteratorStreamer that also counts the tokens it is given after the prompt."""
 
     def __init__(self, tokenizer: Any) -> None:
-        from transformers import TextIteratorStreamer
+        from transformers.generation.streamers import TextIteratorStreamer
 
         streamer = self
 
@@ -122,13 +123,20 @@ class _CountingStreamer:
 
 def _cancel_criteria(cancelled: threading.Event) -> Any:
     import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
+    from transformers.generation.stopping_criteria import (
+        StoppingCriteria,
+        StoppingCriteriaList,
+    )
 
     class Cancelled(StoppingCriteria):
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
             return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool)
 
     return StoppingCriteriaList([Cancelled()])
+
+
+# transformers' top-level names are imported lazily, and that is not safe while other
+# models load in other threads: the classes are imported from their own modules.
 
 
 def load_pretrained(loader: Any, source: str, what: str, **kwargs: Any) -> Any:
@@ -232,7 +240,8 @@ class TransformersChat(StreamingGenerator):
         device: str = "auto",
         max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
     ) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.models.auto.modeling_auto import AutoModelForCausalLM
+        from transformers.models.auto.tokenization_auto import AutoTokenizer
 
         from voxwire.models.transformers_classifiers import _device
 

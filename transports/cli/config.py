@@ -65,6 +65,8 @@ TASK_ALIASES: dict[str, Task] = {
     "text_classification": "text-classification",
     "speaker": "speaker-embedding",
     "speaker_embedding": "speaker-embedding",
+    "chat": "text-generation",
+    "text_generation": "text-generation",
 }
 """Short names of the tasks, as `[defaults]` keys and as a model's `task`."""
 
