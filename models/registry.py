@@ -339,6 +339,18 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
 """The models every server has without a configuration file."""
 
 
+_TRANSFORMERS_BACKENDS = frozenset({"transformers", "gguf", "minilm-intent"})
+_transformers_import = threading.Lock()
+
+
+def _import_transformers() -> None:
+    """Import transformers' auto classes once, in one thread: two models loading at once
+    (a preload) must not both run its lazy first import, which is not thread-safe."""
+    with _transformers_import:
+        import transformers.models.auto.modeling_auto
+        import transformers.models.auto.tokenization_auto  # noqa: F401
+
+
 def load_model(spec: ModelSpec) -> object:
     """Load the model `spec` names (ASR through :func:`load_asr` and its cache)."""
     if spec.backend not in BACKENDS.get(spec.task, ()):
@@ -346,6 +358,8 @@ def load_model(spec: ModelSpec) -> object:
             f"model {spec.id!r}: backend {spec.backend!r} does not do {spec.task}; "
             f"choose one of {', '.join(BACKENDS.get(spec.task, ())) or 'none'}"
         )
+    if spec.backend in _TRANSFORMERS_BACKENDS:
+        _import_transformers()
     if spec.task == "automatic-speech-recognition":
         if spec.source is None:
             return load_asr(DEFAULT_ASR, device=spec.device)
