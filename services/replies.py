@@ -4,14 +4,28 @@ Python callables; :mod:`voxwire.services.reply_openai_chat` the chat endpoint cl
 
 from __future__ import annotations
 
-from voxwire.services.reply_handlers import EchoHandler, ReplyHandler, load_callable
+from voxwire.services.reply_handlers import (
+    AssistantNotFound,
+    EchoHandler,
+    ReplyHandler,
+    load_callable,
+)
+from voxwire.services.reply_local import LocalChatHandler
 from voxwire.services.reply_openai_chat import ChatSettings, OpenAIChatHandler
+from voxwire.services.runtime import Runtime
 
 
-def build_handler(spec: str, chat: ChatSettings | None = None) -> ReplyHandler:
-    """The handler `--assistant spec` names: echo, openai-chat or module:function."""
+def build_handler(
+    spec: str, chat: ChatSettings | None = None, runtime: Runtime | None = None
+) -> ReplyHandler:
+    """The handler `--assistant spec` names: echo, local (the runtime's chat model,
+    offline), openai-chat or module:function."""
     if spec == "echo":
         return EchoHandler()
+    if spec == "local":
+        if runtime is None:
+            raise AssistantNotFound("--assistant local needs the server's models")
+        return LocalChatHandler(runtime)
     if spec == "openai-chat":
         return OpenAIChatHandler(chat or ChatSettings())
     return load_callable(spec)

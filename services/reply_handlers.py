@@ -150,7 +150,7 @@ def load_callable(spec: str) -> CallableHandler:
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise AssistantNotFound(
-            f"--assistant {spec!r}: expected echo, openai-chat or module:function"
+            f"--assistant {spec!r}: expected echo, local, openai-chat or module:function"
         )
     try:
         module = importlib.import_module(module_name)

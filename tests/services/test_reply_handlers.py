@@ -85,7 +85,7 @@ def test_assistant_specs() -> None:
     handler = load_callable("tests.services.test_reply_handlers:sync_text")
     assert handler.name == "tests.services.test_reply_handlers:sync_text"
     for bad, message in [
-        ("parrot", "expected echo, openai-chat or module:function"),
+        ("parrot", "expected echo, local, openai-chat or module:function"),
         ("no_such_module_xyz:f", "cannot import"),
         ("tests.assistants:missing", "has no missing"),
         ("tests.assistants:STORY", "not callable"),

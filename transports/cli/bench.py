@@ -15,6 +15,9 @@ byte over the OpenAI HTTP endpoints; the logic lives in transports/bench_http.py
 
 `voxwire bench classify`: the cost of each classifier and speaker encoder per audio
 second or per transcript; the logic lives in transports/bench_classify.py.
+
+`voxwire bench chat`: time to first token and tokens per second of each chat model;
+the logic lives in transports/bench/chat.py.
 """
 
 from __future__ import annotations
@@ -580,3 +583,30 @@ def bench_soak(
         output=output,
     )
     run_soak_bench(options, Console(stderr=True))
+
+
+@bench_app.command("chat")
+def bench_chat(
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed answers.")] = 3,
+    max_tokens: Annotated[
+        int, typer.Option("--max-tokens", min=2, max=1024, help="Tokens per answer.")
+    ] = 48,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="voxwire TOML file whose chat models count too."),
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
+        "bench-results/chat.json"
+    ),
+) -> None:
+    """Time to first token and tokens per second of each chat model."""
+    from voxwire.models.registry import EMBEDDED_MODELS
+    from voxwire.transports.bench.chat import ChatBenchOptions, run_chat_bench
+
+    specs = EMBEDDED_MODELS
+    if config is not None:
+        from voxwire.transports.cli.config import load
+
+        specs = load(config).specs
+    chat_specs = tuple(s for s in specs if s.task == "text-generation")
+    run_chat_bench(ChatBenchOptions(chat_specs, repeats, max_tokens, output))

@@ -15,7 +15,7 @@ preload = true
 asr = "whisper-small"
 
 [assistant]                   # who writes the spoken replies of realtime sessions
-handler = "openai-chat"       # echo (default), openai-chat or module:function
+handler = "openai-chat"       # echo (default), local, openai-chat or module:function
 base_url = "http://127.0.0.1:8080/v1"
 model = "llama-3.2-1b-instruct"
 ```
@@ -65,6 +65,8 @@ TASK_ALIASES: dict[str, Task] = {
     "text_classification": "text-classification",
     "speaker": "speaker-embedding",
     "speaker_embedding": "speaker-embedding",
+    "chat": "text-generation",
+    "text_generation": "text-generation",
 }
 """Short names of the tasks, as `[defaults]` keys and as a model's `task`."""
 
@@ -251,7 +253,7 @@ class AssistantTable(_Table):
     """`[assistant]`: what writes the spoken replies of realtime sessions."""
 
     handler: str = _SETTINGS.assistant
-    """echo, openai-chat or module:function."""
+    """echo, local, openai-chat or module:function."""
     base_url: str = _CHAT.base_url
     """openai-chat: the OpenAI-compatible API's base URL (ending in /v1)."""
     model: str = _CHAT.model
@@ -264,8 +266,8 @@ class AssistantTable(_Table):
     @field_validator("handler")
     @classmethod
     def _known_form(cls, value: str) -> str:
-        if value not in ("echo", "openai-chat") and ":" not in value:
-            raise ValueError(f"{value!r}: expected echo, openai-chat or module:function")
+        if value not in ("echo", "local", "openai-chat") and ":" not in value:
+            raise ValueError(f"{value!r}: expected echo, local, openai-chat or module:function")
         return value
 
     def chat(self) -> ChatSettings:

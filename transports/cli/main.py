@@ -31,6 +31,7 @@ _COMMAND_MODULES = [
     "voxwire.transports.cli.speak",
     "voxwire.transports.cli.mic",
     "voxwire.transports.cli.wyoming",
+    "voxwire.transports.cli.ask",
 ]
 """Each exposes ``register(app)``; imported when the app is first built."""
 

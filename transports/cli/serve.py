@@ -155,7 +155,8 @@ def serve(
         typer.Option(
             "--assistant",
             help="Who writes the spoken replies of realtime sessions: echo (says back what "
-            "it heard), openai-chat (an OpenAI-compatible /v1/chat/completions) or "
+            "it heard), local (the embedded chat model, offline), openai-chat (an "
+            "OpenAI-compatible /v1/chat/completions) or "
             "module:function (a Python callable). (default: echo)",
         ),
     ] = None,
@@ -251,7 +252,8 @@ def serve(
     )
     from voxwire.services.replies import build_handler
 
-    build_handler(plan.settings.assistant, plan.settings.chat)  # a bad --assistant fails now
+    if plan.settings.assistant != "local":  # local needs the models: checked when they load
+        build_handler(plan.settings.assistant, plan.settings.chat)  # a bad --assistant fails now
     runtime = start_runtime(plan, model)  # names checked; nothing loaded yet
     sock = listen(plan.host, plan.port)  # bound before any model loads, or a one-line error
     bound_port = int(sock.getsockname()[1])

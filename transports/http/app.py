@@ -23,6 +23,7 @@ from voxwire.services import speakers
 from voxwire.services.inference import ReservedClassifier
 from voxwire.services.replies import build_handler
 from voxwire.services.runtime import Runtime
+from voxwire.transports.http import chat as http_chat
 from voxwire.transports.http import errors as http_errors
 from voxwire.transports.http import hf as http_hf
 from voxwire.transports.http import openai as http_openai
@@ -89,7 +90,7 @@ def create_app(
     settings = settings or ServerSettings()
     from importlib.metadata import version
 
-    reply_handler = build_handler(settings.assistant, settings.chat)
+    reply_handler = build_handler(settings.assistant, settings.chat, runtime)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -137,6 +138,7 @@ def create_app(
         reserved[speakers.SPEAKER_ID] = classifier.reserved()
         cards.append(functools.partial(speaker_routes.speaker_id_card, runtime))
     app.include_router(http_openai.router(runtime, settings, extra_models=cards))
+    app.include_router(http_chat.router(runtime, settings, settings.chat_limits))
     app.include_router(http_hf.router(runtime, settings, reserved=reserved))
     app.include_router(workflows.router(runtime, settings))
     app.include_router(

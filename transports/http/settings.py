@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voxwire.services.chat import ChatLimits
 from voxwire.services.media import AudioLimits
 from voxwire.services.reply_openai_chat import ChatSettings
 from voxwire.transports.realtime.websocket import RealtimeLimits
@@ -50,6 +51,8 @@ class ServerSettings:
     """The reply handler of realtime sessions: echo, openai-chat or module:function."""
     chat: ChatSettings = field(default_factory=ChatSettings)
     """Where the openai-chat handler asks (base URL, model, key, timeout)."""
+    chat_limits: ChatLimits = field(default_factory=ChatLimits)
+    """Bounds of /v1/chat/completions (answer tokens, audio seconds and parts)."""
     ice_servers: tuple[IceServer, ...] = ()
     """STUN/TURN servers for WebRTC calls; none: host candidates only (no STUN lookup)."""
     webrtc_media_timeout_s: float = 10.0

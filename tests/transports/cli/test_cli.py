@@ -211,7 +211,7 @@ def test_every_command_is_registered() -> None:
     commands = {c.name for c in cli.build_app().registered_commands}
     groups = {g.name for g in cli.build_app().registered_groups}
     assert commands == {
-        "transcribe", "stream", "serve", "classify", "speak", "mic", "wyoming"
+        "transcribe", "stream", "serve", "classify", "speak", "mic", "wyoming", "ask"
     } and groups == {"bench"}  # fmt: skip
 
 

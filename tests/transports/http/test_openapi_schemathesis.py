@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 
 from tests.live_server import LiveServer, live_server
+from voxwire.services.chat import ChatLimits
 from voxwire.services.runtime import Runtime
 from voxwire.transports.http.settings import ServerSettings
 
@@ -32,7 +33,10 @@ def fuzzed_server(
     runtime: Runtime, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     """Its own server, so that state the fuzzer creates (workflows) stays in a temp dir."""
-    settings_ = ServerSettings(data_dir=tmp_path_factory.mktemp("fuzz-data"))
+    settings_ = ServerSettings(
+        data_dir=tmp_path_factory.mktemp("fuzz-data"),
+        chat_limits=ChatLimits(max_tokens=4, default_max_tokens=4),  # fuzzed chats stay short
+    )
     with live_server(runtime, settings_) as live:
         yield live
 
