@@ -34,6 +34,7 @@ $(STAMP): pyproject.toml constraints.txt scripts/system-packages.sh scripts/inst
 	@scripts/install-torch.sh $(BIN)/python $(TORCH_PIN)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
 	$(BIN)/python -m tests.corpus --quiet || echo "speech corpus not prefetched: the tests fetch it on first use"
+	$(BIN)/python -m voxwire.models.smart_turn || echo "Smart Turn not prefetched: semantic_vad fetches it on first use"
 	@touch $@
 
 # The browser tests' Chromium and the second voice: only for `make test`, not to serve.

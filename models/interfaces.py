@@ -228,3 +228,16 @@ class SpeakerEncoder(Protocol):
     def embed(self, audio: AudioArray) -> npt.NDArray[np.float32]:
         """An L2-normalised embedding of 16 kHz speech (at least about 1 s)."""
         ...
+
+
+@runtime_checkable
+class TurnCompletion(Protocol):
+    """Semantic end of turn: has the speaker finished, judging by how the speech ends?"""
+
+    name: str
+    window_samples: int
+    """How much of the latest audio the model reads (16 kHz samples); earlier is ignored."""
+
+    def probability(self, audio: AudioArray) -> float:
+        """P(the turn is complete) for 16 kHz speech that ends now (its pause included)."""
+        ...

@@ -27,7 +27,7 @@ from voxwire.engine.driver import AsrWorker, EventSink, SessionDriver
 from voxwire.engine.errors import ModelLoadError, ModelNotFound, PeerError
 from voxwire.engine.scheduler import PRIORITY_FINAL, ModelWorker
 from voxwire.engine.session import Session, SessionOptions
-from voxwire.models.interfaces import AsrModel, SpeechProbability
+from voxwire.models.interfaces import AsrModel, SpeechProbability, TurnCompletion
 from voxwire.models.registry import DEFAULT_ASR, EMBEDDED_MODELS, ModelSpec, Task
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,7 @@ class Runtime:
             threads=asr.max_concurrency,
         )
         self._lock = threading.Lock()
+        self._turn_model: TurnCompletion | None = None
         self.catalog: dict[str, CatalogEntry] = {}
         for spec in specs:
             threads = 2 if spec.task == "automatic-speech-recognition" else 1
@@ -176,7 +177,21 @@ class Runtime:
     def new_session(
         self, options: SessionOptions | None = None, *, session_id: str | None = None
     ) -> Session:
-        return Session(self.vad_factory(), options, session_id=session_id)
+        return Session(
+            self.vad_factory(), options, session_id=session_id, turn_model=self.turn_model
+        )
+
+    def turn_model(self) -> TurnCompletion:
+        """The semantic end-of-turn model (Smart Turn), loaded on first use and shared
+        (ONNX Runtime sessions may run from several threads)."""
+        with self._lock:
+            if self._turn_model is None:
+                from voxwire.models.smart_turn import SmartTurn
+
+                with _model_errors():
+                    self._turn_model = SmartTurn()
+                log.info("loaded turn model %s", self._turn_model.name)
+            return self._turn_model
 
     def driver(self, session: Session, sink: EventSink) -> SessionDriver:
         return SessionDriver(session, self.asr_worker, sink)

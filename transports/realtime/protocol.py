@@ -20,6 +20,7 @@ from voxwire.engine.audio import SUPPORTED_INPUT_RATES
 from voxwire.engine.errors import PeerError
 from voxwire.engine.segmenter import SegmenterOptions
 from voxwire.engine.session import SessionOptions
+from voxwire.engine.turns import Eagerness, SemanticTurnOptions
 from voxwire.services.json_limits import JsonTooDeep, loads_bounded
 from voxwire.services.voices import OPENAI_VOICES
 
@@ -94,6 +95,8 @@ class TranscriptionSettings(_Lenient):
 
 class TurnDetection(_Lenient):
     type: Literal["server_vad", "semantic_vad"] = "server_vad"
+    eagerness: Eagerness | None = None
+    """semantic_vad only: how soon a pause may end the turn."""
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     prefix_padding_ms: int | None = Field(default=None, ge=0, le=MAX_PREFIX_PADDING_MS)
     silence_duration_ms: int | None = Field(default=None, ge=0, le=MAX_SILENCE_DURATION_MS)
@@ -362,6 +365,8 @@ def decode_base64_audio(text: str) -> bytes:
 
 @dataclass(frozen=True)
 class TurnDetectionConfig:
+    type: Literal["server_vad", "semantic_vad"] = "server_vad"
+    eagerness: Eagerness = "auto"
     threshold: float = 0.5
     prefix_padding_ms: int = 300
     silence_duration_ms: int = 500
@@ -469,11 +474,15 @@ class SessionConfig:
             prefix_padding_ms=turn.prefix_padding_ms,
             silence_duration_ms=turn.silence_duration_ms,
         )
+        semantic = None
+        if self.turn_detection is not None and self.turn_detection.type == "semantic_vad":
+            semantic = SemanticTurnOptions.for_eagerness(self.turn_detection.eagerness)
         return replace(
             base,
             input_rate=self.input_rate,
             server_vad=self.turn_detection is not None,
             segmenter=segmenter,
+            semantic_turn=semantic,
             language=self.language,
             prompt=self.prompt,
             tentative=self.tentative_transcripts,
@@ -482,8 +491,15 @@ class SessionConfig:
     def to_wire(self) -> dict[str, Any]:
         """The `session` object of session.created and session.updated."""
         turn: dict[str, Any] | None = None
-        if self.turn_detection is not None:
-            td = self.turn_detection
+        td = self.turn_detection
+        if td is not None and td.type == "semantic_vad":
+            turn = {
+                "type": "semantic_vad",
+                "eagerness": td.eagerness,
+                "create_response": td.create_response,
+                "interrupt_response": td.interrupt_response,
+            }
+        elif td is not None:
             turn = {
                 "type": "server_vad",
                 "threshold": td.threshold,
@@ -706,13 +722,17 @@ def _turn_detection(
 ) -> TurnDetectionConfig | None:
     if update is None:
         return None
-    if update.type == "semantic_vad":
-        raise ProtocolError(
-            "semantic_vad is not supported; use server_vad (or null for manual commits)",
-            code="invalid_value",
-            param="session.audio.input.turn_detection.type",
-        )
     base = current or TurnDetectionConfig()
+    kind = update.type if "type" in update.model_fields_set else base.type
+    if update.eagerness is not None and kind != "semantic_vad":
+        raise ProtocolError(
+            "eagerness is a semantic_vad setting; server_vad takes threshold, "
+            "prefix_padding_ms and silence_duration_ms",
+            code="invalid_value",
+            param="session.audio.input.turn_detection.eagerness",
+        )
+    if kind != base.type:  # a change of type starts from that type's defaults
+        base = replace(TurnDetectionConfig(), type=kind)
     values = {
         name: value
         for name in update.model_fields_set

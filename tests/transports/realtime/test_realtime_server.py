@@ -310,16 +310,20 @@ BAD_EVENTS: list[tuple[str, str | bytes, str, str | None]] = [
         "session.audio.input.format.type",
     ),
     (
-        "semantic_vad",
+        "eagerness on server_vad",
         json.dumps(
             {
                 "type": "session.update",
                 "event_id": "e1",
-                "session": {"audio": {"input": {"turn_detection": {"type": "semantic_vad"}}}},
+                "session": {
+                    "audio": {
+                        "input": {"turn_detection": {"type": "server_vad", "eagerness": "low"}}
+                    }
+                },
             }
         ),
         "invalid_value",
-        "session.audio.input.turn_detection.type",
+        "session.audio.input.turn_detection.eagerness",
     ),
     (
         "bad threshold",
