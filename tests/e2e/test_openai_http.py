@@ -28,6 +28,7 @@ from tests.live_server import LiveServer
 from tests.speech import pcm16_wav_bytes
 from voxwire.models.interfaces import TranscribeOptions
 from voxwire.services.media import decode_audio
+from voxwire.services.runtime import OPENAI_ALIASES
 
 THREE = " ".join(speech.SENTENCES)
 SIX = (
@@ -438,6 +439,15 @@ def test_models_list_and_retrieve(client: OpenAI, server: LiveServer) -> None:
     assert (asr.model_extra or {})["loaded"] is True
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("no-such-model")
+    # Every OpenAI alias the endpoints take answers too, as its task's default model.
+    for task, aliases in OPENAI_ALIASES.items():
+        for alias in aliases:
+            card = client.models.retrieve(alias)
+            assert card.id == alias
+            assert (card.model_extra or {})["task"] == task
+    assert (
+        "whisper-tiny.en" in (client.models.retrieve("whisper-1").model_extra or {})["description"]
+    )
 
 
 # -- errors --------------------------------------------------------------------------------

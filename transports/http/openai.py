@@ -88,7 +88,7 @@ from voxwire.services.formats import (
     verbose_json,
 )
 from voxwire.services.media import AudioLimits, decode_audio
-from voxwire.services.runtime import CatalogEntry, Runtime
+from voxwire.services.runtime import OPENAI_ALIASES, CatalogEntry, Runtime
 from voxwire.services.speech import SpeechJob
 from voxwire.services.voices import model_voice
 
@@ -684,10 +684,20 @@ def router(
 
     @api.get("/v1/models/{model_id:path}")
     async def get_model(model_id: str) -> ModelCard:
-        """One model (OpenAI `models.retrieve`); 404 for an unknown id."""
+        """One model (OpenAI `models.retrieve`); an OpenAI alias (whisper-1, tts-1...)
+        answers with its task's default model under the alias; 404 for an unknown id."""
         entry = runtime.catalog.get(model_id)
         if entry is not None:
             return model_card(entry, created)
+        for task, aliases in OPENAI_ALIASES.items():
+            if model_id in aliases and (default := runtime.defaults.get(task)) in runtime.catalog:
+                card = model_card(runtime.catalog[default], created)
+                return card.model_copy(
+                    update={
+                        "id": model_id,
+                        "description": f"alias of {default}: {card.description}",
+                    }
+                )
         for make in extra_models:
             card = make(created)
             if card.id == model_id:
