@@ -21,6 +21,7 @@ from voxwire.engine.errors import PeerError
 from voxwire.engine.segmenter import SegmenterOptions
 from voxwire.engine.session import SessionOptions
 from voxwire.engine.turns import Eagerness, SemanticTurnOptions
+from voxwire.services.g711 import G711_RATE
 from voxwire.services.json_limits import JsonTooDeep, loads_bounded
 from voxwire.services.voices import OPENAI_VOICES
 
@@ -82,9 +83,14 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
 
+AudioEncoding = Literal["audio/pcm", "audio/pcmu", "audio/pcma"]
+"""PCM16 at `rate`, or 8 kHz G.711 mu-law / A-law (telephony)."""
+
+
 class AudioFormat(_Lenient):
-    type: Literal["audio/pcm"] = "audio/pcm"
+    type: AudioEncoding = "audio/pcm"
     rate: int = DEFAULT_INPUT_RATE
+    """audio/pcm only; G.711 is always 8 kHz."""
 
 
 class TranscriptionSettings(_Lenient):
@@ -349,15 +355,24 @@ def decode_pcm16(data: bytes, *, param: str | None = "audio") -> bytes:
     return data
 
 
-def decode_base64_audio(text: str) -> bytes:
-    """Base64 PCM16 LE mono from an append event."""
+def decode_base64_bytes(text: str) -> bytes:
+    """The bytes of an append event's base64 `audio`."""
     try:
-        data = base64.b64decode(text, validate=True)
+        return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ProtocolError(
             "audio is not valid base64", code="invalid_audio", param="audio"
         ) from exc
-    return decode_pcm16(data)
+
+
+def decode_base64_audio(text: str) -> bytes:
+    """Base64 PCM16 LE mono from an append event."""
+    return decode_pcm16(decode_base64_bytes(text))
+
+
+def format_wire(encoding: AudioEncoding, rate: int) -> dict[str, Any]:
+    """A `format` object as the API shows it (G.711 has no rate field)."""
+    return {"type": encoding, "rate": rate} if encoding == "audio/pcm" else {"type": encoding}
 
 
 # -- session configuration --------------------------------------------------------------
@@ -427,13 +442,14 @@ class OutputConfig:
     """How replies sound: the rate of their PCM16, the voice and the speaking rate."""
 
     rate: int = DEFAULT_OUTPUT_RATE
+    encoding: AudioEncoding = "audio/pcm"
     voice: str = "alloy"
     """OpenAI's voice names select the TTS model's default voice; its own names pick one."""
     speed: float = 1.0
 
     def to_wire(self) -> dict[str, Any]:
         return {
-            "format": {"type": "audio/pcm", "rate": self.rate},
+            "format": format_wire(self.encoding, self.rate),
             "voice": self.voice,
             "speed": self.speed,
         }
@@ -449,6 +465,7 @@ class SessionConfig:
     """The recogniser's name (transcription.model as shown to the client)."""
     realtime_model: str | None = None
     input_rate: int = DEFAULT_INPUT_RATE
+    input_encoding: AudioEncoding = "audio/pcm"
     language: str | None = None
     prompt: str = ""
     turn_detection: TurnDetectionConfig | None = field(default_factory=TurnDetectionConfig)
@@ -510,7 +527,7 @@ class SessionConfig:
                 "idle_timeout_ms": td.idle_timeout_ms,
             }
         audio_input = {
-            "format": {"type": "audio/pcm", "rate": self.input_rate},
+            "format": format_wire(self.input_encoding, self.input_rate),
             "transcription": {
                 "model": self.model,
                 "language": self.language,
@@ -577,7 +594,8 @@ def apply_update(
     if audio_input is not None:
         fields = audio_input.model_fields_set
         if "format" in fields and audio_input.format is not None:
-            changes["input_rate"] = _supported_rate(audio_input.format.rate, "input")
+            changes["input_encoding"] = audio_input.format.type
+            changes["input_rate"] = _format_rate(audio_input.format, "input")
         if "transcription" in fields and audio_input.transcription is not None:
             changes.update(_transcription_changes(audio_input.transcription, catalogue))
         if "turn_detection" in fields:
@@ -595,6 +613,19 @@ def apply_update(
     return replace(config, **changes)
 
 
+def _format_rate(fmt: AudioFormat, direction: Literal["input", "output"]) -> int:
+    """The rate a format stands for: G.711 is 8 kHz, PCM takes a supported rate."""
+    if fmt.type == "audio/pcm":
+        return _supported_rate(fmt.rate, direction)
+    if "rate" in fmt.model_fields_set and fmt.rate != G711_RATE:
+        raise ProtocolError(
+            f"{fmt.type} is 8000 Hz G.711; leave out the rate",
+            code="unsupported_sample_rate",
+            param=f"session.audio.{direction}.format.rate",
+        )
+    return G711_RATE
+
+
 def _supported_rate(rate: int, direction: Literal["input", "output"]) -> int:
     if rate not in SUPPORTED_INPUT_RATES:
         raise ProtocolError(
@@ -609,7 +640,8 @@ def _supported_rate(rate: int, direction: Literal["input", "output"]) -> int:
 def _output(update: AudioOutput, current: OutputConfig, catalogue: ModelCatalogue) -> OutputConfig:
     values: dict[str, Any] = {}
     if update.format is not None:
-        values["rate"] = _supported_rate(update.format.rate, "output")
+        values["encoding"] = update.format.type
+        values["rate"] = _format_rate(update.format, "output")
     if update.voice is not None:
         voice = update.voice
         if voice.lower() not in OPENAI_VOICES and voice not in catalogue.voices:

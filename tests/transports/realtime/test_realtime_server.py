@@ -303,7 +303,7 @@ BAD_EVENTS: list[tuple[str, str | bytes, str, str | None]] = [
             {
                 "type": "session.update",
                 "event_id": "e1",
-                "session": {"audio": {"input": {"format": {"type": "audio/pcmu"}}}},
+                "session": {"audio": {"input": {"format": {"type": "audio/g729"}}}},
             }
         ),
         "invalid_value",
