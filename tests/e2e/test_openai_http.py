@@ -27,6 +27,7 @@ from tests.e2e.console import normalise, wer
 from tests.live_server import LiveServer
 from tests.speech import pcm16_wav_bytes
 from voxwire.models.interfaces import TranscribeOptions
+from voxwire.services import g711
 from voxwire.services.media import decode_audio
 from voxwire.services.runtime import OPENAI_ALIASES
 
@@ -317,6 +318,19 @@ def test_speech_in_every_format(client: OpenAI, fmt: Any) -> None:
     assert 3.0 < seconds < 8.0
     upload = pcm16_wav_bytes(np.frombuffer(data, "<i2") / 32768.0, 24_000) if fmt == "pcm" else data
     heard = transcribe(client, f"speech.{fmt}", upload).text
+    assert wer(text, heard) <= MAX_WER, heard
+
+
+@pytest.mark.parametrize("fmt", ["pcmu", "pcma"])
+def test_speech_in_g711_for_telephony(client: OpenAI, fmt: Any) -> None:
+    text = speech.SENTENCES[1]
+    response = client.audio.speech.create(
+        model="tts-1", voice="alloy", input=text, response_format=fmt
+    )
+    assert response.response.headers["content-type"] == f"audio/{fmt.upper()}"
+    pcm = np.frombuffer(g711.decode(response.content, f"audio/{fmt}"), "<i2") / 32768.0
+    assert 1.0 < len(pcm) / 8000 < 5.0  # one byte per 8 kHz sample
+    heard = transcribe(client, "speech.wav", pcm16_wav_bytes(pcm, 8000)).text
     assert wer(text, heard) <= MAX_WER, heard
 
 
