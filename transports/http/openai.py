@@ -18,7 +18,8 @@
 * ``POST /v1/audio/speech`` (JSON): ``input`` (1 to 4096 characters), ``voice``
   (OpenAI's voice names select the model's default voice; the model's own voice
   names are accepted too), ``response_format`` (mp3, opus, aac, flac, wav, pcm;
-  all 24 kHz mono; and voxwire's pcmu and pcma, raw 8 kHz G.711), ``speed`` (0.25 to 4) and ``stream_format`` (``audio`` or
+  all 24 kHz mono; and voxwire's pcmu and pcma, raw 8 kHz G.711), ``speed`` (0.25
+  to 4) and ``stream_format`` (``audio`` or
   ``sse``: ``speech.audio.delta`` events with base64 audio, then
   ``speech.audio.done``). The answer streams sentence by sentence: each sentence
   is synthesised by one call on the TTS model's worker and waits in a bounded
