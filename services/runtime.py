@@ -117,6 +117,8 @@ class Runtime:
         )
         self._lock = threading.Lock()
         self._turn_model: TurnCompletion | None = None
+        self._turn_lock = threading.Lock()
+        """Its own lock: a first load may fetch the model for a while."""
         self.catalog: dict[str, CatalogEntry] = {}
         for spec in specs:
             threads = 2 if spec.task == "automatic-speech-recognition" else 1
@@ -184,7 +186,7 @@ class Runtime:
     def turn_model(self) -> TurnCompletion:
         """The semantic end-of-turn model (Smart Turn), loaded on first use and shared
         (ONNX Runtime sessions may run from several threads)."""
-        with self._lock:
+        with self._turn_lock:
             if self._turn_model is None:
                 from voxwire.models.smart_turn import SmartTurn
 
