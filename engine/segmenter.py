@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -103,6 +104,21 @@ class UtteranceEnded:
 SegmenterEvent = UtteranceStarted | SilenceBegan | SpeechResumed | UtteranceEnded
 
 
+class TurnJudge(Protocol):
+    """Decides in a pause whether the open utterance is a finished turn (semantic_vad)."""
+
+    max_wait: int
+    """Silence (samples) that ends the utterance whatever the judge says."""
+
+    def due(self, silent: int, asked: int) -> bool:
+        """Whether to ask now, `silent` samples into a pause, having asked `asked` times."""
+        ...
+
+    def complete(self, start: int, now: int) -> bool:
+        """Whether the utterance that began at `start` is finished at `now`."""
+        ...
+
+
 @dataclass
 class _OpenUtterance:
     start: int
@@ -110,6 +126,8 @@ class _OpenUtterance:
     frame_starts: list[int] = field(default_factory=list)
     frame_scores: list[float] = field(default_factory=list)
     silence_announced: bool = False
+    judge_asked: int = 0
+    """Times the turn judge was asked in the current pause."""
 
 
 class Segmenter:
@@ -118,6 +136,9 @@ class Segmenter:
     def __init__(self, vad: SpeechProbability, options: SegmenterOptions | None = None) -> None:
         self.vad = vad
         self.frame = vad.frame_samples
+        self.judge: TurnJudge | None = None
+        """With a judge, a pause ends the utterance when the judge says the turn is
+        complete, or after the judge's max_wait (not silence_duration_ms)."""
         self.configure(options or SegmenterOptions())
         self.state = VadState.SILENCE
         self._pending = np.zeros(0, dtype=np.float32)
@@ -250,6 +271,7 @@ class Segmenter:
             if is_speech:
                 self._go(VadState.SPEECH)
                 utt.last_speech_end = end
+                utt.judge_asked = 0
                 if utt.silence_announced:
                     utt.silence_announced = False
                     events.append(SpeechResumed(utt.start))
@@ -258,8 +280,7 @@ class Segmenter:
                 if not utt.silence_announced and silent_for >= self._end_pad:
                     utt.silence_announced = True
                     events.append(SilenceBegan(utt.start, utt.last_speech_end + self._end_pad))
-                if silent_for >= self._silence:
-                    events.append(self._end(utt.last_speech_end + self._end_pad, "silence"))
+                events.extend(self._on_pause(utt, silent_for, end))
 
         utt = self._utterance
         if utt is not None and end - utt.start >= self._max_len:
@@ -271,6 +292,18 @@ class Segmenter:
             else:
                 events.extend(self._cut(utt, end))
         return events
+
+    def _on_pause(self, utt: _OpenUtterance, silent_for: int, now: int) -> list[SegmenterEvent]:
+        """End the utterance if the pause is long enough, or the judge finds it finished."""
+        judge = self.judge
+        stop = min(now, utt.last_speech_end + self._end_pad)  # a judge may end it sooner
+        if silent_for >= (self._silence if judge is None else judge.max_wait):
+            return [self._end(stop, "silence")]
+        if judge is not None and judge.due(silent_for, utt.judge_asked):
+            utt.judge_asked += 1
+            if judge.complete(utt.start, now):
+                return [self._end(stop, "turn_complete")]
+        return []
 
     def _end(self, end: int, reason: str) -> UtteranceEnded:
         utt = self._utterance

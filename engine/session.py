@@ -43,7 +43,13 @@ from voxwire.engine.segmenter import (
     UtteranceStarted,
 )
 from voxwire.engine.streaming_asr import DecodeWindow, StreamingOptions, UtterancePolicy
-from voxwire.models.interfaces import DecodeRequest, DecodeResult, SpeechProbability
+from voxwire.engine.turns import SemanticTurn, SemanticTurnOptions
+from voxwire.models.interfaces import (
+    DecodeRequest,
+    DecodeResult,
+    SpeechProbability,
+    TurnCompletion,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +97,9 @@ class SessionOptions:
     server_vad: bool = True
     """Cut utterances with the VAD; False leaves commits to the client (turn_detection null)."""
     segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
+    semantic_turn: SemanticTurnOptions | None = None
+    """With server VAD: end a turn when a turn model finds it finished (semantic_vad)
+    instead of after silence_duration_ms."""
     streaming: StreamingOptions = field(default_factory=StreamingOptions)
     partials: bool = True
     """Emit deltas while the person speaks; False decodes only finals."""
@@ -180,14 +189,20 @@ class Session:
         options: SessionOptions | None = None,
         session_id: str | None = None,
         inline_decoder: Callable[[Sequence[DecodeRequest]], list[DecodeResult]] | None = None,
+        turn_model: Callable[[], TurnCompletion] | None = None,
     ) -> None:
         """`inline_decoder`, when given, runs each job the moment it is queued, so the
-        events depend only on the audio (files, tests); otherwise a driver runs the jobs."""
+        events depend only on the audio (files, tests); otherwise a driver runs the jobs.
+        `turn_model` gives the model that semantic_turn options need (asked for when
+        they are first set)."""
         self.options = options or SessionOptions()
         self.session_id = session_id or f"sess_{next(_session_ids):06d}"
         self.resampler = StreamResampler(self.options.input_rate)
         self.buffer = RingBuffer(int(self.options.buffer_seconds * MODEL_RATE))
         self.segmenter = Segmenter(vad, self.options.segmenter)
+        self._turn_model = turn_model
+        self.turn_judge: SemanticTurn | None = None
+        self._set_judge(self.options.semantic_turn)
         self.counters = SessionCounters()
         self._items: dict[str, _Item] = {}
         self._open: _Item | None = None
@@ -298,6 +313,8 @@ class Session:
             # What the old resampler holds back belongs to the old settings.
             events.extend(self._feed_model_rate(self.resampler.flush()))
             self.resampler = StreamResampler(options.input_rate)
+        if options.semantic_turn != self.options.semantic_turn:
+            self._set_judge(options.semantic_turn)
         old, self.options = self.options, options
         if options.segmenter != old.segmenter:
             self.segmenter.configure(options.segmenter)
@@ -310,6 +327,16 @@ class Session:
             self.segmenter.skip_to(start)
             events.extend(self._segment(self.buffer.read(start, self.buffer.end)))
         return events + self._run_inline()
+
+    def _set_judge(self, options: SemanticTurnOptions | None) -> None:
+        """Hand the segmenter a semantic turn judge, or take it away (None)."""
+        if options is None:
+            self.turn_judge = None
+        else:
+            if self._turn_model is None:
+                raise ValueError("semantic turn detection needs a turn model")
+            self.turn_judge = SemanticTurn(self._turn_model(), options, self.buffer.read)
+        self.segmenter.judge = self.turn_judge
 
     def _check_open(self) -> None:
         if self._closed:

@@ -284,3 +284,16 @@ class ChatModel(Protocol):
     def generate(self, messages: Sequence[ChatMessage], options: GenerateOptions) -> Generation:
         """Start a generation; nothing runs before the first chunk is asked for."""
         ...
+
+
+@runtime_checkable
+class TurnCompletion(Protocol):
+    """Semantic end of turn: has the speaker finished, judging by how the speech ends?"""
+
+    name: str
+    window_samples: int
+    """How much of the latest audio the model reads (16 kHz samples); earlier is ignored."""
+
+    def probability(self, audio: AudioArray) -> float:
+        """P(the turn is complete) for 16 kHz speech that ends now (its pause included)."""
+        ...

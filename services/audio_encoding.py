@@ -15,7 +15,13 @@ aac     AAC-LC in ADTS                             about 43 ms (see below)
 flac    FLAC                                       none
 wav     RIFF PCM16 with unknown (0xFFFFFFFF) sizes  none
 pcm     raw PCM16 little-endian, no header          none
+pcmu    raw 8 kHz G.711 mu-law (voxwire's own)      none
+pcma    raw 8 kHz G.711 A-law (voxwire's own)       none
 ======  =========================================  ===========================
+
+OpenAI's endpoint has no telephony format; ``pcmu`` and ``pcma`` are voxwire's
+extension, one byte per 8 kHz sample, named after the Realtime API's
+``audio/pcmu`` and ``audio/pcma``.
 
 A streamed mp3 or ADTS file cannot carry gapless metadata (it would have to be
 written before the audio whose length it describes), so decoders play the
@@ -34,6 +40,8 @@ import numpy as np
 import numpy.typing as npt
 
 from voxwire.engine.audio import StreamResampler
+from voxwire.services import g711
+from voxwire.services.g711 import G711_RATE, G711Format
 
 OUTPUT_RATE: Final = 24_000
 """The rate of every encoded output, as OpenAI's speech endpoint."""
@@ -50,6 +58,8 @@ class AudioFormat(StrEnum):
     FLAC = "flac"
     WAV = "wav"
     PCM = "pcm"
+    PCMU = "pcmu"
+    PCMA = "pcma"
 
 
 MEDIA_TYPES: Final[dict[AudioFormat, str]] = {
@@ -59,6 +69,8 @@ MEDIA_TYPES: Final[dict[AudioFormat, str]] = {
     AudioFormat.FLAC: "audio/flac",
     AudioFormat.WAV: "audio/wav",
     AudioFormat.PCM: "audio/pcm",
+    AudioFormat.PCMU: "audio/PCMU",
+    AudioFormat.PCMA: "audio/PCMA",
 }
 """The Content-Type of each format."""
 
@@ -75,6 +87,13 @@ _PYAV: Final[dict[AudioFormat, tuple[str, str, int]]] = {
     AudioFormat.AAC: ("adts", "aac", 64_000),
     AudioFormat.FLAC: ("flac", "flac", 0),
 }
+
+
+G711: Final[dict[AudioFormat, G711Format]] = {
+    AudioFormat.PCMU: "audio/pcmu",
+    AudioFormat.PCMA: "audio/pcma",
+}
+"""The telephony formats, always at G711_RATE."""
 
 
 class _Collector:
@@ -156,11 +175,14 @@ class StreamingEncoder:
     """
 
     def __init__(
-        self, fmt: AudioFormat | str, *, input_rate: int, output_rate: int = OUTPUT_RATE
+        self, fmt: AudioFormat | str, *, input_rate: int, output_rate: int | None = None
     ) -> None:
+        """`output_rate`: OUTPUT_RATE unless given; G.711 is always 8 kHz."""
         self.format = AudioFormat(fmt)
         self.input_rate = input_rate
-        self.output_rate = output_rate
+        if self.format in G711:
+            output_rate = G711_RATE
+        self.output_rate = output_rate = output_rate or OUTPUT_RATE
         self.samples_out = 0
         """Samples at `output_rate` handed to the codec so far."""
         self._resampler = StreamResampler(input_rate, output_rate, any_rate=True)
@@ -198,4 +220,6 @@ class StreamingEncoder:
         self.samples_out += chunk.size
         if self._sink is not None:
             return self._sink.write(np.ascontiguousarray(chunk, dtype=np.float32))
+        if self.format in G711:
+            return g711.encode(pcm16(chunk), G711[self.format])
         return pcm16(chunk)

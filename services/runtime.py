@@ -27,7 +27,7 @@ from voxwire.engine.driver import AsrWorker, EventSink, SessionDriver
 from voxwire.engine.errors import ModelLoadError, ModelNotFound, PeerError
 from voxwire.engine.scheduler import PRIORITY_FINAL, ModelWorker
 from voxwire.engine.session import Session, SessionOptions
-from voxwire.models.interfaces import AsrModel, SpeechProbability
+from voxwire.models.interfaces import AsrModel, SpeechProbability, TurnCompletion
 from voxwire.models.registry import DEFAULT_ASR, EMBEDDED_MODELS, ModelSpec, Task
 from voxwire.models.registry import load_vad as _load_vad
 
@@ -134,6 +134,9 @@ class Runtime:
         self._asr: AsrModel | None = None
         self._asr_worker: AsrWorker | None = None
         self._streaming: Future[None] = Future()
+        self._turn_model: TurnCompletion | None = None
+        self._turn_lock = threading.Lock()
+        """Its own lock: a first load may fetch the model for a while."""
         self.catalog: dict[str, CatalogEntry] = {}
         for spec in specs:
             threads = 2 if spec.task == "automatic-speech-recognition" else 1
@@ -381,7 +384,21 @@ class Runtime:
     def new_session(
         self, options: SessionOptions | None = None, *, session_id: str | None = None
     ) -> Session:
-        return Session(self.vad_factory(), options, session_id=session_id)
+        return Session(
+            self.vad_factory(), options, session_id=session_id, turn_model=self.turn_model
+        )
+
+    def turn_model(self) -> TurnCompletion:
+        """The semantic end-of-turn model (Smart Turn), loaded on first use and shared
+        (ONNX Runtime sessions may run from several threads)."""
+        with self._turn_lock:
+            if self._turn_model is None:
+                from voxwire.models.smart_turn import SmartTurn
+
+                with _model_errors():
+                    self._turn_model = SmartTurn()
+                log.info("loaded turn model %s", self._turn_model.name)
+            return self._turn_model
 
     def driver(self, session: Session, sink: EventSink) -> SessionDriver:
         return SessionDriver(session, self.asr_worker, sink)

@@ -27,7 +27,9 @@ from tests.e2e.console import normalise, wer
 from tests.live_server import LiveServer
 from tests.speech import pcm16_wav_bytes
 from voxwire.models.interfaces import TranscribeOptions
+from voxwire.services import g711
 from voxwire.services.media import decode_audio
+from voxwire.services.runtime import OPENAI_ALIASES
 
 THREE = " ".join(speech.SENTENCES)
 SIX = (
@@ -318,6 +320,19 @@ def test_speech_in_every_format(client: OpenAI, fmt: Any) -> None:
     assert wer(text, heard) <= MAX_WER, heard
 
 
+@pytest.mark.parametrize("fmt", ["pcmu", "pcma"])
+def test_speech_in_g711_for_telephony(client: OpenAI, fmt: Any) -> None:
+    text = speech.SENTENCES[1]
+    response = client.audio.speech.create(
+        model="tts-1", voice="alloy", input=text, response_format=fmt
+    )
+    assert response.response.headers["content-type"] == f"audio/{fmt.upper()}"
+    pcm = np.frombuffer(g711.decode(response.content, f"audio/{fmt}"), "<i2") / 32768.0
+    assert 1.0 < len(pcm) / 8000 < 5.0  # one byte per 8 kHz sample
+    heard = transcribe(client, "speech.wav", pcm16_wav_bytes(pcm, 8000)).text
+    assert wer(text, heard) <= MAX_WER, heard
+
+
 def test_speech_default_is_mp3_and_voices_map(client: OpenAI, server: LiveServer) -> None:
     default = client.audio.speech.create(model="tts-1", voice="nova", input="Hello there.")
     assert default.response.headers["content-type"] == "audio/mpeg"
@@ -437,6 +452,15 @@ def test_models_list_and_retrieve(client: OpenAI, server: LiveServer) -> None:
     assert (asr.model_extra or {})["loaded"] is True
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("no-such-model")
+    # Every OpenAI alias the endpoints take answers too, as its task's default model.
+    for task, aliases in OPENAI_ALIASES.items():
+        for alias in aliases:
+            card = client.models.retrieve(alias)
+            assert card.id == alias
+            assert (card.model_extra or {})["task"] == task
+    assert (
+        "whisper-tiny.en" in (client.models.retrieve("whisper-1").model_extra or {})["description"]
+    )
 
 
 # -- errors --------------------------------------------------------------------------------

@@ -334,6 +334,47 @@ def bench_startup(
     run_startup_bench(StartupBenchOptions(runs=runs, model=model, output=output))
 
 
+@bench_app.command("turns")
+def bench_turns(
+    files: Annotated[list[Path], typer.Argument(help="Speech files (e.g. the test corpus).")],
+    eagerness: Annotated[
+        list[str] | None, typer.Option("--eagerness", help="semantic_vad eagerness (repeat).")
+    ] = None,
+    silence_ms: Annotated[
+        int, typer.Option("--silence-ms", min=100, max=5000, help="server_vad's hangover.")
+    ] = 500,
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
+        "bench-results/turns.json"
+    ),
+) -> None:
+    """Turn-end latency after the last word and false turn ends per minute of speech,
+    semantic_vad (Smart Turn) against server_vad."""
+    from voxwire.engine.turns import EAGERNESS
+    from voxwire.models.registry import load_vad
+    from voxwire.models.smart_turn import SmartTurn
+    from voxwire.transports.bench.turns import files_audio, run
+
+    levels = eagerness or ["auto"]
+    bad = [e for e in levels if e not in EAGERNESS]
+    if bad:
+        raise typer.BadParameter(f"eagerness must be one of {', '.join(EAGERNESS)}")
+    results = run(
+        files_audio(files),
+        load_vad,
+        SmartTurn(),
+        eagerness=levels,  # type: ignore[arg-type]
+        silence_duration_ms=silence_ms,
+    )
+    table = Table(title="turn ends")
+    for column in results[0]:
+        table.add_column(column)
+    for row in results:
+        table.add_row(*(str(v) for v in row.values()))
+    Console().print(table)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({"files": [str(f) for f in files], "results": results}, indent=2))
+
+
 @bench_app.command("http")
 def bench_http(
     file: Annotated[

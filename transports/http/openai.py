@@ -18,7 +18,8 @@
 * ``POST /v1/audio/speech`` (JSON): ``input`` (1 to 4096 characters), ``voice``
   (OpenAI's voice names select the model's default voice; the model's own voice
   names are accepted too), ``response_format`` (mp3, opus, aac, flac, wav, pcm;
-  all 24 kHz mono), ``speed`` (0.25 to 4) and ``stream_format`` (``audio`` or
+  all 24 kHz mono; and voxwire's pcmu and pcma, raw 8 kHz G.711), ``speed`` (0.25
+  to 4) and ``stream_format`` (``audio`` or
   ``sse``: ``speech.audio.delta`` events with base64 audio, then
   ``speech.audio.done``). The answer streams sentence by sentence: each sentence
   is synthesised by one call on the TTS model's worker and waits in a bounded
@@ -92,7 +93,7 @@ from voxwire.services.formats import (
     verbose_json,
 )
 from voxwire.services.media import AudioLimits, decode_audio
-from voxwire.services.runtime import CatalogEntry, Runtime
+from voxwire.services.runtime import OPENAI_ALIASES, CatalogEntry, Runtime
 from voxwire.services.speech import SpeechJob
 from voxwire.services.transcription import WindowedTranscription
 from voxwire.services.voices import model_voice
@@ -628,10 +629,20 @@ def router(
 
     @api.get("/v1/models/{model_id:path}")
     async def get_model(model_id: str) -> ModelCard:
-        """One model (OpenAI `models.retrieve`); 404 for an unknown id."""
+        """One model (OpenAI `models.retrieve`); an OpenAI alias (whisper-1, tts-1...)
+        answers with its task's default model under the alias; 404 for an unknown id."""
         entry = runtime.catalog.get(model_id)
         if entry is not None:
             return model_card(entry, created)
+        for task, aliases in OPENAI_ALIASES.items():
+            if model_id in aliases and (default := runtime.defaults.get(task)) in runtime.catalog:
+                card = model_card(runtime.catalog[default], created)
+                return card.model_copy(
+                    update={
+                        "id": model_id,
+                        "description": f"alias of {default}: {card.description}",
+                    }
+                )
         for make in extra_models:
             card = make(created)
             if card.id == model_id:

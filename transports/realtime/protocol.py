@@ -20,6 +20,8 @@ from voxwire.engine.audio import SUPPORTED_INPUT_RATES
 from voxwire.engine.errors import PeerError
 from voxwire.engine.segmenter import SegmenterOptions
 from voxwire.engine.session import SessionOptions
+from voxwire.engine.turns import Eagerness, SemanticTurnOptions
+from voxwire.services.g711 import G711_RATE
 from voxwire.services.json_limits import JsonTooDeep, loads_bounded
 from voxwire.services.voices import OPENAI_VOICES
 
@@ -81,9 +83,14 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
 
+AudioEncoding = Literal["audio/pcm", "audio/pcmu", "audio/pcma"]
+"""PCM16 at `rate`, or 8 kHz G.711 mu-law / A-law (telephony)."""
+
+
 class AudioFormat(_Lenient):
-    type: Literal["audio/pcm"] = "audio/pcm"
+    type: AudioEncoding = "audio/pcm"
     rate: int = DEFAULT_INPUT_RATE
+    """audio/pcm only; G.711 is always 8 kHz."""
 
 
 class TranscriptionSettings(_Lenient):
@@ -94,6 +101,8 @@ class TranscriptionSettings(_Lenient):
 
 class TurnDetection(_Lenient):
     type: Literal["server_vad", "semantic_vad"] = "server_vad"
+    eagerness: Eagerness | None = None
+    """semantic_vad only: how soon a pause may end the turn."""
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     prefix_padding_ms: int | None = Field(default=None, ge=0, le=MAX_PREFIX_PADDING_MS)
     silence_duration_ms: int | None = Field(default=None, ge=0, le=MAX_SILENCE_DURATION_MS)
@@ -346,15 +355,24 @@ def decode_pcm16(data: bytes, *, param: str | None = "audio") -> bytes:
     return data
 
 
-def decode_base64_audio(text: str) -> bytes:
-    """Base64 PCM16 LE mono from an append event."""
+def decode_base64_bytes(text: str) -> bytes:
+    """The bytes of an append event's base64 `audio`."""
     try:
-        data = base64.b64decode(text, validate=True)
+        return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ProtocolError(
             "audio is not valid base64", code="invalid_audio", param="audio"
         ) from exc
-    return decode_pcm16(data)
+
+
+def decode_base64_audio(text: str) -> bytes:
+    """Base64 PCM16 LE mono from an append event."""
+    return decode_pcm16(decode_base64_bytes(text))
+
+
+def format_wire(encoding: AudioEncoding, rate: int) -> dict[str, Any]:
+    """A `format` object as the API shows it (G.711 has no rate field)."""
+    return {"type": encoding, "rate": rate} if encoding == "audio/pcm" else {"type": encoding}
 
 
 # -- session configuration --------------------------------------------------------------
@@ -362,6 +380,8 @@ def decode_base64_audio(text: str) -> bytes:
 
 @dataclass(frozen=True)
 class TurnDetectionConfig:
+    type: Literal["server_vad", "semantic_vad"] = "server_vad"
+    eagerness: Eagerness = "auto"
     threshold: float = 0.5
     prefix_padding_ms: int = 300
     silence_duration_ms: int = 500
@@ -422,13 +442,14 @@ class OutputConfig:
     """How replies sound: the rate of their PCM16, the voice and the speaking rate."""
 
     rate: int = DEFAULT_OUTPUT_RATE
+    encoding: AudioEncoding = "audio/pcm"
     voice: str = "alloy"
     """OpenAI's voice names select the TTS model's default voice; its own names pick one."""
     speed: float = 1.0
 
     def to_wire(self) -> dict[str, Any]:
         return {
-            "format": {"type": "audio/pcm", "rate": self.rate},
+            "format": format_wire(self.encoding, self.rate),
             "voice": self.voice,
             "speed": self.speed,
         }
@@ -444,6 +465,7 @@ class SessionConfig:
     """The recogniser's name (transcription.model as shown to the client)."""
     realtime_model: str | None = None
     input_rate: int = DEFAULT_INPUT_RATE
+    input_encoding: AudioEncoding = "audio/pcm"
     language: str | None = None
     prompt: str = ""
     turn_detection: TurnDetectionConfig | None = field(default_factory=TurnDetectionConfig)
@@ -469,11 +491,15 @@ class SessionConfig:
             prefix_padding_ms=turn.prefix_padding_ms,
             silence_duration_ms=turn.silence_duration_ms,
         )
+        semantic = None
+        if self.turn_detection is not None and self.turn_detection.type == "semantic_vad":
+            semantic = SemanticTurnOptions.for_eagerness(self.turn_detection.eagerness)
         return replace(
             base,
             input_rate=self.input_rate,
             server_vad=self.turn_detection is not None,
             segmenter=segmenter,
+            semantic_turn=semantic,
             language=self.language,
             prompt=self.prompt,
             tentative=self.tentative_transcripts,
@@ -482,8 +508,15 @@ class SessionConfig:
     def to_wire(self) -> dict[str, Any]:
         """The `session` object of session.created and session.updated."""
         turn: dict[str, Any] | None = None
-        if self.turn_detection is not None:
-            td = self.turn_detection
+        td = self.turn_detection
+        if td is not None and td.type == "semantic_vad":
+            turn = {
+                "type": "semantic_vad",
+                "eagerness": td.eagerness,
+                "create_response": td.create_response,
+                "interrupt_response": td.interrupt_response,
+            }
+        elif td is not None:
             turn = {
                 "type": "server_vad",
                 "threshold": td.threshold,
@@ -494,7 +527,7 @@ class SessionConfig:
                 "idle_timeout_ms": td.idle_timeout_ms,
             }
         audio_input = {
-            "format": {"type": "audio/pcm", "rate": self.input_rate},
+            "format": format_wire(self.input_encoding, self.input_rate),
             "transcription": {
                 "model": self.model,
                 "language": self.language,
@@ -561,7 +594,8 @@ def apply_update(
     if audio_input is not None:
         fields = audio_input.model_fields_set
         if "format" in fields and audio_input.format is not None:
-            changes["input_rate"] = _supported_rate(audio_input.format.rate, "input")
+            changes["input_encoding"] = audio_input.format.type
+            changes["input_rate"] = _format_rate(audio_input.format, "input")
         if "transcription" in fields and audio_input.transcription is not None:
             changes.update(_transcription_changes(audio_input.transcription, catalogue))
         if "turn_detection" in fields:
@@ -579,6 +613,19 @@ def apply_update(
     return replace(config, **changes)
 
 
+def _format_rate(fmt: AudioFormat, direction: Literal["input", "output"]) -> int:
+    """The rate a format stands for: G.711 is 8 kHz, PCM takes a supported rate."""
+    if fmt.type == "audio/pcm":
+        return _supported_rate(fmt.rate, direction)
+    if "rate" in fmt.model_fields_set and fmt.rate != G711_RATE:
+        raise ProtocolError(
+            f"{fmt.type} is 8000 Hz G.711; leave out the rate",
+            code="unsupported_sample_rate",
+            param=f"session.audio.{direction}.format.rate",
+        )
+    return G711_RATE
+
+
 def _supported_rate(rate: int, direction: Literal["input", "output"]) -> int:
     if rate not in SUPPORTED_INPUT_RATES:
         raise ProtocolError(
@@ -593,7 +640,8 @@ def _supported_rate(rate: int, direction: Literal["input", "output"]) -> int:
 def _output(update: AudioOutput, current: OutputConfig, catalogue: ModelCatalogue) -> OutputConfig:
     values: dict[str, Any] = {}
     if update.format is not None:
-        values["rate"] = _supported_rate(update.format.rate, "output")
+        values["encoding"] = update.format.type
+        values["rate"] = _format_rate(update.format, "output")
     if update.voice is not None:
         voice = update.voice
         if voice.lower() not in OPENAI_VOICES and voice not in catalogue.voices:
@@ -706,13 +754,17 @@ def _turn_detection(
 ) -> TurnDetectionConfig | None:
     if update is None:
         return None
-    if update.type == "semantic_vad":
-        raise ProtocolError(
-            "semantic_vad is not supported; use server_vad (or null for manual commits)",
-            code="invalid_value",
-            param="session.audio.input.turn_detection.type",
-        )
     base = current or TurnDetectionConfig()
+    kind = update.type if "type" in update.model_fields_set else base.type
+    if update.eagerness is not None and kind != "semantic_vad":
+        raise ProtocolError(
+            "eagerness is a semantic_vad setting; server_vad takes threshold, "
+            "prefix_padding_ms and silence_duration_ms",
+            code="invalid_value",
+            param="session.audio.input.turn_detection.eagerness",
+        )
+    if kind != base.type:  # a change of type starts from that type's defaults
+        base = replace(TurnDetectionConfig(), type=kind)
     values = {
         name: value
         for name in update.model_fields_set

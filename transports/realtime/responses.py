@@ -40,6 +40,7 @@ from voxwire.engine.events import (
     TranscriptionFailed,
 )
 from voxwire.engine.sentences import SentenceSplitter
+from voxwire.services import g711
 from voxwire.services.reply_handlers import ReplyHandler, Turn
 from voxwire.services.runtime import Runtime
 from voxwire.services.speech import synthesize_sentence
@@ -524,11 +525,13 @@ class RealtimeResponses:
                 await self.audio_sink.write(chunk)
             else:
                 await self._pace(reply, len(chunk) // 2 / rate)
+                encoding = self.config().output.encoding
+                wire = chunk if encoding == "audio/pcm" else g711.encode(chunk, encoding)
                 self.send(
                     ResponseOutputAudioDelta(
                         response_id=reply.id,
                         item_id=reply.item_id,
-                        delta=base64.b64encode(chunk).decode("ascii"),
+                        delta=base64.b64encode(wire).decode("ascii"),
                     )
                 )
             reply.samples_sent += len(chunk) // 2

@@ -33,6 +33,7 @@ from voxwire.engine.driver import SessionDriver
 from voxwire.engine.errors import VoxwireError, describe
 from voxwire.engine.events import Event
 from voxwire.engine.session import Session, SessionCounters
+from voxwire.services import g711
 from voxwire.services.reply_handlers import EchoHandler, ReplyHandler
 from voxwire.services.runtime import Runtime
 from voxwire.services.speakers import SpeakerStore
@@ -55,7 +56,7 @@ from voxwire.transports.realtime.protocol import (
     StatsRequest,
     apply_update,
     client_event_id,
-    decode_base64_audio,
+    decode_base64_bytes,
     decode_pcm16,
     parse_client_event,
 )
@@ -326,7 +327,7 @@ class RealtimeConnection:
             text = message if isinstance(message, str) else None
             try:
                 if isinstance(message, bytes):
-                    await self._append(decode_pcm16(message, param=None))
+                    await self._append(message, param=None)
                 else:
                     await self._handle(parse_client_event(message))
             except VoxwireError as exc:
@@ -350,7 +351,7 @@ class RealtimeConnection:
 
     async def _handle(self, event: ClientEvent) -> None:
         if isinstance(event, AudioAppend):
-            await self._append(decode_base64_audio(event.audio))
+            await self._append(decode_base64_bytes(event.audio))
         elif isinstance(event, AudioCommit):
             await self.driver.run(Session.commit)
         elif isinstance(event, AudioClear):
@@ -390,7 +391,14 @@ class RealtimeConnection:
                 param="type",
             )
 
-    async def _append(self, pcm: bytes) -> None:
+    async def _append(self, data: bytes, *, param: str | None = "audio") -> None:
+        """Input audio in the session's format: PCM16, or G.711 decoded to PCM16 here."""
+        encoding = self.config.input_encoding
+        pcm = (
+            decode_pcm16(data, param=param)
+            if encoding == "audio/pcm"
+            else g711.decode(data, encoding)
+        )
         if pcm:
             await self.feed_audio(pcm16_to_float32(pcm), self.config.input_rate)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from voxwire.engine.turns import SemanticTurnOptions
 from voxwire.transports.realtime.protocol import (
     AudioAppend,
     ModelCatalogue,
@@ -48,6 +49,39 @@ def test_partial_update_keeps_the_rest() -> None:
         CATALOGUE,
     )
     assert again.turn_detection == TurnDetectionConfig(threshold=0.7, silence_duration_ms=800)
+
+
+def test_semantic_vad_maps_eagerness_to_the_engine_and_back() -> None:
+    config = update({"turn_detection": {"type": "semantic_vad", "eagerness": "high"}})
+    options = config.session_options()
+    assert options.server_vad
+    assert options.semantic_turn == SemanticTurnOptions.for_eagerness("high")
+    assert options.semantic_turn.max_wait_ms == 2000
+    wire = config.to_wire()["audio"]["input"]["turn_detection"]
+    assert wire == {
+        "type": "semantic_vad",
+        "eagerness": "high",
+        "create_response": True,
+        "interrupt_response": True,
+    }
+    # Without a type the update keeps semantic_vad; server_vad starts from its defaults.
+    kept = apply_update(
+        config,
+        SessionSettings.model_validate(
+            {"audio": {"input": {"turn_detection": {"eagerness": "low"}}}}
+        ),
+        CATALOGUE,
+    )
+    assert kept.session_options().semantic_turn == SemanticTurnOptions.for_eagerness("low")
+    back = apply_update(
+        kept,
+        SessionSettings.model_validate(
+            {"audio": {"input": {"turn_detection": {"type": "server_vad"}}}}
+        ),
+        CATALOGUE,
+    )
+    assert back.turn_detection == TurnDetectionConfig()
+    assert back.session_options().semantic_turn is None
 
 
 def test_null_turn_detection_switches_server_vad_off_and_absent_keeps_it() -> None:

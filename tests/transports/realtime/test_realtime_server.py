@@ -303,23 +303,27 @@ BAD_EVENTS: list[tuple[str, str | bytes, str, str | None]] = [
             {
                 "type": "session.update",
                 "event_id": "e1",
-                "session": {"audio": {"input": {"format": {"type": "audio/pcmu"}}}},
+                "session": {"audio": {"input": {"format": {"type": "audio/g729"}}}},
             }
         ),
         "invalid_value",
         "session.audio.input.format.type",
     ),
     (
-        "semantic_vad",
+        "eagerness on server_vad",
         json.dumps(
             {
                 "type": "session.update",
                 "event_id": "e1",
-                "session": {"audio": {"input": {"turn_detection": {"type": "semantic_vad"}}}},
+                "session": {
+                    "audio": {
+                        "input": {"turn_detection": {"type": "server_vad", "eagerness": "low"}}
+                    }
+                },
             }
         ),
         "invalid_value",
-        "session.audio.input.turn_detection.type",
+        "session.audio.input.turn_detection.eagerness",
     ),
     (
         "bad threshold",
