@@ -61,6 +61,11 @@ LINK = re.compile(r"(?<!!)\[[^\]]*\]\((?P<target>[^)\s]+)\)")
 pytestmark = pytest.mark.slow
 
 
+def shown(page: Path) -> str:
+    """A page's name in messages: relative to the checkout when it is in it."""
+    return page.relative_to(ROOT).as_posix() if page.is_relative_to(ROOT) else str(page)
+
+
 @dataclass(frozen=True)
 class Block:
     page: Path
@@ -72,7 +77,7 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"{self.page.relative_to(ROOT)}:{self.line}"
+        return f"{shown(self.page)}:{self.line}"
 
     def script(self) -> str:
         """What runs: the code itself, or a console block's `$ ` commands."""
@@ -96,15 +101,13 @@ def marked_blocks(page: Path) -> list[Block]:
         if mark is None:
             continue
         needs = mark.group("needs")
-        where = f"{page.relative_to(ROOT)}:{index + 1}"
+        where = f"{shown(page)}:{index + 1}"
         assert needs in (None, "server"), f"{where}: unknown mark 'runnable: {needs}'"
         fence = FENCE.match(lines[index + 1]) if index + 1 < len(lines) else None
         assert fence and fence.group("lang") in LANGUAGES, (
             f"{where}: a runnable mark must precede a fence of {sorted(LANGUAGES)}"
         )
-        end = next(
-            (j for j in range(index + 2, len(lines)) if lines[j].startswith("```")), None
-        )
+        end = next((j for j in range(index + 2, len(lines)) if lines[j].startswith("```")), None)
         assert end is not None, f"{where}: the fence is never closed"
         blocks.append(
             Block(
@@ -174,7 +177,7 @@ def test_every_page_is_found() -> None:
     assert {"README.md", "docs/architecture.md", "docs/benchmarks.md"} <= names
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+@pytest.mark.parametrize("page", PAGES, ids=shown)
 def test_relative_links_point_to_existing_files_and_headings(page: Path) -> None:
     assert not link_problems(page)
 
@@ -188,6 +191,41 @@ def test_the_link_check_sees_a_missing_file_and_heading(tmp_path: Path) -> None:
     )
     problems = link_problems(fake, root=tmp_path)
     assert [p.rsplit(": ", 1)[1] for p in problems] == ["no such heading", "no such file"]
+
+
+def test_marks_find_their_blocks_and_console_blocks_run_only_their_commands(
+    tmp_path: Path,
+) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "<!-- runnable: server -->\n```console\n$ echo one \\\n  two\nshown output\n"
+        "$ echo three\n```\n\n```sh\nnot marked\n```\n<!-- runnable -->\n```python\nprint(1)\n```\n"
+    )
+    console, python = marked_blocks(page)
+    assert (console.line, console.language, console.needs_server) == (2, "console", True)
+    assert console.script() == "echo one \\\n  two\necho three\n"
+    assert (python.line, python.language, python.needs_server, python.script()) == (
+        13,
+        "python",
+        False,
+        "print(1)\n",
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<!-- runnable -->\nno fence\n",
+        "<!-- runnable -->\n```js\nx\n```\n",
+        "<!-- runnable: gpu -->\n```sh\nx\n```\n",
+        "<!-- runnable -->\n```sh\nnever closed\n",
+    ],
+)
+def test_a_malformed_mark_is_an_error(tmp_path: Path, text: str) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(text)
+    with pytest.raises(AssertionError, match=r"page\.md:1"):
+        marked_blocks(page)
 
 
 def test_the_quick_start_is_marked_runnable() -> None:
@@ -239,6 +277,7 @@ def run_block(block: Block, workdir: Path, server: LiveServer | None) -> None:
         )
     except subprocess.TimeoutExpired as timeout:
         pytest.fail(f"{block.where}: still running after {BLOCK_TIMEOUT_S} s\n{timeout.output}")
+    print(f"--- {block.where} ({block.language})\n{result.stdout}{result.stderr}")  # -rP shows it
     assert result.returncode == 0, (
         f"{block.where} exited {result.returncode}\n--- script\n{script}"
         f"--- stdout\n{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-3000:]}"
@@ -248,7 +287,7 @@ def run_block(block: Block, workdir: Path, server: LiveServer | None) -> None:
 @pytest.mark.parametrize(
     "page",
     [page for page in PAGES if marked_blocks(page)],
-    ids=lambda p: p.relative_to(ROOT).as_posix(),
+    ids=shown,
 )
 def test_runnable_blocks_run(page: Path, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     blocks = marked_blocks(page)
@@ -259,3 +298,5 @@ def test_runnable_blocks_run(page: Path, tmp_path: Path, request: pytest.Fixture
         (tmp_path / name).symlink_to(ROOT / name)
     for block in blocks:
         run_block(block, tmp_path, server if block.needs_server else None)
+    if server is not None:
+        server.check_books()  # the server's counters balance after the page's sessions
