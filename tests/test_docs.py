@@ -41,15 +41,6 @@ from voxwire.transports.http.settings import ServerSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-# Pages that other branches of issue 14 add; links to them are allowed until they are
-# merged. Empty this set once they exist (the link test then checks them like any page).
-PENDING_PAGES = {
-    "docs/wyoming.md",
-    "docs/chat.md",
-    "docs/soak.md",
-    "docs/limits.md",
-    "docs/startup-and-errors.md",
-}
 LINKED_INTO_WORKDIR = (".venv", "examples", "tests")
 DOCUMENTED_ADDRESS = re.compile(r"(?:127\.0\.0\.1|localhost):8000\b")
 BLOCK_TIMEOUT_S = 300
@@ -163,8 +154,6 @@ def link_problems(page: Path, root: Path = ROOT) -> list[str]:
             linked = (page.parent / path_part).resolve() if path_part else page
             where = f"{page.relative_to(root)}:{number}: {target}"
             relative = linked.relative_to(root).as_posix() if linked.is_relative_to(root) else ""
-            if relative in PENDING_PAGES and not linked.exists():
-                continue
             if not linked.exists():
                 problems.append(f"{where}: no such file")
             elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
