@@ -153,7 +153,6 @@ def link_problems(page: Path, root: Path = ROOT) -> list[str]:
             path_part, _, anchor = target.partition("#")
             linked = (page.parent / path_part).resolve() if path_part else page
             where = f"{page.relative_to(root)}:{number}: {target}"
-            relative = linked.relative_to(root).as_posix() if linked.is_relative_to(root) else ""
             if not linked.exists():
                 problems.append(f"{where}: no such file")
             elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
