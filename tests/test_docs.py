@@ -175,7 +175,7 @@ def test_the_link_check_sees_a_missing_file_and_heading(tmp_path: Path) -> None:
     fake = tmp_path / "docs" / "page.md"
     fake.write_text(
         "# Title\n[ok](#title) [bad](#nothing) [gone](missing.md) [web](https://x.org/)\n"
-        "[pending](chat.md) [up](../docs/page.md#title)\n```\n[in code](ignored.md)\n```\n"
+        "[up](../docs/page.md#title)\n```\n[in code](ignored.md)\n```\n"
     )
     problems = link_problems(fake, root=tmp_path)
     assert [p.rsplit(": ", 1)[1] for p in problems] == ["no such heading", "no such file"]
