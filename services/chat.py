@@ -39,10 +39,8 @@ ANSWER_FROM_TRANSCRIPT: Final = (
 """The system message of a cascade prompt (the tiny model quotes reliably with it)."""
 
 
-class PromptTooLong(PeerError):
+class PromptTooLong(PeerError, code="context_length_exceeded"):
     """The messages (with their transcripts) are more tokens than the model takes."""
-
-    code = "context_length_exceeded"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from voxwire.engine.errors import PeerError
+from voxwire.engine.errors import InvalidValue
 from voxwire.models.interfaces import AudioArray, ChatMessage, GenerateOptions
 from voxwire.services import chat
 from voxwire.services.media import AudioLimits
@@ -38,10 +38,8 @@ CHAT_ALIASES: Final = ("gpt-4o-audio-preview", "gpt-4o-mini-audio-preview", "gpt
 """OpenAI model names that select the default chat model."""
 
 
-class InvalidAudioPart(PeerError):
+class InvalidAudioPart(InvalidValue):
     """An audio part that cannot be read (bad base64, unknown format)."""
-
-    code = "invalid_value"
 
 
 class InputAudio(BaseModel):
