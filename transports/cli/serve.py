@@ -201,6 +201,9 @@ def serve(
     """Serve the OpenAI Realtime API on /v1/realtime, the HTTP APIs, /health and /metrics."""
     import uvicorn
 
+    from voxwire.transports.cli.allocator import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before any model worker thread exists
     from voxwire.transports.cli import config as configuration
     from voxwire.transports.http.app import create_app
     from voxwire.transports.http.auth import api_keys_from
