@@ -201,9 +201,11 @@ def serve(
     """Serve the OpenAI Realtime API on /v1/realtime, the HTTP APIs, /health and /metrics."""
     import uvicorn
 
-    from voxwire.transports.cli.allocator import limit_malloc_arenas
+    from voxwire.transports.cli.allocator import tune_server_allocator
+    from voxwire.transports.cli.memory_probe import start_memory_probe
 
-    limit_malloc_arenas()  # before any model worker thread exists
+    tune_server_allocator()  # before any model worker thread exists
+    start_memory_probe()
     from voxwire.transports.cli import config as configuration
     from voxwire.transports.http.app import create_app
     from voxwire.transports.http.auth import api_keys_from

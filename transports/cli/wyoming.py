@@ -52,11 +52,11 @@ def wyoming(
 ) -> None:
     """Serve only Home Assistant's Wyoming protocol: asr, tts and wake."""
     from voxwire.transports.cli import config as configuration
-    from voxwire.transports.cli.allocator import limit_malloc_arenas
+    from voxwire.transports.cli.allocator import tune_server_allocator
     from voxwire.transports.cli.serve import load_reporter, preload_ids, start_runtime
     from voxwire.transports.wyoming.server import check_uri
 
-    limit_malloc_arenas()  # before any model worker thread exists
+    tune_server_allocator()  # before any model worker thread exists
     uris = list(uri or [DEFAULT_URI])
     for one in uris:
         try:
