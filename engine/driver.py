@@ -48,6 +48,16 @@ def _discard(_events: Sequence[Event], _facts: dict[str, float]) -> None:
     return None
 
 
+def _partial_key(item_id: str) -> str:
+    return f"{item_id}:partial"
+
+
+def _job_key(job: DecodeJob) -> str:
+    """The worker key of a job: a newer partial of an item replaces its queued one;
+    each final is its own."""
+    return _partial_key(job.item_id) if not job.is_final else f"{job.item_id}:{job.job_id}"
+
+
 class SessionDriver:
     """Connects one Session to an ASR worker inside a running event loop."""
 
@@ -96,12 +106,16 @@ class SessionDriver:
             await asyncio.wait(self._outstanding | self._tasks)
 
     def _dispatch(self) -> None:
+        for job in self.session.take_promotions():
+            # A speculative final turned out to be the final: someone waits on it now.
+            self.worker.promote(_job_key(job), PRIORITY_FINAL)
         for job in self.session.take_jobs():
             priority = _PRIORITIES[job.kind]
-            key = f"{job.item_id}:partial" if not job.is_final else None
+            # A final (speculative or not) makes the utterance's queued partial useless.
+            supersedes = _partial_key(job.item_id) if job.is_final else None
             try:
                 cfut: Future[DecodeResult] = self.worker.submit(
-                    job.request, priority=priority, key=key
+                    job.request, priority=priority, key=_job_key(job), supersedes=supersedes
                 )
             except (Overloaded, WorkerStopped) as exc:
                 self._deliver(self.session.fail(job, exc))

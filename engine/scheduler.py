@@ -2,8 +2,12 @@
 
 Inference never runs on the event loop: each worker runs its model in a
 thread of its own (CTranslate2, ONNX Runtime and torch release the GIL). Finals
-overtake partials; a newer partial of the same utterance supersedes a queued
-older one; requests from several sessions are batched when the backend can.
+overtake partials, oldest first; a newer partial of the same utterance supersedes a
+queued older one, and so does that utterance's final (its partial is wasted work);
+a speculative final that turns out to be the final is promoted to a final's
+priority. Requests from several sessions are batched when the backend can, but
+partial batches stay small (``max_partial_batch``): a batch that has started
+cannot be interrupted, so a final arriving meanwhile waits for at most that much.
 When the queue is full a partial is dropped (and counted) to make room, and a
 final that still finds no room is refused with :class:`Overloaded`.
 """
@@ -84,15 +88,22 @@ class ModelWorker(Generic[Req, Res]):
         name: str = "model",
         max_queue: int = 64,
         max_batch_size: int = 1,
+        max_partial_batch: int | None = None,
         threads: int = 1,
     ) -> None:
         """`threads` > 1 serves the queue from several threads at once; only for
-        backends that allow concurrent calls (e.g. CTranslate2 with num_workers)."""
-        if max_queue < 1 or max_batch_size < 1 or threads < 1:
-            raise ValueError("max_queue, max_batch_size and threads must be at least 1")
+        backends that allow concurrent calls (e.g. CTranslate2 with num_workers).
+        `max_partial_batch` caps batches of requests below a final's priority
+        (default: `max_batch_size`)."""
+        max_partial_batch = max_batch_size if max_partial_batch is None else max_partial_batch
+        if min(max_queue, max_batch_size, max_partial_batch, threads) < 1:
+            raise ValueError(
+                "max_queue, max_batch_size, max_partial_batch and threads must be at least 1"
+            )
         self.name = name
         self.max_queue = max_queue
         self.max_batch_size = max_batch_size
+        self.max_partial_batch = min(max_partial_batch, max_batch_size)
         self._run_batch = run_batch
         self._heap: list[_Entry[Req, Res]] = []
         self._by_key: dict[str, _Entry[Req, Res]] = {}
@@ -110,11 +121,20 @@ class ModelWorker(Generic[Req, Res]):
 
     # -- submitting ----------------------------------------------------------------------
 
-    def submit(self, request: Req, *, priority: int, key: str | None = None) -> Future[Res]:
+    def submit(
+        self,
+        request: Req,
+        *,
+        priority: int,
+        key: str | None = None,
+        supersedes: str | None = None,
+    ) -> Future[Res]:
         """Queue a request; returns a concurrent Future for its result.
 
         A request with the `key` of a queued request of the same priority replaces
-        it (the old future fails with Superseded).
+        it (the old future fails with Superseded), and so does one that `supersedes`
+        that key, whatever the old request's priority (a final replaces its
+        utterance's queued partial).
         """
         future: Future[Res] = Future()
         with self._cond:
@@ -122,10 +142,11 @@ class ModelWorker(Generic[Req, Res]):
                 raise WorkerStopped(f"{self.name} worker is stopped")
             self.stats.submitted += 1
             if key is not None:
-                old = self._by_key.pop(key, None)
-                if old is not None and old.priority == priority and self._remove(old):
-                    self.stats.superseded += 1
-                    old.future.set_exception(Superseded(key))
+                old = self._by_key.get(key)
+                if old is not None and old.priority == priority:
+                    self._supersede(key)
+            if supersedes is not None:
+                self._supersede(supersedes)
             if len(self._heap) >= self.max_queue and not self._evict_one_partial():
                 self.stats.refused += 1
                 raise Overloaded(f"{self.name} queue is full ({self.max_queue} requests)")
@@ -135,6 +156,18 @@ class ModelWorker(Generic[Req, Res]):
                 self._by_key[key] = entry
             self._cond.notify()
         return future
+
+    def promote(self, key: str, priority: int) -> bool:
+        """Give the queued request of `key` a higher `priority` (a lower number),
+        keeping its place among requests of that priority by age. Returns whether
+        such a request was waiting."""
+        with self._cond:
+            entry = self._by_key.get(key)
+            if entry is None or entry.priority <= priority:
+                return False
+            entry.priority = priority
+            heapq.heapify(self._heap)
+            return True
 
     async def run(self, request: Req, *, priority: int, key: str | None = None) -> Res:
         """Submit and await the result from asyncio code."""
@@ -169,6 +202,13 @@ class ModelWorker(Generic[Req, Res]):
 
     # -- internals -----------------------------------------------------------------------
 
+    def _supersede(self, key: str) -> None:
+        """Fail the queued request of `key` with Superseded (caller holds the lock)."""
+        old = self._by_key.pop(key, None)
+        if old is not None and self._remove(old):
+            self.stats.superseded += 1
+            old.future.set_exception(Superseded(key))
+
     def _remove(self, entry: _Entry[Req, Res]) -> bool:
         try:
             self._heap.remove(entry)
@@ -194,11 +234,8 @@ class ModelWorker(Generic[Req, Res]):
     def _take_batch(self) -> list[_Entry[Req, Res]]:
         first = heapq.heappop(self._heap)
         batch = [first]
-        while (
-            self._heap
-            and len(batch) < self.max_batch_size
-            and self._heap[0].priority == first.priority
-        ):
+        size = self.max_batch_size if first.priority == PRIORITY_FINAL else self.max_partial_batch
+        while self._heap and len(batch) < size and self._heap[0].priority == first.priority:
             batch.append(heapq.heappop(self._heap))
         for e in batch:
             if e.key is not None and self._by_key.get(e.key) is e:

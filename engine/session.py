@@ -207,6 +207,8 @@ class Session:
         self._items: dict[str, _Item] = {}
         self._open: _Item | None = None
         self._jobs: deque[DecodeJob] = deque()
+        self._promoted: list[DecodeJob] = []
+        """Speculative jobs handed out that became their item's final."""
         self._job_ids = itertools.count(1)
         self._item_ids = itertools.count(1)
         self._closed = False
@@ -413,6 +415,12 @@ class Session:
         self._jobs.clear()
         return jobs
 
+    def take_promotions(self) -> list[DecodeJob]:
+        """Speculative finals already handed out that became their item's final while
+        they wait (speech stopped where they end): the driver runs them as finals."""
+        promoted, self._promoted = self._promoted, []
+        return promoted
+
     def complete(self, job: DecodeJob, result: DecodeResult) -> list[Event]:
         """Hand back the result of a job; returns the events it causes."""
         item = self._items.get(job.item_id)
@@ -521,6 +529,8 @@ class Session:
                 self.counters.speculative_hits += 1
                 if item.speculative_result is not None:
                     events.extend(self._finish(item, spec, item.speculative_result))
+                elif all(job is not spec for job in self._jobs):
+                    self._promoted.append(spec)
                 return events
             if spec is not None:
                 self.counters.speculative_misses += 1

@@ -53,6 +53,9 @@ class StreamingOptions:
     """No partial decode before the utterance holds this much audio."""
     max_load_stretch: float = 4.0
     """At full load the interval grows up to this factor."""
+    agreement: int = 2
+    """Consecutive hypotheses that must agree on a word before it is committed
+    (LocalAgreement-n)."""
     commit_lag_words: int = 2
     """For words without times: words at the end of a hypothesis that a partial
     never commits (the audio edge cuts words, "jump|s")."""
@@ -81,6 +84,8 @@ class StreamingOptions:
             raise ValueError("partial_interval_ms must be positive")
         if self.commit_lag_words < 1:
             raise ValueError("commit_lag_words must be at least 1")
+        if self.agreement < 2:
+            raise ValueError("agreement must be at least 2")
         if self.partial_budget is not None and not 0.0 < self.partial_budget <= 1.0:
             raise ValueError("partial_budget must be in (0, 1]")
         if self.max_load_stretch < 1.0:
@@ -131,8 +136,9 @@ class UtterancePolicy:
         self.start = start
         self.words: list[TimedWord] = []
         """The committed words."""
-        self._previous: list[TimedWord] | None = None
-        self._previous_whole_until: int | None = None
+        self._history: list[tuple[list[TimedWord], int | None]] = []
+        """The last hypotheses after the committed words, newest last, each with the
+        time by which its words were heard whole (see :meth:`on_hypothesis`)."""
         self._tentative: list[TimedWord] = []
         self._last_request_end = start
         self._last_result_end = start
@@ -229,7 +235,7 @@ class UtterancePolicy:
     def _could_commit(self, audio_end: int) -> bool:
         """Whether a decode now could commit: the last hypothesis has a word that
         would pass the commit rules if the next one agrees."""
-        previous = self._previous
+        previous = self._history[-1][0] if self._history else None
         if not previous:
             return False
         if not self.words and audio_end - self.start < self._min_commit_samples:
@@ -291,34 +297,40 @@ class UtterancePolicy:
         tail = _tail(result, window)
         if tail is None or self._rereads(tail, window):
             # The decoder dropped the forced prefix or read committed audio again.
-            self._previous = None
+            self._history.clear()
             return ""
-        previous, previous_whole = self._previous, self._previous_whole_until
-        self._previous, self._previous_whole_until = tail, whole_until
+        history = [*self._history, (tail, whole_until)][-self.options.agreement :]
+        self._history = history
         self._tentative = tail
         agreed: list[TimedWord] = []
         heard_enough = bool(self.words) or audio_end - window.start >= self._min_commit_samples
-        if previous is not None and heard_enough:
+        if len(history) == self.options.agreement and heard_enough:
             lag = self.options.commit_lag_words
             guard = audio_end - self.options.commit_guard_ms * MODEL_RATE // 1000
-            for i, (old, new) in enumerate(zip(previous, tail, strict=False)):
-                if _norm(old.text) != _norm(new.text) or not _norm(new.text):
+            shortest = min(len(h) for h, _ in history)
+            for i, new in enumerate(tail[:shortest]):
+                if not _norm(new.text) or any(
+                    _norm(h[i].text) != _norm(new.text) for h, _ in history
+                ):
                     break
                 # Only words with right context can be agreed: the last ones may be
                 # cut off at the audio edge, unless a pause followed them.
-                heard_whole = _ends_by(new, whole_until) or _ends_by(old, previous_whole)
-                if not heard_whole:
+                if not any(_ends_by(h[i], whole) for h, whole in history):
                     if new.end is not None:
                         if new.end > guard:
                             break
-                    elif i >= min(len(previous), len(tail)) - lag:
+                    elif i >= shortest - lag:
                         break
                 agreed.append(new)
-            agreed.extend(self._overdue(tail[len(agreed) :], audio_end))
+            overdue = self._overdue(tail[len(agreed) :], audio_end)
+            agreed.extend(overdue)
+            # The words agreed on are the first of every hypothesis kept; words
+            # committed because they were overdue are only the newest one's.
+            kept = [(tail, whole_until)] if overdue else history
+            self._history = [(h[len(agreed) :], whole) for h, whole in kept]
         if not agreed:
             return ""
-        self._previous = tail[len(agreed) :]
-        self._tentative = self._previous
+        self._tentative = tail[len(agreed) :]
         return self._commit(agreed)
 
     def on_final(self, result: DecodeResult | str, window: DecodeWindow | None = None) -> str:
@@ -336,7 +348,7 @@ class UtterancePolicy:
         # Punctuation alone ("." decoded from trailing silence) carries no word.
         rest = [w for w in words[window.prefix_words :] if _norm(w)]
         self._tentative = []
-        self._previous = None
+        self._history.clear()
         return self._commit([TimedWord(w) for w in rest]) if rest else ""
 
     def fresh_window(self) -> DecodeWindow:

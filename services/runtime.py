@@ -65,6 +65,10 @@ LOADING_RETRY_S = 5.0
 DEFAULT_MODEL_WAIT_S = 30.0
 """How long a request that needs a model still loading waits before a 503."""
 
+PARTIAL_BATCH = 2
+"""Streaming partial decodes run at most this many to a batch: a final that arrives
+while a batch runs waits for it, and two tiny.en clips take a fraction of eight."""
+
 
 class ModelLoading(PeerError, code="model_loading", http_status=503, ws_close_code=1013):
     """The model is still loading (Hugging Face's 503 'currently loading')."""
@@ -286,6 +290,7 @@ class Runtime:
             name=f"asr:{asr.name}",
             max_queue=self.max_queue,
             max_batch_size=asr.max_batch_size if asr.supports_batching else 1,
+            max_partial_batch=PARTIAL_BATCH,
             threads=asr.max_concurrency,
         )
         # The streaming recogniser is the default ASR entry.

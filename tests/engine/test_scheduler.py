@@ -85,6 +85,83 @@ def test_newer_partial_supersedes_queued_one_of_same_key() -> None:
     worker.stop()
 
 
+def test_finals_go_oldest_first_across_sessions() -> None:
+    worker, model = blocked_worker()
+    p = worker.submit("p-a", priority=PRIORITY_PARTIAL, key="a:partial")
+    f1 = worker.submit("f-b", priority=PRIORITY_FINAL, key="b:1")
+    worker.submit("p-c", priority=PRIORITY_PARTIAL, key="c:partial")
+    f2 = worker.submit("f-c", priority=PRIORITY_FINAL, key="c:2")
+    model.gate.set()
+    assert f1.result(5) == "F-B" and f2.result(5) == "F-C" and p.result(5) == "P-A"
+    assert model.batches == [["hold"], ["f-b"], ["f-c"], ["p-a"], ["p-c"]]
+    worker.stop()
+
+
+def test_a_final_supersedes_its_utterances_queued_partial() -> None:
+    worker, model = blocked_worker()
+    mine = worker.submit("p-mine", priority=PRIORITY_PARTIAL, key="a:partial")
+    other = worker.submit("p-other", priority=PRIORITY_PARTIAL, key="b:partial")
+    final = worker.submit("f-mine", priority=PRIORITY_FINAL, key="a:1", supersedes="a:partial")
+    model.gate.set()
+    with pytest.raises(Superseded):
+        mine.result(5)
+    assert final.result(5) == "F-MINE" and other.result(5) == "P-OTHER"
+    assert model.batches == [["hold"], ["f-mine"], ["p-other"]]
+    assert worker.stats.superseded == 1
+    worker.stop()
+
+
+def test_superseding_a_partial_that_already_runs_changes_nothing() -> None:
+    model = GatedModel()
+    worker: ModelWorker[str, str] = ModelWorker(model, name="test")
+    running = worker.submit("p", priority=PRIORITY_PARTIAL, key="a:partial")
+    assert model.started.wait(5)
+    final = worker.submit("f", priority=PRIORITY_FINAL, key="a:1", supersedes="a:partial")
+    model.gate.set()
+    assert running.result(5) == "P" and final.result(5) == "F"
+    assert worker.stats.superseded == 0
+    worker.stop()
+
+
+def test_a_promoted_speculative_final_takes_its_place_among_finals_by_age() -> None:
+    worker, model = blocked_worker()
+    worker.submit("p", priority=PRIORITY_PARTIAL, key="a:partial")
+    spec = worker.submit("spec-b", priority=PRIORITY_SPECULATIVE, key="b:1")
+    worker.submit("spec-c", priority=PRIORITY_SPECULATIVE, key="c:2")
+    worker.submit("final-d", priority=PRIORITY_FINAL, key="d:3")
+    assert worker.promote("b:1", PRIORITY_FINAL)
+    assert not worker.promote("b:1", PRIORITY_FINAL)  # already a final
+    assert not worker.promote("unknown", PRIORITY_FINAL)
+    model.gate.set()
+    assert spec.result(5) == "SPEC-B"
+    assert model.batches == [["hold"], ["spec-b"], ["final-d"], ["spec-c"], ["p"]]
+    worker.stop()
+
+
+def test_partial_batches_stay_small_so_finals_wait_little() -> None:
+    worker, model = blocked_worker(max_batch_size=4, max_partial_batch=2)
+    partials = [worker.submit(f"p{i}", priority=PRIORITY_PARTIAL) for i in range(5)]
+    finals = [worker.submit(f"f{i}", priority=PRIORITY_FINAL) for i in range(3)]
+    model.gate.set()
+    assert [f.result(5) for f in partials + finals] == [
+        "P0",
+        "P1",
+        "P2",
+        "P3",
+        "P4",
+        "F0",
+        "F1",
+        "F2",
+    ]
+    assert model.batches[1:] == [["f0", "f1", "f2"], ["p0", "p1"], ["p2", "p3"], ["p4"]]
+    worker.stop()
+
+
+def test_partial_batch_size_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_partial_batch"):
+        ModelWorker(GatedModel(), max_partial_batch=0)
+
+
 def test_full_queue_drops_oldest_partial_then_refuses_finals() -> None:
     worker, model = blocked_worker(max_queue=2)
     p1 = worker.submit("p1", priority=PRIORITY_PARTIAL)

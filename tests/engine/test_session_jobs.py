@@ -54,6 +54,20 @@ def test_speculative_final_is_used_when_speech_really_stopped() -> None:
     assert s.counters.speculative_hits == 1
 
 
+def test_a_speculative_final_still_running_when_speech_stops_is_promoted_once() -> None:
+    s = Session(EnergyVad(), SessionOptions(partials=False))
+    s.feed(quiet(0.3))
+    s.feed(tone(1.0))
+    s.feed(quiet(0.2))
+    (spec,) = jobs_of(s, JobKind.SPECULATIVE)
+    assert s.take_promotions() == []  # speech may still resume: it stays speculative
+    s.feed(quiet(0.5))  # speech stopped where the speculative decode ends
+    (promoted,) = s.take_promotions()
+    assert promoted is spec and s.take_promotions() == [] and s.take_jobs() == []
+    events = s.complete(spec, DecodeResult(text="hello world"))
+    assert [type(e) for e in events] == [TranscriptionDelta, TranscriptionCompleted]
+
+
 def test_speculation_voided_when_speech_resumes() -> None:
     s = Session(EnergyVad(), SessionOptions(partials=False))
     s.feed(np.concatenate([quiet(0.3), tone(1.0), quiet(0.25)]))

@@ -1,6 +1,7 @@
 """The streaming-ASR policy on scripted hypotheses: LocalAgreement-2 commits, the bounded
 decode window, re-read detection from timestamps, tentative text and the cadence."""
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -47,6 +48,25 @@ def test_commits_only_what_two_hypotheses_agree_on() -> None:
     assert policy.on_partial("The quick brown fox jamps over", 20000) == " fox"
     assert policy.on_partial("The quick brown fox jumps over", 24000) == ""
     assert policy.on_partial("The quick brown fox jumps over the", 28000) == " jumps"
+
+
+def test_agreement_three_needs_three_hypotheses_in_a_row() -> None:
+    policy = UtterancePolicy(0, options(commit_lag_words=1, agreement=3))
+    assert policy.on_partial("the quick brown", 8000) == ""
+    assert policy.on_partial("The quick brown fox", 12000) == ""  # two agree: not enough
+    assert policy.on_partial("The quick crown fox jumps", 16000) == "The quick"
+    # "brown"/"crown": the three disagree, so "brown" waits for three that agree again.
+    assert policy.on_partial("The quick brown fox jumps", 20000) == ""
+    assert policy.on_partial("The quick brown fox jumps over", 24000) == ""
+    # The shortest of the three ends with "jumps": as the last word it is held back.
+    assert policy.on_partial("The quick brown fox jumps over", 28000) == " brown fox"
+    assert policy.on_final("The quick brown fox jumps over the dog") == " jumps over the dog"
+    assert policy.committed_text == "The quick brown fox jumps over the dog"
+
+
+def test_agreement_below_two_is_refused() -> None:
+    with pytest.raises(ValueError, match="agreement"):
+        options(agreement=1)
 
 
 def test_the_last_word_is_never_committed_early() -> None:
