@@ -110,6 +110,15 @@ def serve(
             help="Longer decoded audio in an HTTP or workflow input gets 413. (default: 25)",
         ),
     ] = None,
+    model_wait: Annotated[
+        float | None,
+        typer.Option(
+            "--model-wait",
+            min=0.001,
+            help="Seconds a request that needs a model still loading waits for it; then "
+            "503 with Retry-After. (default: 30)",
+        ),
+    ] = None,
     data_dir: Annotated[
         Path | None,
         typer.Option("--data-dir", help="Where state persists. (default: voxwire-data)"),
@@ -218,6 +227,7 @@ def serve(
         "ping_timeout": ping_timeout,
         "max_upload_mb": max_upload_mb,
         "max_audio_minutes": max_audio_minutes,
+        "model_wait": model_wait,
         "data_dir": None if data_dir is None else str(data_dir),
         "allow_url_inputs": allow_url_inputs,
         "public_metrics": public_metrics,
@@ -356,7 +366,9 @@ def start_runtime(plan: ServeConfig, model: str | None) -> Runtime:
 
     wanted = model or plan.defaults.get(ASR_TASK) or DEFAULT_ASR
     with _model_errors(wanted):
-        return Runtime.start(model, specs=plan.specs, defaults=dict(plan.defaults))
+        return Runtime.start(
+            model, specs=plan.specs, defaults=dict(plan.defaults), model_wait_s=plan.model_wait_s
+        )
 
 
 def preload_ids(runtime: Runtime, configured: tuple[str, ...]) -> tuple[str, ...]:

@@ -23,6 +23,7 @@ from voxwire.transports.cli.config import (
     read_config,
     resolve,
 )
+from voxwire.transports.cli.serve import start_runtime
 from voxwire.transports.http.settings import MiB, ServerSettings
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "voxwire.toml"
@@ -96,6 +97,23 @@ def test_command_line_overrides_the_file(tmp_path: Path) -> None:
     assert plan.port == 9100
     assert plan.settings.realtime.max_sessions == 3
     assert plan.settings.api_keys == ("cli",)
+
+
+def test_model_wait_from_the_file_and_the_command_line_reaches_the_runtime(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "[server]\nmodel_wait = 5\n")
+    assert resolve().model_wait_s == 30.0
+    assert load(path).model_wait_s == 5.0
+    plan = load(path, {"model_wait": 2.5})
+    assert plan.model_wait_s == 2.5
+    runtime = start_runtime(plan, None)
+    try:
+        assert runtime.model_wait_s == 2.5
+    finally:
+        runtime.close()
+    with pytest.raises(ConfigError, match=r"command line: model_wait: "):
+        load(path, {"model_wait": 0})
 
 
 def test_a_config_model_replaces_an_embedded_id(tmp_path: Path) -> None:
