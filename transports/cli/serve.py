@@ -20,7 +20,7 @@ import contextlib
 import errno
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
@@ -307,7 +307,11 @@ def serve(
             f"browser demo: http://{where}/); models load in the background, /health says when"
         )
         server = uvicorn.Server(server_config)
-        failed = start_loading(runtime, plan.preload, server)
+
+        def stop() -> None:
+            server.should_exit = True
+
+        failed = start_loading(runtime, plan.preload, stop)
         if service is None:
             server.run(sockets=[sock])
         else:
@@ -385,12 +389,12 @@ def preload_ids(runtime: Runtime, configured: tuple[str, ...]) -> tuple[str, ...
 
 
 def start_loading(
-    runtime: Runtime, configured: tuple[str, ...], server: uvicorn.Server
+    runtime: Runtime, configured: tuple[str, ...], stop: Callable[[], object]
 ) -> list[str]:
     """Load the models in the background; the list it returns fills with the ids of
     those that must load and failed (the streaming recogniser, the `configured`
-    preloads), and such a failure stops the server. Others that fail are reported in
-    /health and the log."""
+    preloads), and such a failure calls `stop` (from the loading thread) to stop the
+    server. Others that fail are reported in /health and the log."""
     report = load_reporter(runtime)
     must_load = {runtime.asr_name, *configured}
     failed: list[str] = []
@@ -399,7 +403,7 @@ def start_loading(
         report(model_id, seconds, failure)
         if failure is not None and model_id in must_load:
             failed.append(model_id)
-            server.should_exit = True
+            stop()
 
     runtime.start_loading(preload_ids(runtime, configured), on_loaded=on_loaded)
     return failed

@@ -239,6 +239,30 @@ preload = true
     assert "model 'broken'" in lines[0] and "voice.onnx" in lines[0]
 
 
+def test_wyoming_with_an_asr_model_that_fails_to_load_exits_in_one_line(tmp_path: Path) -> None:
+    """The listener is up when the recogniser fails to load: the command stops anyway,
+    with one error line and exit code 1, rather than serving without it."""
+    broken = tmp_path / "broken-whisper"
+    broken.mkdir()
+    (broken / "model.bin").write_bytes(b"not a CTranslate2 model")
+    path = write(
+        tmp_path,
+        f"""
+[models.broken]
+task = "asr"
+source = "{broken}"
+[defaults]
+asr = "broken"
+""",
+    )
+    result = run("wyoming", "--config", path, "--uri", f"tcp://127.0.0.1:{free_port()}")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if "error" in line]
+    assert len(lines) == 1, result.stderr
+    assert "model 'broken' failed to load" in lines[0]
+
+
 def test_serve_with_a_bad_config_exits_in_one_line(tmp_path: Path) -> None:
     path = write(tmp_path, "[server]\nmax_sesions = 4\n")
     result = run("serve", "--config", path)
