@@ -28,7 +28,7 @@ import typer
 
 from voxwire.engine.errors import ModelLoadError, ModelNotFound, VoxwireError
 from voxwire.transports.cli.main import EXIT_ERROR, describe_exception, error, fail, notice
-from voxwire.transports.cli.options import ConfigOption
+from voxwire.transports.cli.options import ConfigOption, ServedAsrModel
 
 if TYPE_CHECKING:
     import uvicorn
@@ -55,15 +55,7 @@ def serve(
     port: Annotated[
         int | None, typer.Option("--port", min=0, max=65535, help="TCP port. (default: 8000)")
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            help="Streaming ASR model: a catalogue id or an ASR spec "
-            "(default: the file's [defaults] asr, else the embedded one).",
-        ),
-    ] = None,
+    model: ServedAsrModel = None,
     max_sessions: Annotated[
         int | None,
         typer.Option(

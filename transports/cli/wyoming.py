@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from voxwire.transports.cli.main import EXIT_ERROR, notice
-from voxwire.transports.cli.options import ConfigOption
+from voxwire.transports.cli.options import ConfigOption, ServedAsrModel
 
 if TYPE_CHECKING:
     from voxwire.transports.wyoming.service import WyomingService
@@ -37,10 +37,7 @@ def wyoming(
         ),
     ] = None,
     config: ConfigOption = None,
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="Streaming ASR model (as `voxwire serve --model`)."),
-    ] = None,
+    model: ServedAsrModel = None,
     max_connections: Annotated[
         int | None,
         typer.Option("--max-connections", min=1, help="Connections at once. (default: 32)"),
