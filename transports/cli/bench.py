@@ -608,6 +608,7 @@ def bench_soak(
 ) -> None:
     """Memory, errors and balanced counters of a server under M minutes of mixed load."""
     from voxwire.transports.bench.soak import SoakOptions, run_soak_bench
+    from voxwire.transports.bench.soak_load import LoadMix
 
     options = SoakOptions(
         minutes=minutes,
@@ -615,11 +616,13 @@ def bench_soak(
         url=url,
         pid=pid,
         model=model,
-        transcription_streams=streams,
-        reply_streams=reply_streams,
-        classifiers=classifiers,
-        http_every_s=http_every_s,
-        abuse_every_s=abuse_every_s,
+        mix=LoadMix(
+            transcription_streams=streams,
+            reply_streams=reply_streams,
+            classifiers=classifiers,
+            http_every_s=http_every_s,
+            abuse_every_s=abuse_every_s,
+        ),
         sample_every_s=sample_every_s,
         output=output,
     )
