@@ -74,13 +74,13 @@ def wyoming(
     runtime = start_runtime(plan, model)
     load = functools.partial(start_loading, runtime, plan.preload)
     try:
+        from voxwire.services.slots import Slots
         from voxwire.transports.wyoming.server import build_service
-        from voxwire.transports.wyoming.service import LocalSlots
 
         settings = plan.settings
         service = build_service(
             runtime,
-            LocalSlots(settings.realtime.max_sessions),
+            Slots(settings.realtime.max_sessions),
             max_connections=settings.wyoming_max_connections,
             data_dir=settings.data_dir,
         )
