@@ -96,6 +96,7 @@ from voxwire.models.interfaces import (
     TranscribeOptions,
     Transcription,
     Word,
+    flat_float32,
 )
 from voxwire.models.stoppable_whisper import StopFlag, StoppableWhisper
 
@@ -236,13 +237,6 @@ def has_loop(words: Sequence[str], max_n: int = REPEAT_NGRAM_MAX) -> bool:
     return False
 
 
-def _audio_1d(audio: AudioArray) -> AudioArray:
-    samples = np.asarray(audio, dtype=np.float32)
-    if samples.ndim != 1:
-        samples = samples.reshape(-1)
-    return samples
-
-
 @dataclass
 class _Prepared:
     index: int
@@ -346,7 +340,7 @@ class FasterWhisperAsr:
         """(language, duration, lazy segments) of faster-whisper's long-form pipeline;
         with a `flag`, the pipeline checks it before each model step (see
         :mod:`voxwire.models.stoppable_whisper`)."""
-        samples = _audio_1d(audio)
+        samples = flat_float32(audio)
         language = options.language
         if language is None and not self.multilingual:
             language = "en"
@@ -390,7 +384,7 @@ class FasterWhisperAsr:
         return tok
 
     def _prepare(self, index: int, request: DecodeRequest) -> _Prepared:
-        samples = _audio_1d(request.audio)
+        samples = flat_float32(request.audio)
         duration = len(samples) / SAMPLE_RATE
         if duration > FULL_WINDOW_S + 1e-6:
             raise ValueError(

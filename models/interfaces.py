@@ -19,6 +19,11 @@ SAMPLE_RATE = 16_000
 AudioArray = npt.NDArray[np.float32]
 
 
+def flat_float32(audio: npt.ArrayLike) -> AudioArray:
+    """`audio` as one row of float32 samples, whatever its shape (a view when it can be)."""
+    return np.asarray(audio, dtype=np.float32).reshape(-1)
+
+
 @dataclass(frozen=True)
 class Word:
     """One word with its times in seconds from the start of the decoded audio."""

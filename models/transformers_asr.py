@@ -44,6 +44,7 @@ from voxwire.models.interfaces import (
     TranscribeOptions,
     Transcription,
     Word,
+    flat_float32,
 )
 
 CHUNK_SECONDS = 30
@@ -270,7 +271,7 @@ class TransformersAsr:
                 chunk = indices[b : b + self.max_batch_size]
                 began = time.perf_counter()
                 tokens = self._whisper_generate(
-                    [_clip(requests[i].audio) for i in chunk],
+                    [flat_float32(requests[i].audio) for i in chunk],
                     [starts[i] for i in chunk],
                     [prefixes[i] for i in chunk],
                     beam,
@@ -332,7 +333,7 @@ class TransformersAsr:
             chunk = requests[b : b + self.max_batch_size]
             began = time.perf_counter()
             decoded = self._ctc_run(
-                [_clip(r.audio) for r in chunk], any(r.word_timestamps for r in chunk)
+                [flat_float32(r.audio) for r in chunk], any(r.word_timestamps for r in chunk)
             )
             share = (time.perf_counter() - began) / len(chunk)
             for req, (text, words) in zip(chunk, decoded, strict=True):
@@ -365,7 +366,7 @@ class TransformersAsr:
         return Transcription(
             text=" ".join(s.text for s in segments),
             language=options.language or "en",
-            duration=len(_clip(audio)) / SAMPLE_RATE,
+            duration=len(flat_float32(audio)) / SAMPLE_RATE,
             segments=segments,
         )
 
@@ -373,7 +374,7 @@ class TransformersAsr:
         self, audio: AudioArray, options: TranscribeOptions
     ) -> Iterator[Segment]:
         """The segments of :meth:`transcribe`, one 30 s chunk decoded per segment asked for."""
-        samples = _clip(audio)
+        samples = flat_float32(audio)
         duration = len(samples) / SAMPLE_RATE
         step = CHUNK_SECONDS * SAMPLE_RATE
         previous = options.initial_prompt or ""
@@ -410,7 +411,3 @@ class TransformersAsr:
                     temperature=options.temperature,
                 )
                 count += 1
-
-
-def _clip(audio: AudioArray) -> AudioArray:
-    return np.asarray(audio, dtype=np.float32).reshape(-1)

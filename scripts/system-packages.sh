@@ -2,7 +2,7 @@
 # System libraries voxwire uses, by purpose: `serve` (the engine and the CLI) or `test`
 # (the suite's browser and second voice). Where apt-get and dpkg exist, the missing Debian
 # packages are installed; elsewhere this prints what to install by hand and exits 0, so
-# the Python set-up goes on (voxwire serves without them; see README "Set-up").
+# the Python set-up goes on (voxwire serves without them; see docs/development.md, "Set-up").
 set -euo pipefail
 
 purpose=${1:-serve}

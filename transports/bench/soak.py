@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,14 @@ from rich.table import Table
 
 from voxwire.engine.audio import MODEL_RATE
 from voxwire.transports.bench.http import http_base
-from voxwire.transports.bench.soak_load import Ledger, Load, LoadPlan, to_pcm16, wav_bytes
+from voxwire.transports.bench.soak_load import (
+    Ledger,
+    Load,
+    LoadMix,
+    LoadPlan,
+    to_pcm16,
+    wav_bytes,
+)
 from voxwire.transports.bench.soak_watch import MemoryWatch, MetricsBooks, memory_figures
 from voxwire.transports.bench.stream import (
     BenchError,
@@ -54,11 +61,7 @@ class SoakOptions:
     pid: int | None = None
     """The server's process id when --url names a server this user cannot see listen."""
     model: str | None = None
-    transcription_streams: int = 2
-    reply_streams: int = 1
-    classifiers: bool = True
-    http_every_s: float = 15.0
-    abuse_every_s: float = 20.0
+    mix: LoadMix = field(default_factory=LoadMix)
     sample_every_s: float = 5.0
     output: Path = Path("bench-results/soak.json")
 
@@ -103,11 +106,7 @@ def run_soak_bench(options: SoakOptions, err: Console) -> dict[str, Any]:
             http_url=base,
             speech=pcm,
             clip_wav=wav_bytes(pcm[: int(CLIP_SECONDS * MODEL_RATE) * 2]),
-            transcription_streams=options.transcription_streams,
-            reply_streams=options.reply_streams,
-            classifiers=options.classifiers,
-            http_every_s=options.http_every_s,
-            abuse_every_s=options.abuse_every_s,
+            mix=options.mix,
         )
         result = asyncio.run(_soak(options, plan, watch, handle, err))
     print_report(result, Console())
@@ -173,6 +172,7 @@ def _result(
     complete: bool,
 ) -> dict[str, Any]:
     settings = asdict(options)
+    settings.update(settings.pop("mix"))  # the report's options stay one flat table
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in settings.items()}
     return {
         "bench": "soak",

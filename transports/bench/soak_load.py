@@ -85,6 +85,19 @@ class Ledger:
 
 
 @dataclass(frozen=True)
+class LoadMix:
+    """How many clients of each kind talk to the server, and how often the periodic ones
+    come (0: never)."""
+
+    transcription_streams: int = 2
+    reply_streams: int = 1
+    classifiers: bool = True
+    """Live classifiers on the streams."""
+    http_every_s: float = 15.0
+    abuse_every_s: float = 20.0
+
+
+@dataclass(frozen=True)
 class LoadPlan:
     """Who talks to the server, and how often."""
 
@@ -96,11 +109,7 @@ class LoadPlan:
     """PCM16 LE mono at 16 kHz, spoken at real-time pace by every stream."""
     clip_wav: bytes
     """A few seconds of the speech as WAV, for HTTP transcriptions and classification."""
-    transcription_streams: int = 2
-    reply_streams: int = 1
-    classifiers: bool = True
-    http_every_s: float = 15.0
-    abuse_every_s: float = 20.0
+    mix: LoadMix = field(default_factory=LoadMix)
     stagger_s: float = 7.0
 
 
@@ -123,14 +132,14 @@ class Load:
             plan = self.plan
             clients: list[Awaitable[None]] = []
             delays = (i * plan.stagger_s for i in itertools.count())
-            for i in range(plan.transcription_streams):
+            for i in range(plan.mix.transcription_streams):
                 clients.append(self._later(next(delays), self._transcription_stream(i)))
-            for i in range(plan.reply_streams):
+            for i in range(plan.mix.reply_streams):
                 clients.append(self._later(next(delays), self._reply_stream(i)))
-            if plan.http_every_s > 0:
-                clients.append(self._every(plan.http_every_s, self._http_round()))
-            if plan.abuse_every_s > 0:
-                clients.append(self._every(plan.abuse_every_s, self._abuse_round()))
+            if plan.mix.http_every_s > 0:
+                clients.append(self._every(plan.mix.http_every_s, self._http_round()))
+            if plan.mix.abuse_every_s > 0:
+                clients.append(self._every(plan.mix.abuse_every_s, self._abuse_round()))
             await asyncio.gather(*clients)
 
     async def _later(self, delay: float, client: Awaitable[None]) -> None:
@@ -152,7 +161,7 @@ class Load:
     async def _transcription_stream(self, index: int) -> None:
         name = f"transcription-{index}"
         update = transcription_update(MODEL_RATE)
-        if self.plan.classifiers:
+        if self.plan.mix.classifiers:
             update["session"]["voxwire.classifiers"] = CLASSIFIERS
         url = f"{self.plan.ws_url}?intent=transcription"
         while not self.stopping():
@@ -518,4 +527,4 @@ def wav_bytes(pcm: bytes, rate: int = MODEL_RATE) -> bytes:
     return _wav_header(rate, len(pcm)) + pcm
 
 
-__all__ = ["Ledger", "Load", "LoadPlan", "bomb_wav", "to_pcm16", "wav_bytes"]
+__all__ = ["Ledger", "Load", "LoadMix", "LoadPlan", "bomb_wav", "to_pcm16", "wav_bytes"]

@@ -64,6 +64,21 @@ HttpUrlOption = Annotated[
 SpawnedModelOption = Annotated[
     str | None, typer.Option("--model", "-m", help="ASR model spec of the spawned server.")
 ]
+RequiredSpeechFile = Annotated[
+    Path, typer.Option("--file", "-f", help="Speech file (any format FFmpeg decodes).")
+]
+TrailingSilenceMs = Annotated[
+    int, typer.Option("--silence-ms", min=0, help="Silence sent after the file.")
+]
+VadSilenceMs = Annotated[
+    int,
+    typer.Option(
+        "--silence-ms",
+        min=100,
+        max=5000,
+        help="server_vad's hangover: turn_detection.silence_duration_ms.",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -214,9 +229,7 @@ def _print_table(result: dict[str, Any]) -> None:
 
 @bench_app.command("stream")
 def bench_stream(
-    file: Annotated[
-        Path, typer.Option("--file", "-f", help="Speech file (any format FFmpeg decodes).")
-    ],
+    file: RequiredSpeechFile,
     reference: Annotated[
         str | None,
         typer.Option(
@@ -258,9 +271,7 @@ def bench_stream(
         ),
     ] = None,
     output: JsonOutput = Path("bench-results/stream.json"),
-    silence_ms: Annotated[
-        int, typer.Option("--silence-ms", min=0, help="Silence sent after the file.")
-    ] = 1000,
+    silence_ms: TrailingSilenceMs = 1000,
     chunk_ms: Annotated[
         int, typer.Option("--chunk-ms", min=1, max=1000, help="Audio per binary frame.")
     ] = 20,
@@ -305,10 +316,7 @@ def bench_voice(
     file: SpeechFile = None,
     url: WsUrlOption = None,
     model: SpawnedModelOption = None,
-    silence_ms: Annotated[
-        int,
-        typer.Option("--silence-ms", min=100, max=5000, help="turn_detection.silence_duration_ms."),
-    ] = 500,
+    silence_ms: VadSilenceMs = 500,
     output: JsonOutput = Path("bench-results/voice.json"),
 ) -> None:
     """Voice-to-voice latency: end of speech to the first reply audio at the client."""
@@ -340,12 +348,8 @@ def bench_turns(
     eagerness: Annotated[
         list[str] | None, typer.Option("--eagerness", help="semantic_vad eagerness (repeat).")
     ] = None,
-    silence_ms: Annotated[
-        int, typer.Option("--silence-ms", min=100, max=5000, help="server_vad's hangover.")
-    ] = 500,
-    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
-        "bench-results/turns.json"
-    ),
+    silence_ms: VadSilenceMs = 500,
+    output: JsonOutput = Path("bench-results/turns.json"),
 ) -> None:
     """Turn-end latency after the last word and false turn ends per minute of speech,
     semantic_vad (Smart Turn) against server_vad."""
@@ -377,9 +381,7 @@ def bench_turns(
 
 @bench_app.command("http")
 def bench_http(
-    file: Annotated[
-        Path, typer.Option("--file", "-f", help="Speech file to transcribe (any format).")
-    ],
+    file: RequiredSpeechFile,
     concurrency: Annotated[
         str,
         typer.Option("--concurrency", help="Comma-separated requests in flight at once."),
@@ -396,10 +398,7 @@ def bench_http(
     formats: Annotated[
         str, typer.Option("--formats", help="Comma-separated speech response formats.")
     ] = "pcm,mp3",
-    url: Annotated[
-        str | None,
-        typer.Option("--url", help="http:// URL of a running server (default: start one)."),
-    ] = None,
+    url: HttpUrlOption = None,
     model: SpawnedModelOption = None,
     api_key: ServerApiKey = None,
     output: JsonOutput = Path("bench-results/http.json"),
@@ -491,9 +490,7 @@ def bench_webrtc(
     url: HttpUrlOption = None,
     model: SpawnedModelOption = None,
     api_key: ServerApiKey = None,
-    silence_ms: Annotated[
-        int, typer.Option("--silence-ms", min=0, help="Silence sent after the file.")
-    ] = 1500,
+    silence_ms: TrailingSilenceMs = 1500,
     output: JsonOutput = Path("bench-results/webrtc.json"),
 ) -> None:
     """End-of-speech-to-final latency over WebRTC beside the WebSocket (p50/p95)."""
@@ -536,9 +533,7 @@ def bench_wyoming(
     ] = None,
     stt: Annotated[bool, typer.Option("--stt/--no-stt", help="Measure speech to text.")] = True,
     tts: Annotated[bool, typer.Option("--tts/--no-tts", help="Measure text to speech.")] = True,
-    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
-        "bench-results/wyoming.json"
-    ),
+    output: JsonOutput = Path("bench-results/wyoming.json"),
 ) -> None:
     """Any Wyoming server as Home Assistant uses it: first partial, final and WER for
     speech streamed at real-time pace; first audio and total time for speech."""
@@ -572,10 +567,7 @@ def bench_soak(
     minutes: Annotated[
         float, typer.Option("--minutes", min=0.05, help="How long the load runs.")
     ] = 60.0,
-    file: Annotated[
-        Path | None,
-        typer.Option("--file", "-f", help="Speech the streams speak (default: Piper speaks)."),
-    ] = None,
+    file: SpeechFile = None,
     url: HttpUrlOption = None,
     pid: Annotated[
         int | None,
@@ -602,12 +594,11 @@ def bench_soak(
     sample_every_s: Annotated[
         float, typer.Option("--sample-every-s", min=0.5, help="Seconds between RSS samples.")
     ] = 5.0,
-    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
-        "bench-results/soak.json"
-    ),
+    output: JsonOutput = Path("bench-results/soak.json"),
 ) -> None:
     """Memory, errors and balanced counters of a server under M minutes of mixed load."""
     from voxwire.transports.bench.soak import SoakOptions, run_soak_bench
+    from voxwire.transports.bench.soak_load import LoadMix
 
     options = SoakOptions(
         minutes=minutes,
@@ -615,11 +606,13 @@ def bench_soak(
         url=url,
         pid=pid,
         model=model,
-        transcription_streams=streams,
-        reply_streams=reply_streams,
-        classifiers=classifiers,
-        http_every_s=http_every_s,
-        abuse_every_s=abuse_every_s,
+        mix=LoadMix(
+            transcription_streams=streams,
+            reply_streams=reply_streams,
+            classifiers=classifiers,
+            http_every_s=http_every_s,
+            abuse_every_s=abuse_every_s,
+        ),
         sample_every_s=sample_every_s,
         output=output,
     )
@@ -632,13 +625,8 @@ def bench_chat(
     max_tokens: Annotated[
         int, typer.Option("--max-tokens", min=2, max=1024, help="Tokens per answer.")
     ] = 48,
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="voxwire TOML file whose chat models count too."),
-    ] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")] = Path(
-        "bench-results/chat.json"
-    ),
+    config: ConfigOption = None,
+    output: JsonOutput = Path("bench-results/chat.json"),
 ) -> None:
     """Time to first token and tokens per second of each chat model."""
     from voxwire.models.registry import EMBEDDED_MODELS

@@ -49,6 +49,7 @@ from pydantic import (
 from voxwire.engine.errors import VoxwireError
 from voxwire.models.registry import BACKENDS, EMBEDDED_MODELS, ModelSpec, Task
 from voxwire.services.reply_openai_chat import ChatSettings
+from voxwire.services.runtime import DEFAULT_MODEL_WAIT_S
 from voxwire.transports.http.settings import MiB, ServerSettings
 from voxwire.transports.realtime.websocket import RealtimeLimits
 from voxwire.transports.webrtc.ice import IceServer
@@ -128,6 +129,8 @@ class ServerTable(_Table):
     wyoming: list[str] = Field(default_factory=list)
     """Wyoming listeners beside HTTP: tcp://HOST:PORT or unix:///PATH."""
     wyoming_max_connections: int = Field(_SETTINGS.wyoming_max_connections, ge=1)
+    model_wait: float = Field(DEFAULT_MODEL_WAIT_S, gt=0)
+    """Seconds a request that needs a model still loading waits for it, then 503."""
 
     @field_validator("wyoming")
     @classmethod
@@ -305,6 +308,8 @@ class ServeConfig:
     """Model ids to load at start-up."""
     source: str = "built-in defaults"
     """Where the configuration came from, for messages."""
+    model_wait_s: float = DEFAULT_MODEL_WAIT_S
+    """How long a request waits for a model still loading before a 503."""
 
 
 def read_config(path: Path) -> ConfigFile:
@@ -384,6 +389,7 @@ def resolve(
         defaults=defaults,
         preload=tuple(model_id for model_id, table in config.models.items() if table.preload),
         source=label,
+        model_wait_s=server.model_wait,
     )
 
 

@@ -28,6 +28,16 @@ AsrModelOption = Annotated[
         "(default: the embedded Whisper tiny.en).",
     ),
 ]
+ServedAsrModel = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Streaming ASR model: a catalogue id or an ASR spec "
+        "(default: the file's [defaults] asr, else the embedded one).",
+    ),
+]
+"""The streaming recogniser of a server (`voxwire serve`, `voxwire wyoming`)."""
 JsonOutput = Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")]
 SpeechFile = Annotated[
     Path | None,

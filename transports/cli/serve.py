@@ -20,7 +20,7 @@ import contextlib
 import errno
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
@@ -28,7 +28,7 @@ import typer
 
 from voxwire.engine.errors import ModelLoadError, ModelNotFound, VoxwireError
 from voxwire.transports.cli.main import EXIT_ERROR, describe_exception, error, fail, notice
-from voxwire.transports.cli.options import ConfigOption
+from voxwire.transports.cli.options import ConfigOption, ServedAsrModel
 
 if TYPE_CHECKING:
     import uvicorn
@@ -55,15 +55,7 @@ def serve(
     port: Annotated[
         int | None, typer.Option("--port", min=0, max=65535, help="TCP port. (default: 8000)")
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            help="Streaming ASR model: a catalogue id or an ASR spec "
-            "(default: the file's [defaults] asr, else the embedded one).",
-        ),
-    ] = None,
+    model: ServedAsrModel = None,
     max_sessions: Annotated[
         int | None,
         typer.Option(
@@ -108,6 +100,15 @@ def serve(
             "--max-audio-minutes",
             min=0.001,
             help="Longer decoded audio in an HTTP or workflow input gets 413. (default: 25)",
+        ),
+    ] = None,
+    model_wait: Annotated[
+        float | None,
+        typer.Option(
+            "--model-wait",
+            min=0.001,
+            help="Seconds a request that needs a model still loading waits for it; then "
+            "503 with Retry-After. (default: 30)",
         ),
     ] = None,
     data_dir: Annotated[
@@ -220,6 +221,7 @@ def serve(
         "ping_timeout": ping_timeout,
         "max_upload_mb": max_upload_mb,
         "max_audio_minutes": max_audio_minutes,
+        "model_wait": model_wait,
         "data_dir": None if data_dir is None else str(data_dir),
         "allow_url_inputs": allow_url_inputs,
         "public_metrics": public_metrics,
@@ -299,7 +301,11 @@ def serve(
             f"browser demo: http://{where}/); models load in the background, /health says when"
         )
         server = uvicorn.Server(server_config)
-        failed = start_loading(runtime, plan.preload, server)
+
+        def stop() -> None:
+            server.should_exit = True
+
+        failed = start_loading(runtime, plan.preload, stop)
         if service is None:
             server.run(sockets=[sock])
         else:
@@ -358,7 +364,9 @@ def start_runtime(plan: ServeConfig, model: str | None) -> Runtime:
 
     wanted = model or plan.defaults.get(ASR_TASK) or DEFAULT_ASR
     with _model_errors(wanted):
-        return Runtime.start(model, specs=plan.specs, defaults=dict(plan.defaults))
+        return Runtime.start(
+            model, specs=plan.specs, defaults=dict(plan.defaults), model_wait_s=plan.model_wait_s
+        )
 
 
 def preload_ids(runtime: Runtime, configured: tuple[str, ...]) -> tuple[str, ...]:
@@ -375,12 +383,12 @@ def preload_ids(runtime: Runtime, configured: tuple[str, ...]) -> tuple[str, ...
 
 
 def start_loading(
-    runtime: Runtime, configured: tuple[str, ...], server: uvicorn.Server
+    runtime: Runtime, configured: tuple[str, ...], stop: Callable[[], object]
 ) -> list[str]:
     """Load the models in the background; the list it returns fills with the ids of
     those that must load and failed (the streaming recogniser, the `configured`
-    preloads), and such a failure stops the server. Others that fail are reported in
-    /health and the log."""
+    preloads), and such a failure calls `stop` (from the loading thread) to stop the
+    server. Others that fail are reported in /health and the log."""
     report = load_reporter(runtime)
     must_load = {runtime.asr_name, *configured}
     failed: list[str] = []
@@ -389,7 +397,7 @@ def start_loading(
         report(model_id, seconds, failure)
         if failure is not None and model_id in must_load:
             failed.append(model_id)
-            server.should_exit = True
+            stop()
 
     runtime.start_loading(preload_ids(runtime, configured), on_loaded=on_loaded)
     return failed

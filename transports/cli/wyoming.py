@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from voxwire.transports.cli.main import notice
-from voxwire.transports.cli.options import ConfigOption
+from voxwire.transports.cli.main import EXIT_ERROR, notice
+from voxwire.transports.cli.options import ConfigOption, ServedAsrModel
 
 if TYPE_CHECKING:
     from voxwire.transports.wyoming.service import WyomingService
@@ -37,10 +37,7 @@ def wyoming(
         ),
     ] = None,
     config: ConfigOption = None,
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="Streaming ASR model (as `voxwire serve --model`)."),
-    ] = None,
+    model: ServedAsrModel = None,
     max_connections: Annotated[
         int | None,
         typer.Option("--max-connections", min=1, help="Connections at once. (default: 32)"),
@@ -50,10 +47,13 @@ def wyoming(
         typer.Option("--max-sessions", min=1, help="Audio streams at once. (default: 64)"),
     ] = None,
 ) -> None:
-    """Serve only Home Assistant's Wyoming protocol: asr, tts and wake."""
+    """Serve only Home Assistant's Wyoming protocol: asr, tts and wake.
+
+    If the streaming recogniser (or a model the configuration marks `preload`) fails to
+    load, the command stops with its error line (exit code 1)."""
     from voxwire.transports.cli import config as configuration
     from voxwire.transports.cli.allocator import tune_server_allocator
-    from voxwire.transports.cli.serve import load_reporter, preload_ids, start_runtime
+    from voxwire.transports.cli.serve import start_loading, start_runtime
     from voxwire.transports.wyoming.server import check_uri
 
     tune_server_allocator()  # before any model worker thread exists
@@ -70,41 +70,55 @@ def wyoming(
         "max_sessions": max_sessions,
         "wyoming_max_connections": max_connections,
     }
-    plan = configuration.resolve(
-        None if config is None else configuration.read_config(config),
-        {k: v for k, v in overrides.items() if v is not None},
-        source=None if config is None else str(config),
-    )
+    plan = configuration.load(config, {k: v for k, v in overrides.items() if v is not None})
     runtime = start_runtime(plan, model)
-    load = functools.partial(
-        runtime.start_loading, preload_ids(runtime, plan.preload), on_loaded=load_reporter(runtime)
-    )
+    load = functools.partial(start_loading, runtime, plan.preload)
     try:
+        from voxwire.services.slots import Slots
         from voxwire.transports.wyoming.server import build_service
-        from voxwire.transports.wyoming.service import LocalSlots
 
         settings = plan.settings
         service = build_service(
             runtime,
-            LocalSlots(settings.realtime.max_sessions),
+            Slots(settings.realtime.max_sessions),
             max_connections=settings.wyoming_max_connections,
             data_dir=settings.data_dir,
         )
         if stdio:
-            from voxwire.transports.wyoming.server import serve_stdio
-
-            load()
-            asyncio.run(serve_stdio(service))
+            failed = asyncio.run(_serve_stdio(service, load))
         else:
-            asyncio.run(_serve_until_signal(service, uris, load))
+            failed = asyncio.run(_serve_until_signal(service, uris, load))
     finally:
         runtime.close()
+    if failed:
+        raise typer.Exit(EXIT_ERROR)
+
+
+StartLoading = Callable[[Callable[[], object]], list[str]]
+"""Starts the background loads; a model that must load and fails calls the argument
+(from the loading thread). Returns the list that fills with the ids of such models."""
+
+
+async def _serve_stdio(service: WyomingService, load: StartLoading) -> list[str]:
+    """One client on stdin/stdout, until stdin closes or a model that must load fails."""
+    from voxwire.transports.wyoming.server import serve_stdio
+
+    serving = asyncio.ensure_future(serve_stdio(service))
+    loop = asyncio.get_running_loop()
+    failed = load(functools.partial(loop.call_soon_threadsafe, serving.cancel))
+    try:
+        await serving
+    except asyncio.CancelledError:
+        if not failed:
+            raise
+    return failed
 
 
 async def _serve_until_signal(
-    service: WyomingService, uris: list[str], load: Callable[[], None]
-) -> None:
-    """Listen on `uris`, then `load` the models (in the background) until a signal."""
+    service: WyomingService, uris: list[str], load: StartLoading
+) -> list[str]:
+    """Listen on `uris`, then `load` the models (in the background) until a signal or a
+    model that must load fails; the ids of those that failed."""
     from voxwire.transports.wyoming.server import WyomingServers
 
     servers = WyomingServers(service, uris)
@@ -115,9 +129,10 @@ async def _serve_until_signal(
             loop.add_signal_handler(sig, stop.set)
     await servers.start()
     notice(f"serving Wyoming on {', '.join(uris)}")
-    load()
+    failed = load(functools.partial(loop.call_soon_threadsafe, stop.set))
     try:
         await stop.wait()
     finally:
         notice("stopping")
         await servers.stop()
+    return failed

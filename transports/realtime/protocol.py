@@ -172,26 +172,28 @@ class SessionSettings(_Lenient):
     voxwire: VoxwireSettings | None = None
 
 
-class SessionUpdate(_Lenient):
-    type: Literal["session.update"]
+class _ClientEvent(_Lenient):
+    """A client event: its `event_id` (optional) names it in the error that answers it."""
+
     event_id: Name | None = None
+
+
+class SessionUpdate(_ClientEvent):
+    type: Literal["session.update"]
     session: SessionSettings
 
 
-class AudioAppend(_Lenient):
+class AudioAppend(_ClientEvent):
     type: Literal["input_audio_buffer.append"]
-    event_id: Name | None = None
     audio: str
 
 
-class AudioCommit(_Lenient):
+class AudioCommit(_ClientEvent):
     type: Literal["input_audio_buffer.commit"]
-    event_id: Name | None = None
 
 
-class AudioClear(_Lenient):
+class AudioClear(_ClientEvent):
     type: Literal["input_audio_buffer.clear"]
-    event_id: Name | None = None
 
 
 class ResponseSettings(_Lenient):
@@ -207,21 +209,18 @@ class ResponseSettings(_Lenient):
     )
 
 
-class ResponseCreate(_Lenient):
+class ResponseCreate(_ClientEvent):
     type: Literal["response.create"]
-    event_id: Name | None = None
     response: ResponseSettings | None = None
 
 
-class ResponseCancel(_Lenient):
+class ResponseCancel(_ClientEvent):
     type: Literal["response.cancel"]
-    event_id: Name | None = None
     response_id: Name | None = None
 
 
-class ItemTruncate(_Lenient):
+class ItemTruncate(_ClientEvent):
     type: Literal["conversation.item.truncate"]
-    event_id: Name | None = None
     item_id: Name
     content_index: int = Field(ge=0, le=MAX_LIST_ITEMS)
     audio_end_ms: int = Field(ge=0, le=MAX_AUDIO_END_MS)
@@ -256,25 +255,22 @@ class ItemIn(_Lenient):
         return " ".join(p.strip() for p in parts if p.strip())
 
 
-class ItemCreate(_Lenient):
+class ItemCreate(_ClientEvent):
     type: Literal["conversation.item.create"]
-    event_id: Name | None = None
     previous_item_id: Name | None = None
     item: ItemIn
 
 
-class OutputAudioClear(_Lenient):
+class OutputAudioClear(_ClientEvent):
     """WebRTC only: drop the reply audio the server has not played yet."""
 
     type: Literal["output_audio_buffer.clear"]
-    event_id: Name | None = None
 
 
-class StatsRequest(_Lenient):
+class StatsRequest(_ClientEvent):
     """voxwire's own: ask for the session's audio counters ('nothing lost', checkable)."""
 
     type: Literal["voxwire.session.stats"]
-    event_id: Name | None = None
 
 
 ClientEvent = (

@@ -105,14 +105,18 @@ def error_type(error: BaseException) -> Literal["invalid_request_error", "server
 # -- the session -----------------------------------------------------------------------
 
 
-class SessionCreated(ServerEvent):
+class _SessionState(ServerEvent):
+    """The session's whole configuration, as the client would send it."""
+
+    session: dict[str, Any]
+
+
+class SessionCreated(_SessionState):
     type: Literal["session.created"] = "session.created"
-    session: dict[str, Any]
 
 
-class SessionUpdated(ServerEvent):
+class SessionUpdated(_SessionState):
     type: Literal["session.updated"] = "session.updated"
-    session: dict[str, Any]
 
 
 class SessionStats(ServerEvent):
@@ -168,16 +172,19 @@ class WakeWordDetected(ServerEvent):
 # -- the conversation ------------------------------------------------------------------
 
 
-class ConversationItemAdded(ServerEvent):
+class _ConversationItem(ServerEvent):
+    """An item of the conversation and the one before it."""
+
+    previous_item_id: str | None
+    item: dict[str, Any]
+
+
+class ConversationItemAdded(_ConversationItem):
     type: Literal["conversation.item.added"] = "conversation.item.added"
-    previous_item_id: str | None
-    item: dict[str, Any]
 
 
-class ConversationItemDone(ServerEvent):
+class ConversationItemDone(_ConversationItem):
     type: Literal["conversation.item.done"] = "conversation.item.done"
-    previous_item_id: str | None
-    item: dict[str, Any]
 
 
 class ConversationItemTruncated(ServerEvent):
@@ -190,14 +197,18 @@ class ConversationItemTruncated(ServerEvent):
 # -- responses -------------------------------------------------------------------------
 
 
-class ResponseCreated(ServerEvent):
+class _ResponseState(ServerEvent):
+    """A reply as a whole: its id, status, output and usage."""
+
+    response: dict[str, Any]
+
+
+class ResponseCreated(_ResponseState):
     type: Literal["response.created"] = "response.created"
-    response: dict[str, Any]
 
 
-class ResponseDone(ServerEvent):
+class ResponseDone(_ResponseState):
     type: Literal["response.done"] = "response.done"
-    response: dict[str, Any]
 
 
 class _ReplyAudioBuffer(ServerEvent):

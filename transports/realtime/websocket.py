@@ -36,6 +36,7 @@ from voxwire.engine.session import Session, SessionCounters
 from voxwire.services import g711
 from voxwire.services.reply_handlers import EchoHandler, ReplyHandler
 from voxwire.services.runtime import Runtime
+from voxwire.services.slots import Slots
 from voxwire.services.speakers import SpeakerStore
 from voxwire.transports.realtime.classifiers import LiveClassifiers
 from voxwire.transports.realtime.peer import AudioSink, EventPeer, WebSocketPeer
@@ -103,34 +104,22 @@ class RealtimeLimits:
             raise ValueError("send_timeout_s must be positive")
 
 
-class SessionSlots:
-    """Counts live Realtime sessions against the limit; a slot is taken before anything
-    else is allocated and given back when the connection is gone."""
+class SessionSlots(Slots):
+    """The :class:`Slots` of the Realtime API (WebSocket sessions and WebRTC calls, and
+    Wyoming streams beside them), with the live sessions and the counters of those that
+    have ended."""
 
     def __init__(self, limit: int) -> None:
-        self.limit = limit
+        super().__init__(limit)
         self.active: dict[str, RealtimeConnection] = {}
-        self._reserved = 0
         self.opened = 0
         """Sessions opened since start (metrics)."""
-        self.refused = 0
-        """Connections refused at the limit since start (metrics)."""
         self.finished = SessionCounters()
         """The counters of every session that has ended, summed (metrics add the live ones)."""
         self.finished_replies = ReplyCounters()
         """The reply counters of every session that has ended, summed."""
         self.ended: dict[str, int] = {}
         """Sessions ended since start, by reason (see `RealtimeConnection.end_reason`)."""
-
-    def try_reserve(self) -> bool:
-        if self._reserved >= self.limit:
-            self.refused += 1
-            return False
-        self._reserved += 1
-        return True
-
-    def release(self) -> None:
-        self._reserved -= 1
 
     def register(self, connection: RealtimeConnection) -> None:
         """A session is open: count it and make its live counters visible."""
@@ -146,10 +135,6 @@ class SessionSlots:
             _add_counters(self.finished_replies, connection.replies.counters)
             reason = connection.end_reason
             self.ended[reason] = self.ended.get(reason, 0) + 1
-
-    @property
-    def in_use(self) -> int:
-        return self._reserved
 
 
 def _add_counters(total: Any, more: Any) -> None:

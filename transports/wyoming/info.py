@@ -120,7 +120,7 @@ def build_info(service: WyomingService) -> Info:
     words = [
         WakeModel(
             name=word,
-            description=f"{word} ({entry.spec.id}; {entry.spec.licence or 'see the README'})",
+            description=f"{word} ({entry.spec.id}; {entry.spec.licence or 'see docs/models.md'})",
             **_of_backend(entry.spec.backend),
             languages=["en"],
             phrase=word.replace("_", " "),

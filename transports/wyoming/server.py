@@ -14,9 +14,10 @@ from wyoming.server import AsyncServer, AsyncStdioServer
 
 from voxwire.services import speakers
 from voxwire.services.runtime import Runtime
+from voxwire.services.slots import Slots
 from voxwire.transports.wyoming.handler import WyomingConnection
 from voxwire.transports.wyoming.limits import WyomingLimits
-from voxwire.transports.wyoming.service import Slots, WyomingService
+from voxwire.transports.wyoming.service import WyomingService
 
 log = logging.getLogger(__name__)
 

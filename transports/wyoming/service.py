@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from voxwire.engine.errors import ModelNotFound
 from voxwire.models.interfaces import SpeechSynthesizer, WakeWordModel
 from voxwire.models.registry import Task
 from voxwire.services.runtime import CatalogEntry, Runtime
+from voxwire.services.slots import Slots
 from voxwire.services.speakers import SpeakerStore
 from voxwire.transports.wyoming.limits import WyomingLimits, WyomingStats
 
@@ -19,33 +20,6 @@ log = logging.getLogger(__name__)
 ASR: Task = "automatic-speech-recognition"
 TTS: Task = "text-to-speech"
 WAKE_BACKEND = "openwakeword"
-
-
-class Slots(Protocol):
-    """A shared bound on live audio sessions (the Realtime API's session slots)."""
-
-    def try_reserve(self) -> bool: ...
-
-    def release(self) -> None: ...
-
-
-class LocalSlots:
-    """Slots of a Wyoming-only process."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.in_use = 0
-        self.refused = 0
-
-    def try_reserve(self) -> bool:
-        if self.in_use >= self.limit:
-            self.refused += 1
-            return False
-        self.in_use += 1
-        return True
-
-    def release(self) -> None:
-        self.in_use -= 1
 
 
 @dataclass

@@ -23,6 +23,7 @@ from voxwire.transports.cli.config import (
     read_config,
     resolve,
 )
+from voxwire.transports.cli.serve import start_runtime
 from voxwire.transports.http.settings import MiB, ServerSettings
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "voxwire.toml"
@@ -96,6 +97,23 @@ def test_command_line_overrides_the_file(tmp_path: Path) -> None:
     assert plan.port == 9100
     assert plan.settings.realtime.max_sessions == 3
     assert plan.settings.api_keys == ("cli",)
+
+
+def test_model_wait_from_the_file_and_the_command_line_reaches_the_runtime(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "[server]\nmodel_wait = 5\n")
+    assert resolve().model_wait_s == 30.0
+    assert load(path).model_wait_s == 5.0
+    plan = load(path, {"model_wait": 2.5})
+    assert plan.model_wait_s == 2.5
+    runtime = start_runtime(plan, None)
+    try:
+        assert runtime.model_wait_s == 2.5
+    finally:
+        runtime.close()
+    with pytest.raises(ConfigError, match=r"command line: model_wait: "):
+        load(path, {"model_wait": 0})
 
 
 def test_a_config_model_replaces_an_embedded_id(tmp_path: Path) -> None:
@@ -219,6 +237,30 @@ preload = true
     lines = [line for line in result.stderr.strip().splitlines() if "error" in line]
     assert len(lines) == 1, result.stderr
     assert "model 'broken'" in lines[0] and "voice.onnx" in lines[0]
+
+
+def test_wyoming_with_an_asr_model_that_fails_to_load_exits_in_one_line(tmp_path: Path) -> None:
+    """The listener is up when the recogniser fails to load: the command stops anyway,
+    with one error line and exit code 1, rather than serving without it."""
+    broken = tmp_path / "broken-whisper"
+    broken.mkdir()
+    (broken / "model.bin").write_bytes(b"not a CTranslate2 model")
+    path = write(
+        tmp_path,
+        f"""
+[models.broken]
+task = "asr"
+source = "{broken}"
+[defaults]
+asr = "broken"
+""",
+    )
+    result = run("wyoming", "--config", path, "--uri", f"tcp://127.0.0.1:{free_port()}")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if "error" in line]
+    assert len(lines) == 1, result.stderr
+    assert "model 'broken' failed to load" in lines[0]
 
 
 def test_serve_with_a_bad_config_exits_in_one_line(tmp_path: Path) -> None:

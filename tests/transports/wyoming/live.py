@@ -21,10 +21,11 @@ from wyoming.event import Event
 
 from voxwire.engine.audio import float32_to_pcm16
 from voxwire.services.runtime import Runtime
+from voxwire.services.slots import Slots
 from voxwire.transports.bench.stream import free_port
 from voxwire.transports.wyoming.limits import WyomingLimits
 from voxwire.transports.wyoming.server import WyomingServers
-from voxwire.transports.wyoming.service import LocalSlots, WyomingService
+from voxwire.transports.wyoming.service import WyomingService
 
 T = TypeVar("T")
 
@@ -35,7 +36,7 @@ EVENT_TIMEOUT_S = 60.0
 @dataclass
 class LiveWyoming:
     service: WyomingService
-    slots: LocalSlots
+    slots: Slots
     port: int
     socket_path: Path
     loop: asyncio.AbstractEventLoop
@@ -78,7 +79,7 @@ def live_wyoming(
     runtime: Runtime, tmp: Path, limits: WyomingLimits | None = None, max_sessions: int = 8
 ) -> Iterator[LiveWyoming]:
     """Serve Wyoming on a free loopback port and a unix socket under `tmp`."""
-    slots = LocalSlots(max_sessions)
+    slots = Slots(max_sessions)
     service = WyomingService(runtime, slots, limits or WyomingLimits())
     port = free_port()
     socket_path = tmp / "wyoming.sock"
