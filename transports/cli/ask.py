@@ -50,7 +50,7 @@ def ask(
 async def _answer(
     runtime: Runtime, audio: AudioArray, question: str, options: GenerateOptions
 ) -> None:
-    entry = runtime.resolve(None, chat.CHAT)
+    entry = chat.resolve_chat(runtime, None)
     message = ChatMessage("user", question, (audio,))
     reply = await chat.answer(runtime, entry, [message], options)
     async for text in reply.text():

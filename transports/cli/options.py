@@ -1,7 +1,16 @@
 """Command-line options that several `voxwire` commands share, declared once.
 
 Each is an ``Annotated`` type for a typer parameter; the command gives the default:
-``output: JsonOutput = Path("bench-results/asr.json")``.
+``output: ChatModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--chat-model",
+        help="Chat model: a native audio LLM (Qwen2-Audio, Voxtral) or a text chat model, "
+        "as a model directory or a hub id in the local cache, or a .gguf file "
+        "(default: the embedded SmolLM2, a cascade through the recogniser).",
+    ),
+]
+JsonOutput = Path("bench-results/asr.json")``.
 """
 
 from __future__ import annotations
@@ -26,6 +35,15 @@ AsrModelOption = Annotated[
         "-m",
         help="ASR model: a catalogue id, a model directory or 'transformers:<id>' "
         "(default: the embedded Whisper tiny.en).",
+    ),
+]
+ChatModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--chat-model",
+        help="Chat model: a native audio LLM (Qwen2-Audio, Voxtral) or a text chat model, "
+        "as a model directory or a hub id in the local cache, or a .gguf file "
+        "(default: the embedded SmolLM2, a cascade through the recogniser).",
     ),
 ]
 JsonOutput = Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")]
