@@ -4,7 +4,7 @@ counts, `max_tokens`, the chunk sequence and errors, not meaning):
 
 * `POST /v1/chat/completions` through the official `openai` SDK, streaming and not;
 * Hugging Face's `POST /models/{id}` for audio-text-to-text, and its refusal of a text
-  model;
+  model; a workflow whose audio-text-to-text node's answer feeds a text classifier;
 * a client that hangs up mid-stream stops the generation (the server's counters show
   it cancelled early) and the next request is answered at once.
 """
@@ -26,6 +26,7 @@ from tests.tiny_audio_llms import BUILDERS
 from voxwire.models.registry import DEFAULT_CHAT, EMBEDDED_MODELS, chat_model_spec
 from voxwire.models.transformers_chat import GenerationStats
 from voxwire.services.runtime import Runtime
+from voxwire.transports.http.settings import ServerSettings
 
 pytestmark = pytest.mark.slow
 
@@ -37,8 +38,9 @@ def native_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     root = tmp_path_factory.mktemp("tiny-audio-llms")
     specs = [chat_model_spec(str(build(root / name))) for name, build in BUILDERS.items()]
     runtime = Runtime.load(specs=[*EMBEDDED_MODELS, *specs])
+    settings = ServerSettings(data_dir=root / "data")
     try:
-        with live_server(runtime) as live:
+        with live_server(runtime, settings) as live:
             yield live
     finally:
         runtime.close()
@@ -132,6 +134,33 @@ def test_hugging_face_refuses_audio_for_a_text_model_and_urls_when_off(
     body = {"inputs": wav, "parameters": {"max_new_tokens": 100_000}}
     answer = httpx2.post(f"{native_server.http_url}/models/{MODELS[0]}", json=body)
     assert answer.status_code == 400 and "max_new_tokens" in answer.json()["error"]
+
+
+def test_a_workflow_node_answers_and_feeds_a_text_classifier(
+    native_server: LiveServer, wav: str
+) -> None:
+    model = MODELS[-1]
+    definition = {
+        "id": "audio-notes",
+        "nodes": [
+            {"id": "answer", "model": model, "prompt": "Action items?", "max_new_tokens": 4},
+            {"id": "mood", "model": "vader", "input": "answer"},
+        ],
+    }
+    url = native_server.http_url + "/v1/workflows"
+    created = httpx2.post(url, json=definition)
+    assert created.status_code == 201, created.text
+    inputs = {"inputs": [{"id": "a", "data": {"audio": {"base64": wav}}}]}
+    answer = httpx2.post(f"{url}/audio-notes/results", json=inputs, timeout=120)
+    assert answer.status_code == 200, answer.text
+    (result,) = answer.json()["results"]
+    assert result["status"]["code"] == 10000, result
+    outputs = {o["node_id"]: o for o in result["outputs"]}
+    assert len(outputs["answer"]["data"]["text"]["raw"].split()) == 4
+    assert outputs["mood"]["data"]["concepts"]
+    text_model = {"id": "wrong", "nodes": [{"id": "a", "model": DEFAULT_CHAT}]}
+    refused = httpx2.post(url, json=text_model)
+    assert refused.status_code == 400 and "text-generation" in refused.text
 
 
 def test_a_client_that_hangs_up_stops_the_generation(native_server: LiveServer, wav: str) -> None:
