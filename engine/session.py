@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import itertools
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 _session_ids = itertools.count(1)
 
+REMEMBERED_SPANS = 32
+"""Committed items whose audio the session can still hand out (item_audio)."""
 RECENT_TRANSCRIPTS = 2
 """Earlier transcripts passed as context to the next utterance's decodes (as Whisper
 conditions on previous text): short utterances are heard much better with them."""
@@ -205,6 +207,8 @@ class Session:
         self._set_judge(self.options.semantic_turn)
         self.counters = SessionCounters()
         self._items: dict[str, _Item] = {}
+        self._spans: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        """Where the recent committed items' audio lies (16 kHz), newest last."""
         self._open: _Item | None = None
         self._jobs: deque[DecodeJob] = deque()
         self._promoted: list[DecodeJob] = []
@@ -567,6 +571,10 @@ class Session:
         return item
 
     def _committed(self, item: _Item) -> InputAudioCommitted:
+        assert item.end is not None
+        self._spans[item.item_id] = (item.start, item.end)
+        while len(self._spans) > REMEMBERED_SPANS:
+            self._spans.popitem(last=False)
         event = InputAudioCommitted(item_id=item.item_id, previous_item_id=self._previous_item_id)
         self._previous_item_id = item.item_id
         return event
@@ -674,6 +682,17 @@ class Session:
         self._retire(item)
         self.counters.items_completed += 1
         return events
+
+    def item_audio(self, item_id: str) -> npt.NDArray[np.float32] | None:
+        """The 16 kHz audio of a recently committed item, or None when it is not one of
+        the last :data:`REMEMBERED_SPANS` or its audio has left the ring buffer."""
+        span = self._spans.get(item_id)
+        if span is None:
+            return None
+        try:
+            return self.buffer.read(*span)
+        except AudioEvicted:
+            return None
 
     @property
     def open_items(self) -> int:

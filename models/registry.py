@@ -236,6 +236,7 @@ Task = Literal[
     "text-to-speech",
     "speaker-embedding",
     "text-generation",
+    "audio-text-to-text",
 ]
 
 TASKS: tuple[Task, ...] = get_args(Task)
@@ -251,7 +252,7 @@ class ModelSpec:
     """faster-whisper | transformers (ASR); silero (VAD); silero-speech | openwakeword |
     transformers (audio classification); vader | minilm-intent | transformers (text
     classification); piper (text to speech); resemblyzer (speaker embedding); gguf | transformers
-    (text generation: a chat model)."""
+    (text generation: a chat model); transformers (audio-text-to-text: Qwen2-Audio, Voxtral)."""
     source: str | None = None
     """A path or hub id; None for the embedded model of the backend. openwakeword: the
     wake words, comma-separated ("hey_jarvis,alexa"); minilm-intent: a TOML or JSON
@@ -269,6 +270,7 @@ BACKENDS: dict[Task, tuple[str, ...]] = {
     "text-to-speech": ("piper",),
     "speaker-embedding": ("resemblyzer",),
     "text-generation": ("gguf", "transformers"),
+    "audio-text-to-text": ("transformers",),
 }
 
 DEFAULT_TTS = "piper-joe"
@@ -390,6 +392,8 @@ def load_model(spec: ModelSpec) -> object:
         return VaderSentiment(spec.id)
     if spec.task == "text-generation":
         return _chat(spec)
+    if spec.task == "audio-text-to-text":
+        return _audio_chat(spec)
     if spec.backend in _BACKEND_LOADERS:
         return _BACKEND_LOADERS[spec.backend](spec)
     if spec.backend == "transformers":
@@ -462,6 +466,40 @@ def _chat(spec: ModelSpec) -> object:
             raise ModelNotFoundError(f"model {spec.id!r}: no GGUF file at {spec.source!r}")
         return TransformersChat(converted_gguf(source), name=spec.id, device=spec.device)
     return TransformersChat(spec.source, name=spec.id, device=spec.device)
+
+
+def _audio_chat(spec: ModelSpec) -> object:
+    from voxwire.models.transformers_audio_chat import TransformersAudioChat
+
+    if spec.source is None:
+        raise ModelNotFoundError(
+            f"model {spec.id!r}: audio-text-to-text models need a source "
+            "(a model directory or a hub id in the local cache)"
+        )
+    return TransformersAudioChat(spec.source, name=spec.id, device=spec.device)
+
+
+def chat_model_spec(source: str) -> ModelSpec:
+    """The catalogue entry of `--chat-model SOURCE`: a ``.gguf`` file, or a model
+    directory or hub id (in the local cache) whose config says whether it is a native
+    audio LLM (audio-text-to-text) or a text chat model. Reads only local files."""
+    path = Path(source).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelNotFoundError(f"--chat-model {source!r}: no such GGUF file")
+        return ModelSpec(path.stem, "text-generation", "gguf", source=str(path.resolve()))
+    _import_transformers()
+    from transformers.models.auto.configuration_auto import AutoConfig
+
+    from voxwire.models.transformers_audio_chat import native_audio_type
+    from voxwire.models.transformers_chat import load_pretrained
+    from voxwire.models.transformers_classifiers import resolve_source
+
+    where = resolve_source(source)
+    config = load_pretrained(AutoConfig, where, "config")
+    task: Task = "audio-text-to-text" if native_audio_type(config) else "text-generation"
+    model_id = path.name if path.is_dir() else source
+    return ModelSpec(model_id, task, "transformers", source=where)
 
 
 _BACKEND_LOADERS: dict[str, Callable[[ModelSpec], object]] = {

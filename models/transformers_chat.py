@@ -23,6 +23,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -145,9 +146,26 @@ def load_pretrained(loader: Any, source: str, what: str, **kwargs: Any) -> Any:
         with quiet_loading():
             return loader.from_pretrained(source, local_files_only=True, **kwargs)
     except OSError as exc:
-        raise ModelNotFoundError(f"cannot find the {what} of {source!r}: {exc}") from exc
+        where = repr(source)
+        if not Path(source).is_dir():
+            where += (
+                " (not in the local Hugging Face cache; nothing is downloaded at run time: "
+                "pass a local directory)"
+            )
+        raise ModelNotFoundError(f"cannot find the {what} of {where}: {exc}") from exc
     except Exception as exc:
         raise ModelLoadFailed(f"cannot load the {what} of {source!r}: {exc}") from exc
+
+
+@dataclass
+class GenerationStats:
+    """What one chat model generated since it loaded (read by the metrics)."""
+
+    started: int = 0
+    finished: dict[str, int] = field(default_factory=dict)
+    """Finished generations per finish reason: stop, length, cancelled."""
+    tokens: int = 0
+    """Completion tokens generated, those of cancelled generations included."""
 
 
 class StreamingGenerator:
@@ -156,6 +174,8 @@ class StreamingGenerator:
     name: str
     accepts_audio: bool = False
     max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
+    max_audio_seconds: float | None = None
+    """Longest audio part the model hears at once (None: no limit but the prompt's)."""
 
     def __init__(self, model: Any, tokenizer: Any, device: str) -> None:
         import torch
@@ -164,6 +184,7 @@ class StreamingGenerator:
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer
         self.device = device
+        self.stats = GenerationStats()
         self._lock = threading.Lock()
 
     def inputs(self, messages: Sequence[ChatMessage]) -> Mapping[str, Any]:
@@ -208,6 +229,7 @@ class StreamingGenerator:
                 streamer.inner.end()
 
         thread = threading.Thread(target=run, name=f"generate:{self.name}", daemon=True)
+        self.stats.started += 1
         thread.start()
         try:
             for text in streamer.inner:
@@ -223,6 +245,9 @@ class StreamingGenerator:
                 generation.finish_reason = "cancelled"
             elif streamer.tokens >= options.max_tokens:
                 generation.finish_reason = "length"
+            reason = generation.finish_reason
+            self.stats.finished[reason] = self.stats.finished.get(reason, 0) + 1
+            self.stats.tokens += streamer.tokens
         if failure:
             raise ModelLoadFailed(f"{self.name} failed to generate: {failure[0]!r}") from failure[0]
 

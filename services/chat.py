@@ -1,11 +1,16 @@
-"""Questions about audio, answered by a chat model: the cascade backend.
+"""Questions about audio, answered by a chat model: the one brain behind every route.
 
-A chat model that cannot hear (the embedded SmolLM2) gets each audio part of the
-messages as its transcript: the engine's recogniser transcribes it (with word
-timings) on its worker, and the transcript goes into the prompt as context the model
-is told to answer from (and quote). The chat model then generates on its own worker
-and the text streams back chunk by chunk; cancelling the consumer stops the model at
-its next token.
+Two kinds of chat model sit behind :class:`~voxwire.models.interfaces.ChatModel`:
+
+* a text model (task ``text-generation``, the embedded SmolLM2): the cascade. Each
+  audio part of the messages is transcribed by the engine's recogniser (with word
+  timings) on its worker, and the transcript goes into the prompt as context the model
+  is told to answer from (and quote);
+* a native audio LLM (task ``audio-text-to-text``: Qwen2-Audio, Voxtral): the audio
+  itself goes into the model, no transcription.
+
+The chat model then generates on its own worker and the text streams back chunk by
+chunk; cancelling the consumer stops the model at its next token.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, cast
 
-from voxwire.engine.errors import PeerError
+from voxwire.engine.audio import MODEL_RATE as SAMPLE_RATE
+from voxwire.engine.errors import ModelNotFound, PeerError
 from voxwire.models.interfaces import (
     AsrModel,
     AudioArray,
@@ -27,9 +33,12 @@ from voxwire.models.interfaces import (
     TranscribeOptions,
     Transcription,
 )
-from voxwire.services.runtime import CatalogEntry, Runtime
+from voxwire.services.runtime import CatalogEntry, Runtime, WrongTask
 
 CHAT: Final = "text-generation"
+AUDIO_CHAT: Final = "audio-text-to-text"
+CHAT_TASKS: Final = (CHAT, AUDIO_CHAT)
+"""Tasks whose models answer chats: a text model (the cascade) or a native audio LLM."""
 ASR: Final = "automatic-speech-recognition"
 
 ANSWER_FROM_TRANSCRIPT: Final = (
@@ -41,6 +50,28 @@ ANSWER_FROM_TRANSCRIPT: Final = (
 
 class PromptTooLong(PeerError, code="context_length_exceeded"):
     """The messages (with their transcripts) are more tokens than the model takes."""
+
+
+class AudioTooLong(PeerError, code="audio_too_long"):
+    """An audio part longer than the native audio model hears at once."""
+
+
+def resolve_chat(runtime: Runtime, model_id: str | None) -> CatalogEntry:
+    """The chat model `model_id` names (None: the server's default chat model), of
+    either chat task."""
+    wanted = model_id if model_id is not None else runtime.defaults.get(CHAT)
+    entry = runtime.catalog.get(wanted or "")
+    if entry is not None and entry.spec.task in CHAT_TASKS:
+        return entry
+    if entry is not None:
+        raise WrongTask(
+            f"model {entry.spec.id!r} does {entry.spec.task}, not chat ({' or '.join(CHAT_TASKS)})",
+            param="model",
+        )
+    offered = ", ".join(e.spec.id for e in runtime.catalog.values() if e.spec.task in CHAT_TASKS)
+    raise ModelNotFound(
+        f"unknown chat model {wanted!r}; this server offers: {offered or 'none'}", param="model"
+    )
 
 
 @dataclass(frozen=True)
@@ -115,6 +146,8 @@ async def answer(
     transcripts: tuple[Transcription, ...] = ()
     if not model.accepts_audio:
         messages, transcripts = await cascade_messages(runtime, messages)
+    else:
+        check_audio_length(model, messages)
     prompt_tokens = await runtime.call(entry, lambda m: cast(ChatModel, m).count_tokens(messages))
     if prompt_tokens > model.max_prompt_tokens:
         raise PromptTooLong(
@@ -125,6 +158,22 @@ async def answer(
     reply = ChatReply(entry.spec.id, transcripts, prompt_tokens)
     reply._chunks = _stream(runtime, entry, messages, options, reply)
     return reply
+
+
+def check_audio_length(model: ChatModel, messages: Sequence[ChatMessage]) -> None:
+    """Refuse an audio part longer than a native audio model hears at once."""
+    limit = getattr(model, "max_audio_seconds", None)
+    if limit is None:
+        return
+    for i, message in enumerate(messages):
+        for audio in message.audio:
+            seconds = len(audio) / SAMPLE_RATE
+            if seconds > limit:
+                raise AudioTooLong(
+                    f"an audio part is {seconds:.1f} s; model {model.name} hears at most "
+                    f"{limit:g} s per part",
+                    param=f"messages.{i}",
+                )
 
 
 async def _stream(
@@ -164,3 +213,14 @@ async def _stream(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+async def generate_text(
+    runtime: Runtime,
+    entry: CatalogEntry,
+    messages: Sequence[ChatMessage],
+    options: GenerateOptions,
+) -> str:
+    """The whole answer as one string (Hugging Face's audio-text-to-text, workflow nodes)."""
+    reply = await answer(runtime, entry, messages, options)
+    return "".join([chunk async for chunk in reply.text()])

@@ -10,7 +10,7 @@ from voxwire.services.reply_handlers import (
     ReplyHandler,
     load_callable,
 )
-from voxwire.services.reply_local import LocalChatHandler
+from voxwire.services.reply_local import local_handler
 from voxwire.services.reply_openai_chat import ChatSettings, OpenAIChatHandler
 from voxwire.services.runtime import Runtime
 
@@ -19,13 +19,14 @@ def build_handler(
     spec: str, chat: ChatSettings | None = None, runtime: Runtime | None = None
 ) -> ReplyHandler:
     """The handler `--assistant spec` names: echo, local (the runtime's chat model,
-    offline), openai-chat or module:function."""
+    offline; a native audio LLM hears the user's audio itself), openai-chat or
+    module:function."""
     if spec == "echo":
         return EchoHandler()
     if spec == "local":
         if runtime is None:
             raise AssistantNotFound("--assistant local needs the server's models")
-        return LocalChatHandler(runtime)
+        return local_handler(runtime)
     if spec == "openai-chat":
         return OpenAIChatHandler(chat or ChatSettings())
     return load_callable(spec)

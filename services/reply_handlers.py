@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from voxwire.engine.conversation import Message
 from voxwire.engine.errors import LocalError
+from voxwire.models.interfaces import AudioArray
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,18 @@ class Turn:
     """The session's (or this response's) instructions."""
     session_id: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    audio: AudioArray | None = None
+    """The user's turn as 16 kHz audio, for a handler that hears (``hears_audio``);
+    None for other handlers and for a turn that is a text item."""
 
 
 class ReplyHandler(Protocol):
-    """Streams the text of the reply to one turn."""
+    """Streams the text of the reply to one turn.
+
+    A handler with a true ``hears_audio`` attribute is given the turn's audio
+    (:attr:`Turn.audio`) as soon as the turn is committed, without waiting for its
+    transcript.
+    """
 
     name: str
 

@@ -1,10 +1,11 @@
-"""The `local` reply handler: spoken replies from the runtime's own chat model (the
+"""The `local` reply handlers: spoken replies from the runtime's own chat model (the
 embedded SmolLM2 by default), offline, with no server to start.
 
 The prompt is the session's instructions (or a short default) as the system message,
-the recent history, a note of what the classifiers said, and the turn's transcript.
-The model generates on its worker; cancelling the reply (barge-in) stops it at its
-next token.
+the recent history, a note of what the classifiers said, and the turn: its transcript
+(:class:`LocalChatHandler`), or, when the chat model is a native audio LLM, the user's
+audio itself with no transcription step (:class:`NativeAudioHandler`). The model
+generates on its worker; cancelling the reply (barge-in) stops it at its next token.
 """
 
 from __future__ import annotations
@@ -35,17 +36,20 @@ class LocalChatHandler:
 
     def messages(self, turn: Turn) -> list[ChatMessage]:
         """The chat messages for one turn."""
+        return [*self.context(turn), ChatMessage("user", turn.transcript.strip() or NOTHING_HEARD)]
+
+    def context(self, turn: Turn) -> list[ChatMessage]:
+        """The system message and the recent history, before the turn itself."""
         system = turn.instructions.strip() or DEFAULT_INSTRUCTIONS
         note = classification_note(turn.classifications)
         out = [ChatMessage("system", f"{system}\n{note}".strip())]
         for message in turn.history[-MAX_HISTORY:]:
             if message.text and message.role in ("user", "assistant"):
                 out.append(ChatMessage(message.role, message.text))
-        out.append(ChatMessage("user", turn.transcript.strip() or NOTHING_HEARD))
         return out
 
     async def reply(self, turn: Turn) -> AsyncIterator[str]:
-        entry = self.runtime.resolve(self.model, chat.CHAT)
+        entry = chat.resolve_chat(self.runtime, self.model)
         try:
             answer = await chat.answer(
                 self.runtime, entry, self.messages(turn), GenerateOptions(REPLY_TOKENS)
@@ -57,3 +61,25 @@ class LocalChatHandler:
 
     async def aclose(self) -> None:
         return None
+
+
+class NativeAudioHandler(LocalChatHandler):
+    """Replies from a native audio LLM that hears the user's turn: its audio goes into
+    the model as it is (no transcription step), as soon as the turn is committed."""
+
+    name = "local-audio"
+    hears_audio = True
+
+    def messages(self, turn: Turn) -> list[ChatMessage]:
+        if turn.audio is None:  # a text item: answer its text
+            return super().messages(turn)
+        return [*self.context(turn), ChatMessage("user", "", (turn.audio,))]
+
+
+def local_handler(runtime: Runtime, model: str | None = None) -> LocalChatHandler:
+    """The `local` handler for the runtime's chat model: one that hears the audio when
+    the model is a native audio LLM, else the transcript's."""
+    entry = chat.resolve_chat(runtime, model)
+    if entry.spec.task == chat.AUDIO_CHAT:
+        return NativeAudioHandler(runtime, model)
+    return LocalChatHandler(runtime, model)

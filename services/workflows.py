@@ -4,13 +4,16 @@ A workflow is a list of nodes; each node runs one catalogue model on either the
 workflow input (no ``input``) or another node's output (``input``: that node's
 id). Audio models (speech recognition, audio classification) take the audio
 input; text classifiers take a speech-recognition node's text, or the workflow
-input when it is text. Definitions are validated here (ids, known models,
-no cycles, matching kinds; the reserved model ``speaker-id`` is an audio classifier
-of the enrolled speakers, see :mod:`voxwire.services.speakers`), stored by
-:mod:`voxwire.services.workflow_store`, and run node by node on the models' workers
-through :meth:`Runtime.call`, answering in Clarifai's shape: a status per input and
-per node output. One input's failure is reported in its own status and does not fail
-the others. The routes are :mod:`voxwire.transports.http.workflows`.
+input when it is text. An audio-text-to-text node (a native audio LLM: Qwen2-Audio,
+Voxtral) hears the audio and answers its ``prompt`` in text (at most
+``max_new_tokens``), which text classifiers may take in turn. Definitions are
+validated here (ids, known models, no cycles, matching kinds; the reserved model
+``speaker-id`` is an audio classifier of the enrolled speakers, see
+:mod:`voxwire.services.speakers`), stored by :mod:`voxwire.services.workflow_store`,
+and run node by node on the models' workers through :meth:`Runtime.call`, answering
+in Clarifai's shape: a status per input and per node output. One input's failure is
+reported in its own status and does not fail the others. The routes are
+:mod:`voxwire.transports.http.workflows`.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ from voxwire.engine.errors import (
     PeerError,
     describe,
 )
-from voxwire.models.interfaces import AudioArray
-from voxwire.services import speakers
+from voxwire.models.interfaces import AudioArray, ChatMessage, GenerateOptions
+from voxwire.services import chat, speakers
 from voxwire.services.classification import FunctionToApply, default_function, top_labels
 from voxwire.services.inference import Logits, classify_audio, classify_text, transcribe
 from voxwire.services.media import AudioLimits, decode_audio
@@ -76,6 +79,10 @@ MAX_TEXT_CHARS = 100_000
 CONCURRENT_INPUTS = 4
 """Inputs of one request decoded and run at the same time (bounds memory)."""
 DEFINITION_BODY_LIMIT = 64 * 1024
+MAX_PROMPT_CHARS = 4096
+MAX_NEW_TOKENS = 1024
+DEFAULT_PROMPT = "What is in this audio?"
+DEFAULT_NEW_TOKENS = 128
 
 Kind = Literal["audio", "text", "concepts"]
 
@@ -83,6 +90,7 @@ TASK_KINDS: dict[str, tuple[Kind, Kind]] = {
     "automatic-speech-recognition": ("audio", "text"),
     "audio-classification": ("audio", "concepts"),
     "text-classification": ("text", "concepts"),
+    "audio-text-to-text": ("audio", "text"),
 }
 """What a node of each task takes and gives."""
 
@@ -129,6 +137,9 @@ class NodeDefinition(BaseModel):
     id: str = Field(pattern=ID_PATTERN)
     model: str = Field(min_length=1, max_length=256)
     input: str | None = Field(default=None, max_length=64)
+    prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
+    """audio-text-to-text nodes: what the model is asked about the audio."""
+    max_new_tokens: int | None = Field(default=None, ge=1, le=MAX_NEW_TOKENS)
 
 
 class WorkflowDefinition(BaseModel):
@@ -152,6 +163,8 @@ class PlannedNode:
     gives: Kind
     function_to_apply: FunctionToApply = "softmax"
     """How the node's logits become concept values (``none`` for speaker-id's cosines)."""
+    prompt: str = DEFAULT_PROMPT
+    max_new_tokens: int = DEFAULT_NEW_TOKENS
 
 
 @dataclass(frozen=True)
@@ -233,9 +246,24 @@ def _plan_node(node: NodeDefinition, nodes: dict[str, NodeDefinition], rt: Runti
                 "(leave input out to take the workflow input)",
                 param="nodes",
             )
+    if task != chat.AUDIO_CHAT and (node.prompt is not None or node.max_new_tokens is not None):
+        raise InvalidWorkflow(
+            f"node {node.id!r}: prompt and max_new_tokens are for audio-text-to-text nodes",
+            param="nodes",
+        )
     takes, gives = TASK_KINDS[task]
     function: FunctionToApply = "none" if speaker_id else "softmax"
-    return PlannedNode(node.id, node.model, task, node.input, takes, gives, function)
+    return PlannedNode(
+        node.id,
+        node.model,
+        task,
+        node.input,
+        takes,
+        gives,
+        function,
+        prompt=node.prompt or DEFAULT_PROMPT,
+        max_new_tokens=node.max_new_tokens or DEFAULT_NEW_TOKENS,
+    )
 
 
 def _refuse_cycles(nodes: dict[str, PlannedNode]) -> None:
@@ -426,6 +454,11 @@ class WorkflowRunner:
         if node.task == "audio-classification":
             assert not isinstance(source, str | tuple)
             return await classify_audio(self.runtime, entry, source)
+        if node.task == chat.AUDIO_CHAT:
+            assert not isinstance(source, str | tuple)
+            question = ChatMessage("user", node.prompt, (source,))
+            options = GenerateOptions(max_tokens=node.max_new_tokens)
+            return await chat.generate_text(self.runtime, entry, [question], options)
         assert isinstance(source, str)
         return await classify_text(self.runtime, entry, source)
 

@@ -1,8 +1,9 @@
-"""`voxwire ask FILE "question"`: ask the embedded chat model about a recording.
+"""`voxwire ask FILE "question"`: ask the chat model about a recording.
 
-The file is decoded, transcribed by the engine's recogniser (word-timed) and the
-question answered by the chat model from the transcript (the cascade of
-:mod:`voxwire.services.chat`); the answer streams to stdout token by token.
+The file is decoded and the question answered by the chat model (the embedded one, or
+`--chat-model`'s): a text model from the transcript of the engine's recogniser (the
+cascade of :mod:`voxwire.services.chat`), a native audio LLM from the audio itself; the
+answer streams to stdout token by token.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from voxwire.models.interfaces import AudioArray, ChatMessage, GenerateOptions
 from voxwire.services import chat
 from voxwire.services.media import decode_audio
 from voxwire.services.runtime import Runtime
+from voxwire.transports.cli.options import ChatModelOption
 
 
 def register(app: typer.Typer) -> None:
@@ -37,10 +39,14 @@ def ask(
     max_seconds: Annotated[
         float, typer.Option("--max-seconds", min=1.0, help="Refuse longer audio.")
     ] = chat.ChatLimits().max_audio_seconds,
+    chat_model: ChatModelOption = None,
 ) -> None:
     """Answer QUESTION about the speech in FILE, streaming the answer."""
+    from voxwire.transports.cli import config as configuration
+
     audio = decode_audio(file, max_seconds=max_seconds)
-    runtime = Runtime.load()
+    plan = configuration.with_chat_model(configuration.resolve(), chat_model)
+    runtime = Runtime.load(specs=plan.specs, defaults=plan.defaults)
     try:
         asyncio.run(_answer(runtime, audio, question, GenerateOptions(max_tokens, temperature)))
     finally:
@@ -50,7 +56,7 @@ def ask(
 async def _answer(
     runtime: Runtime, audio: AudioArray, question: str, options: GenerateOptions
 ) -> None:
-    entry = runtime.resolve(None, chat.CHAT)
+    entry = chat.resolve_chat(runtime, None)
     message = ChatMessage("user", question, (audio,))
     reply = await chat.answer(runtime, entry, [message], options)
     async for text in reply.text():

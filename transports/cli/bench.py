@@ -43,6 +43,7 @@ from voxwire.services.media import decode_audio
 from voxwire.services.runtime import Runtime
 from voxwire.transports.cli.options import (
     AsrModelOption,
+    ChatModelOption,
     ConfigOption,
     JsonOutput,
     ServerApiKey,
@@ -626,16 +627,19 @@ def bench_chat(
         int, typer.Option("--max-tokens", min=2, max=1024, help="Tokens per answer.")
     ] = 48,
     config: ConfigOption = None,
+    chat_model: ChatModelOption = None,
+    file: SpeechFile = None,
     output: JsonOutput = Path("bench-results/chat.json"),
 ) -> None:
-    """Time to first token and tokens per second of each chat model."""
-    from voxwire.models.registry import EMBEDDED_MODELS
+    """Time to first token (from the audio) and tokens per second of each chat model."""
+    from voxwire.services.chat import CHAT_TASKS
     from voxwire.transports.bench.chat import ChatBenchOptions, run_chat_bench
+    from voxwire.transports.cli import config as configuration
 
-    specs = EMBEDDED_MODELS
-    if config is not None:
-        from voxwire.transports.cli.config import load
-
-        specs = load(config).specs
-    chat_specs = tuple(s for s in specs if s.task == "text-generation")
-    run_chat_bench(ChatBenchOptions(chat_specs, repeats, max_tokens, output))
+    plan = configuration.with_chat_model(
+        configuration.load(config) if config is not None else configuration.resolve(),
+        chat_model,
+    )
+    chat_specs = tuple(s for s in plan.specs if s.task in CHAT_TASKS)
+    audio = None if file is None else decode_audio(file)
+    run_chat_bench(ChatBenchOptions(chat_specs, repeats, max_tokens, output, audio))

@@ -47,7 +47,14 @@ from pydantic import (
 )
 
 from voxwire.engine.errors import VoxwireError
-from voxwire.models.registry import BACKENDS, EMBEDDED_MODELS, ModelSpec, Task
+from voxwire.models.errors import ModelError
+from voxwire.models.registry import (
+    BACKENDS,
+    EMBEDDED_MODELS,
+    ModelSpec,
+    Task,
+    chat_model_spec,
+)
 from voxwire.services.reply_openai_chat import ChatSettings
 from voxwire.services.runtime import DEFAULT_MODEL_WAIT_S
 from voxwire.transports.http.settings import MiB, ServerSettings
@@ -68,8 +75,11 @@ TASK_ALIASES: dict[str, Task] = {
     "speaker_embedding": "speaker-embedding",
     "chat": "text-generation",
     "text_generation": "text-generation",
+    "audio_text_to_text": "audio-text-to-text",
 }
 """Short names of the tasks, as `[defaults]` keys and as a model's `task`."""
+CHAT_TASK: Task = "text-generation"
+AUDIO_CHAT_TASK: Task = "audio-text-to-text"
 
 
 class ConfigError(VoxwireError, code="invalid_config"):
@@ -239,6 +249,8 @@ class DefaultsTable(_Table):
     audio_classification: str | None = _task_field("audio_classification")
     text_classification: str | None = _task_field("text_classification")
     speaker: str | None = _task_field("speaker")
+    chat: str | None = _task_field("chat")
+    """The chat model: a text model (the cascade) or a native audio LLM."""
 
     def by_task(self) -> dict[str, str]:
         """The defaults that are set, keyed by task."""
@@ -377,7 +389,7 @@ def resolve(
             raise ConfigError(
                 f"{label}: defaults.{short}: unknown model {model_id!r} (offered: {offered})"
             )
-        if spec.task != task:
+        if spec.task != task and not (task == CHAT_TASK and spec.task == AUDIO_CHAT_TASK):
             raise ConfigError(
                 f"{label}: defaults.{short}: model {model_id!r} does {spec.task}, not {task}"
             )
@@ -405,6 +417,25 @@ def _merged(table: TableT, overrides: Mapping[str, Any] | None) -> TableT:
         return type(table).model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(describe_validation(exc, "command line")) from None
+
+
+def with_chat_model(plan: ServeConfig, source: str | None) -> ServeConfig:
+    """`plan` whose default chat model is `--chat-model SOURCE` (a .gguf file, or a model
+    directory or cached hub id: a native audio LLM or a text chat model), preloaded."""
+    if source is None:
+        return plan
+    try:
+        spec = chat_model_spec(source)
+    except ModelError as exc:
+        raise ConfigError(f"--chat-model: {exc}") from None
+    specs = {s.id: s for s in plan.specs}
+    specs[spec.id] = spec
+    return replace(
+        plan,
+        specs=tuple(specs.values()),
+        defaults={**plan.defaults, CHAT_TASK: spec.id},
+        preload=(*plan.preload, spec.id),
+    )
 
 
 def load(path: Path | None, overrides: Mapping[str, Any] | None = None) -> ServeConfig:

@@ -1,7 +1,16 @@
 """Command-line options that several `voxwire` commands share, declared once.
 
 Each is an ``Annotated`` type for a typer parameter; the command gives the default:
-``output: JsonOutput = Path("bench-results/asr.json")``.
+``output: ChatModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--chat-model",
+        help="Chat model: a native audio LLM (Qwen2-Audio, Voxtral) or a text chat model, "
+        "as a model directory or a hub id in the local cache, or a .gguf file "
+        "(default: the embedded SmolLM2, a cascade through the recogniser).",
+    ),
+]
+JsonOutput = Path("bench-results/asr.json")``.
 """
 
 from __future__ import annotations
@@ -38,6 +47,16 @@ ServedAsrModel = Annotated[
     ),
 ]
 """The streaming recogniser of a server (`voxwire serve`, `voxwire wyoming`)."""
+
+ChatModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--chat-model",
+        help="Chat model: a native audio LLM (Qwen2-Audio, Voxtral) or a text chat model, "
+        "as a model directory or a hub id in the local cache, or a .gguf file "
+        "(default: the embedded SmolLM2, a cascade through the recogniser).",
+    ),
+]
 JsonOutput = Annotated[Path, typer.Option("--output", "-o", help="JSON result file.")]
 SpeechFile = Annotated[
     Path | None,

@@ -28,7 +28,7 @@ import typer
 
 from voxwire.engine.errors import ModelLoadError, ModelNotFound, VoxwireError
 from voxwire.transports.cli.main import EXIT_ERROR, describe_exception, error, fail, notice
-from voxwire.transports.cli.options import ConfigOption, ServedAsrModel
+from voxwire.transports.cli.options import ChatModelOption, ConfigOption, ServedAsrModel
 
 if TYPE_CHECKING:
     import uvicorn
@@ -49,6 +49,7 @@ def register(app: typer.Typer) -> None:
 
 def serve(
     config: ConfigOption = None,
+    chat_model: ChatModelOption = None,
     host: Annotated[
         str | None, typer.Option("--host", help="Address to listen on. (default: 127.0.0.1)")
     ] = None,
@@ -156,7 +157,8 @@ def serve(
         typer.Option(
             "--assistant",
             help="Who writes the spoken replies of realtime sessions: echo (says back what "
-            "it heard), local (the embedded chat model, offline), openai-chat (an "
+            "it heard), local (the chat model, offline; a native audio LLM hears the "
+            "user's audio itself), openai-chat (an "
             "OpenAI-compatible /v1/chat/completions) or "
             "module:function (a Python callable). (default: echo)",
         ),
@@ -257,6 +259,7 @@ def serve(
         source=None if config is None else str(config),
         assistant={k: v for k, v in replies.items() if v is not None},
     )
+    plan = configuration.with_chat_model(plan, chat_model)
     from voxwire.services.replies import build_handler
 
     if plan.settings.assistant != "local":  # local needs the models: checked when they load

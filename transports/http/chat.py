@@ -177,7 +177,7 @@ class ChatRoute:
 
     async def answer(self, body: ChatRequest) -> Response:
         model_id = None if body.model in CHAT_ALIASES else body.model
-        entry = self.runtime.resolve(model_id, chat.CHAT)
+        entry = chat.resolve_chat(self.runtime, model_id)
         options = self.options(body)
         messages = await self.messages(body)
         reply = await chat.answer(self.runtime, entry, messages, options)

@@ -1,7 +1,8 @@
 """Hugging Face Inference API style predictions: ``POST /models/{model_id}``.
 
-Serves the catalogue's audio-classification, automatic-speech-recognition and
-text-classification models the way the Hugging Face serverless API does:
+Serves the catalogue's audio-classification, automatic-speech-recognition,
+text-classification and audio-text-to-text models the way the Hugging Face serverless
+API does:
 
 * body: the raw audio bytes (any format PyAV decodes), or JSON
   ``{"inputs": <base64 audio | text>, "parameters": {...}, "options": {...}}``;
@@ -9,6 +10,10 @@ text-classification models the way the Hugging Face serverless API does:
 * answer: ``[{"label", "score"}]`` best first (``top_k``, default 5, and
   ``function_to_apply`` softmax | sigmoid | none), or ``{"text"}`` for speech
   recognition (``return_timestamps`` adds ``chunks``);
+* audio-text-to-text (a native audio LLM: Qwen2-Audio, Voxtral): ``inputs`` is base64
+  audio or an http(s) URL (fetched by the SSRF-safe fetcher, only when the server allows
+  URL inputs), ``parameters`` ``{prompt, max_new_tokens, temperature}``; the answer is
+  ``[{"generated_text"}]``. A text chat model cannot take audio: 400;
 * ``x-wait-for-model: true`` waits for a model that is still loading, otherwise
   503 ``{"error": "Model X is currently loading", "estimated_time": s}``;
 * ``x-use-cache`` (default true) answers a request seen before from a bounded
@@ -47,9 +52,8 @@ from voxwire.engine.errors import (
     VoxwireError,
     describe,
 )
-from voxwire.models.interfaces import (
-    AudioArray,
-)
+from voxwire.models.interfaces import AudioArray, ChatMessage, GenerateOptions
+from voxwire.services import chat
 from voxwire.services.classification import (
     DEFAULT_TOP_K,
     FunctionToApply,
@@ -65,14 +69,23 @@ from voxwire.services.inference import (
 from voxwire.services.json_limits import JsonTooDeep, loads_bounded
 from voxwire.services.media import decode_audio
 from voxwire.services.runtime import CatalogEntry, ModelLoading, Runtime
+from voxwire.services.url_fetch import UrlFetcher, UrlInputsDisabled
 
 if TYPE_CHECKING:
     from voxwire.transports.http.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 
-SERVED_TASKS = ("audio-classification", "automatic-speech-recognition", "text-classification")
+SERVED_TASKS = (
+    "audio-classification",
+    "automatic-speech-recognition",
+    "text-classification",
+    "audio-text-to-text",
+)
+AUDIO_TEXT = "audio-text-to-text"
+DEFAULT_PROMPT = "What is in this audio?"
 MAX_TEXT_CHARS = 100_000
+MAX_URL_CHARS = 2048
 
 CacheKey = tuple[str, str, str]
 Answer = list[dict[str, Any]] | dict[str, Any]
@@ -98,6 +111,19 @@ class AsrParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     return_timestamps: StrictBool = False
+
+
+class AudioTextParameters(BaseModel):
+    """Parameters of audio-text-to-text requests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(default=DEFAULT_PROMPT, max_length=MAX_TEXT_CHARS)
+    max_new_tokens: StrictInt | None = Field(default=None, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+
+
+Parameters = ClassificationParameters | AsrParameters | AudioTextParameters
 
 
 class HfOptions(BaseModel):
@@ -212,9 +238,11 @@ class _Prepared:
     audio: bytes | None
     text: str | None
     digest: str
-    parameters: ClassificationParameters | AsrParameters
+    parameters: Parameters
     use_cache: bool
     wait_for_model: bool
+    url: str | None = None
+    """audio-text-to-text: the audio's URL, fetched when the request runs."""
 
 
 class HfPredictor:
@@ -230,6 +258,7 @@ class HfPredictor:
         self.settings = settings
         self.cache = ResultCache(settings.result_cache_entries)
         self.reserved = dict(reserved or {})
+        self.fetcher = UrlFetcher(settings.max_upload_bytes, settings.url_fetch_timeout_s)
 
     async def answer(self, model_id: str, request: Request) -> Response:
         """The HTTP answer (never raises: every error becomes ``{"error": ...}``)."""
@@ -246,6 +275,11 @@ class HfPredictor:
         entry = self.runtime.catalog.get(model_id)
         if entry is None:
             raise ModelNotFound(f"Model {model_id} does not exist")
+        if entry.spec.task == chat.CHAT:
+            raise HfInvalidRequest(
+                f"model {model_id} is a text chat model and cannot take audio; "
+                f"{AUDIO_TEXT} needs a native audio LLM (Qwen2-Audio, Voxtral)"
+            )
         if entry.spec.task not in SERVED_TASKS:
             raise HfInvalidRequest(
                 f"model {model_id} does {entry.spec.task}; this endpoint serves "
@@ -302,6 +336,7 @@ class HfPredictor:
         raw_parameters: dict[str, Any] = {}
         audio: bytes | None = None
         text: str | None = None
+        url: str | None = None
         if is_json:
             try:
                 payload = HfJsonBody.model_validate_json(body)
@@ -311,6 +346,8 @@ class HfPredictor:
             raw_parameters = payload.parameters or {}
             if task == "text-classification":
                 text = payload.inputs
+            elif task == AUDIO_TEXT and payload.inputs.startswith(("http://", "https://")):
+                url = self._allowed_url(payload.inputs)
             else:
                 try:
                     audio = base64.b64decode(payload.inputs, validate=True)
@@ -327,10 +364,11 @@ class HfPredictor:
             audio = body
         if text is not None and len(text) > MAX_TEXT_CHARS:
             raise HfInvalidRequest(f"inputs is longer than {MAX_TEXT_CHARS} characters")
-        if audio is not None and not audio:
+        if audio is not None and not audio and url is None:
             raise HfInvalidRequest("no audio: send the audio bytes as the body")
         parameters = self._parameters(task, raw_parameters)
-        digest = hashlib.sha256(audio if audio is not None else (text or "").encode()).hexdigest()
+        digested = audio if audio is not None else (url or text or "").encode()
+        digest = hashlib.sha256(digested).hexdigest()
         return _Prepared(
             audio=audio,
             text=text,
@@ -338,13 +376,26 @@ class HfPredictor:
             parameters=parameters,
             use_cache=_flag(request, "x-use-cache", options.use_cache, True),
             wait_for_model=_flag(request, "x-wait-for-model", options.wait_for_model, False),
+            url=url,
         )
 
+    def _allowed_url(self, url: str) -> str:
+        if not self.settings.allow_url_inputs:
+            raise UrlInputsDisabled(
+                "URL inputs are disabled on this server (start it with --allow-url-inputs); "
+                "send the audio as base64 in inputs"
+            )
+        if len(url) > MAX_URL_CHARS:
+            raise HfInvalidRequest(f"inputs: a URL is at most {MAX_URL_CHARS} characters")
+        return url
+
     @staticmethod
-    def _parameters(task: str, raw: dict[str, Any]) -> ClassificationParameters | AsrParameters:
+    def _parameters(task: str, raw: dict[str, Any]) -> Parameters:
         try:
             if task == "automatic-speech-recognition":
                 return AsrParameters.model_validate(raw)
+            if task == AUDIO_TEXT:
+                return AudioTextParameters.model_validate(raw)
             return ClassificationParameters.model_validate(raw)
         except ValidationError as exc:
             raise HfInvalidRequest(validation_message(exc, "parameters")) from None
@@ -359,6 +410,8 @@ class HfPredictor:
 
     async def _run(self, entry: CatalogEntry, prepared: _Prepared) -> Answer:
         parameters = prepared.parameters
+        if isinstance(parameters, AudioTextParameters):
+            return await self._generate(entry, prepared, parameters)
         if isinstance(parameters, AsrParameters):
             assert prepared.audio is not None
             audio = await self._decode(prepared.audio)
@@ -378,6 +431,29 @@ class HfPredictor:
             top_k=parameters.top_k or DEFAULT_TOP_K,
             function_to_apply=parameters.function_to_apply or default_function(entry.model),
         )
+
+    async def _generate(
+        self, entry: CatalogEntry, prepared: _Prepared, parameters: AudioTextParameters
+    ) -> Answer:
+        """audio-text-to-text: the model hears the audio and answers the prompt."""
+        data = prepared.audio
+        if prepared.url is not None:
+            data = await self.fetcher.fetch(prepared.url)
+        assert data is not None
+        limits = self.settings.chat_limits
+        wanted = parameters.max_new_tokens or limits.default_max_tokens
+        if wanted > limits.max_tokens:
+            raise HfInvalidRequest(
+                f"parameters.max_new_tokens: at most {limits.max_tokens} on this server"
+            )
+        audio = await self._decode(data)
+        text = await chat.generate_text(
+            self.runtime,
+            entry,
+            [ChatMessage("user", parameters.prompt, (audio,))],
+            GenerateOptions(max_tokens=wanted, temperature=parameters.temperature),
+        )
+        return [{"generated_text": text}]
 
 
 def router(

@@ -24,6 +24,8 @@ What is exported (all names start with `voxwire_`):
   at its next model step), `model_batches_total`,
   `model_busy_seconds_total`; and `model_loaded{model,task}` for every model of
   the catalogue;
+* `chat_generations_total{model,finish_reason}` (stop, length, cancelled) and
+  `chat_completion_tokens_total{model}` for every loaded chat model;
 * `session_<counter>_total` for every per-session audio counter (samples in,
   resampled, segmented, transcribed, decodes, jobs dropped, evicted samples,
   failed transcriptions, items started / completed / cleared / abandoned, ...):
@@ -58,6 +60,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxwire.engine.scheduler import ModelWorker
+from voxwire.models.transformers_chat import GenerationStats
 from voxwire.services.runtime import Runtime
 from voxwire.transports.http.middleware import HttpMiddleware
 from voxwire.transports.realtime.websocket import SessionSlots
@@ -231,7 +234,31 @@ class RuntimeCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from self._sessions()
         yield from self._workers()
+        yield from self._generations()
         yield from self._session_counters()
+
+    def _generations(self) -> Iterator[Metric]:
+        """What each loaded chat model generated (models that keep GenerationStats)."""
+        finished = CounterMetricFamily(
+            "voxwire_chat_generations",
+            "Chat generations finished, by finish reason (cancelled: the client went away "
+            "or a reply was interrupted, stopped at the next token).",
+            labels=("model", "finish_reason"),
+        )
+        tokens = CounterMetricFamily(
+            "voxwire_chat_completion_tokens",
+            "Completion tokens generated (cancelled generations included).",
+            labels=("model",),
+        )
+        for entry in list(self.runtime.catalog.values()):
+            stats = getattr(entry.model, "stats", None) if entry.loaded else None
+            if not isinstance(stats, GenerationStats):
+                continue
+            for reason, count in sorted(stats.finished.items()):
+                finished.add_metric([entry.spec.id, reason], count)
+            tokens.add_metric([entry.spec.id], stats.tokens)
+        yield finished
+        yield tokens
 
     def _sessions(self) -> Iterator[Metric]:
         slots = self.slots

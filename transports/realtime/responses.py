@@ -86,6 +86,8 @@ from voxwire.transports.realtime.server_events import (
 log = logging.getLogger(__name__)
 
 ItemClassifications = Callable[[str], Awaitable[list[dict[str, Any]]]]
+ItemAudio = Callable[[str], Float32Array | None]
+"""A committed item's 16 kHz audio (None: not known, or no longer held)."""
 
 DELTA_SECONDS = 0.1
 """Audio per `response.output_audio.delta`."""
@@ -164,16 +166,19 @@ class RealtimeResponses:
         *,
         session_id: str,
         classifications: ItemClassifications | None = None,
+        item_audio: ItemAudio | None = None,
         audio_sink: AudioSink | None = None,
         lead_s: float = 1.0,
     ) -> None:
-        """`lead_s`: how far ahead of real time reply audio may be sent as events."""
+        """`lead_s`: how far ahead of real time reply audio may be sent as events;
+        `item_audio`: a committed item's audio, for a handler that hears it."""
         self.runtime = runtime
         self.handler = handler
         self.send = send
         self.config = config
         self.session_id = session_id
         self.classifications = classifications
+        self.item_audio = item_audio
         self.audio_sink = audio_sink
         self.lead_s = lead_s
         self.conversation = Conversation()
@@ -425,7 +430,8 @@ class RealtimeResponses:
         config = self.config()
         instructions = reply.settings.instructions
         transcript = ""
-        if reply.user_item_id is not None:
+        audio = self._heard(reply.user_item_id)
+        if reply.user_item_id is not None and audio is None:
             future = self._transcripts.get(reply.user_item_id)
             if future is not None:
                 heard = None
@@ -455,7 +461,26 @@ class RealtimeResponses:
             instructions=config.instructions if instructions is None else instructions,
             session_id=self.session_id,
             metadata=dict(reply.settings.metadata or {}),
+            audio=audio,
         )
+
+    def _heard(self, item_id: str | None) -> Float32Array | None:
+        """The user item's audio, for a handler that hears it (a native audio LLM):
+        it answers the audio itself, without waiting for the transcript."""
+        if (
+            item_id is None
+            or self.item_audio is None
+            or not getattr(self.handler, "hears_audio", False)
+        ):
+            return None
+        if item_id not in self._transcripts:
+            return None  # a text item: it has no audio
+        audio = self.item_audio(item_id)
+        if audio is None:
+            raise TranscriptUnavailable(
+                f"the audio of {item_id} is no longer held", param="item_id"
+            )
+        return audio
 
     async def _speak(self, reply: Reply, text: AsyncIterator[str]) -> None:
         """Speak the handler's text sentence by sentence while it is still being written."""

@@ -252,6 +252,7 @@ class RealtimeConnection:
             lambda: self.config,
             session_id=config.session_id,
             classifications=lambda item_id: self.live.results.wait(item_id, CLASSIFICATION_WAIT_S),
+            item_audio=self.session.item_audio,
             audio_sink=audio_sink,
             lead_s=limits.reply_audio_lead_s,
         )

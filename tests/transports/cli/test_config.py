@@ -22,6 +22,7 @@ from voxwire.transports.cli.config import (
     parse_config,
     read_config,
     resolve,
+    with_chat_model,
 )
 from voxwire.transports.cli.serve import start_runtime
 from voxwire.transports.http.settings import MiB, ServerSettings
@@ -174,6 +175,38 @@ def test_missing_file_and_bad_model_ids(tmp_path: Path) -> None:
 def test_full_task_names_work_as_defaults_keys(tmp_path: Path) -> None:
     path = write(tmp_path, '[defaults]\n"text-to-speech" = "piper-joe"\n')
     assert load(path).defaults == {"text-to-speech": "piper-joe"}
+
+
+def test_a_native_audio_llm_can_be_the_default_chat_model(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[models.qwen2-audio]
+task = "audio_text_to_text"
+source = "/models/Qwen2-Audio-7B-Instruct"
+[defaults]
+chat = "qwen2-audio"
+""",
+    )
+    plan = load(path)
+    qwen = next(spec for spec in plan.specs if spec.id == "qwen2-audio")
+    assert (qwen.task, qwen.backend) == ("audio-text-to-text", "transformers")
+    assert plan.defaults == {"text-generation": "qwen2-audio"}
+    path = write(tmp_path, '[defaults]\nchat = "vader"\n')
+    with pytest.raises(ConfigError, match=r"defaults.chat: model .vader. does text-classification"):
+        load(path)
+
+
+def test_chat_model_option_reads_the_model_config(tmp_path: Path) -> None:
+    from transformers.models.qwen2_audio import Qwen2AudioConfig
+
+    Qwen2AudioConfig().save_pretrained(tmp_path / "qwen")
+    plan = with_chat_model(resolve(), str(tmp_path / "qwen"))
+    spec = next(spec for spec in plan.specs if spec.id == "qwen")
+    assert spec.task == "audio-text-to-text" and spec.source == str(tmp_path / "qwen")
+    assert plan.defaults["text-generation"] == "qwen" and "qwen" in plan.preload
+    with pytest.raises(ConfigError, match=r"--chat-model: .*not in the local Hugging Face cache"):
+        with_chat_model(resolve(), "voxwire-tests/not-cached")
 
 
 # -- voxwire serve --config, as a user runs it ------------------------------------------------
