@@ -16,6 +16,7 @@ from voxwire.services import chat
 from voxwire.services.reply_handlers import NOTHING_HEARD, AssistantError, Turn
 from voxwire.services.reply_openai_chat import classification_note
 from voxwire.services.runtime import Runtime
+from voxwire.services.tools import ServerTool
 
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful voice assistant. Answer in one or two short spoken sentences."
@@ -28,6 +29,8 @@ class LocalChatHandler:
     """Replies written by a chat model of the runtime's catalogue."""
 
     name = "local"
+    tools: tuple[ServerTool, ...] = ()
+    """The embedded model does not call tools; the session's are not offered to it."""
 
     def __init__(self, runtime: Runtime, model: str | None = None) -> None:
         self.runtime = runtime
@@ -42,6 +45,7 @@ class LocalChatHandler:
             if message.text and message.role in ("user", "assistant"):
                 out.append(ChatMessage(message.role, message.text))
         out.append(ChatMessage("user", turn.transcript.strip() or NOTHING_HEARD))
+        out += [ChatMessage("assistant", m.text) for m in turn.since if m.role == "assistant"]
         return out
 
     async def reply(self, turn: Turn) -> AsyncIterator[str]:

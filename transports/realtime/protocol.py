@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
+import jsonschema_rs
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from voxwire.engine.audio import SUPPORTED_INPUT_RATES
@@ -23,6 +24,7 @@ from voxwire.engine.session import SessionOptions
 from voxwire.engine.turns import Eagerness, SemanticTurnOptions
 from voxwire.services.g711 import G711_RATE
 from voxwire.services.json_limits import JsonTooDeep, loads_bounded
+from voxwire.services.tools import TOOL_NAME, FunctionTool
 from voxwire.services.voices import OPENAI_VOICES
 
 DEFAULT_INPUT_RATE = 24_000
@@ -59,6 +61,8 @@ MAX_PREFIX_PADDING_MS = 5_000
 MAX_SILENCE_DURATION_MS = 10_000
 MAX_IDLE_TIMEOUT_MS = 3_600_000
 MAX_AUDIO_END_MS = 24 * 3_600_000
+MAX_TOOLS = 64
+"""Functions in `session.tools`."""
 
 Name = Annotated[str, Field(max_length=MAX_NAME_CHARS)]
 
@@ -157,12 +161,32 @@ class VoxwireSettings(_Strict):
 
 Modality = Literal["text", "audio"]
 
+ToolName = Annotated[str, Field(pattern=TOOL_NAME.pattern)]
+
+
+class FunctionToolIn(_Strict):
+    """One entry of `session.tools`: a function the model may call."""
+
+    type: Literal["function"]
+    name: ToolName
+    description: str = Field(default="", max_length=MAX_TEXT_CHARS)
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+
+
+class ToolChoiceFunction(_Strict):
+    """`tool_choice` naming the one function the model must call."""
+
+    type: Literal["function"]
+    name: ToolName
+
 
 class SessionSettings(_Lenient):
     type: Literal["transcription", "realtime"] | None = None
     audio: AudioSettings | None = None
     instructions: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     output_modalities: list[Modality] | None = Field(default=None, min_length=1, max_length=1)
+    tools: list[FunctionToolIn] | None = Field(default=None, max_length=MAX_TOOLS)
+    tool_choice: Literal["auto", "none", "required"] | ToolChoiceFunction | None = None
     classifiers: list[Name] | None = Field(
         default=None, alias="voxwire.classifiers", max_length=MAX_LIST_ITEMS
     )
@@ -233,10 +257,13 @@ class ItemContent(_Lenient):
     transcript: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
 
 
+ItemId = Annotated[str, Field(max_length=64)]
+
+
 class ItemIn(_Lenient):
     """A message item a client adds to the conversation."""
 
-    id: str | None = Field(default=None, max_length=64)
+    id: ItemId | None = None
     type: Literal["message"]
     role: Literal["user", "assistant", "system"]
     content: list[ItemContent] = Field(min_length=1, max_length=MAX_LIST_ITEMS)
@@ -256,11 +283,41 @@ class ItemIn(_Lenient):
         return " ".join(p.strip() for p in parts if p.strip())
 
 
+class FunctionCallIn(_Lenient):
+    """A function call item (a client rebuilding a conversation adds its own)."""
+
+    id: ItemId | None = None
+    type: Literal["function_call"]
+    call_id: Name
+    name: ToolName
+    arguments: str = Field(default="{}", max_length=MAX_TEXT_CHARS)
+
+
+class FunctionCallOutputIn(_Lenient):
+    """The result of a function call the model made, from the client that ran it."""
+
+    id: ItemId | None = None
+    type: Literal["function_call_output"]
+    call_id: Name
+    output: str = Field(max_length=MAX_TEXT_CHARS)
+
+
+ConversationItemIn = Annotated[
+    ItemIn | FunctionCallIn | FunctionCallOutputIn, Field(discriminator="type")
+]
+
+
 class ItemCreate(_Lenient):
     type: Literal["conversation.item.create"]
     event_id: Name | None = None
     previous_item_id: Name | None = None
-    item: ItemIn
+    item: ConversationItemIn
+
+
+class ItemDelete(_Lenient):
+    type: Literal["conversation.item.delete"]
+    event_id: Name | None = None
+    item_id: Name
 
 
 class OutputAudioClear(_Lenient):
@@ -286,6 +343,7 @@ ClientEvent = (
     | ResponseCancel
     | ItemTruncate
     | ItemCreate
+    | ItemDelete
     | OutputAudioClear
     | StatsRequest
 )
@@ -299,6 +357,7 @@ _CLIENT_EVENTS: dict[str, type[ClientEvent]] = {
     "response.cancel": ResponseCancel,
     "conversation.item.truncate": ItemTruncate,
     "conversation.item.create": ItemCreate,
+    "conversation.item.delete": ItemDelete,
     "output_audio_buffer.clear": OutputAudioClear,
     "voxwire.session.stats": StatsRequest,
 }
@@ -475,6 +534,9 @@ class SessionConfig:
     output_modalities: tuple[Modality, ...] = ("audio",)
     tentative_transcripts: bool = False
     """voxwire.transcription.tentative events: the uncommitted hypothesis, opt-in."""
+    tools: tuple[FunctionTool, ...] = ()
+    tool_choice: str = "auto"
+    """auto, none, required, or the name of the one function the model must call."""
 
     @property
     def responds(self) -> bool:
@@ -554,6 +616,10 @@ class SessionConfig:
             "instructions": self.instructions,
             "output_modalities": list(self.output_modalities),
             "audio": {"input": audio_input, "output": self.output.to_wire()},
+            "tools": [t.to_wire() for t in self.tools],
+            "tool_choice": self.tool_choice
+            if self.tool_choice in ("auto", "none", "required")
+            else {"type": "function", "name": self.tool_choice},
             **self.classification.to_wire(),
             "voxwire": self._voxwire_wire(),
         }
@@ -610,7 +676,50 @@ def apply_update(
     classification = _classification(update, config.classification)
     if classification != config.classification:
         changes["classification"] = classification
-    return replace(config, **changes)
+    if "tools" in update.model_fields_set:
+        changes["tools"] = _tools(update.tools or [])
+    if "tool_choice" in update.model_fields_set:
+        choice = update.tool_choice or "auto"
+        changes["tool_choice"] = choice if isinstance(choice, str) else choice.name
+    new = replace(config, **changes)
+    if new.tool_choice not in ("auto", "none", "required") and new.tool_choice not in {
+        t.name for t in new.tools
+    }:
+        raise ProtocolError(
+            f"tool_choice names the function {new.tool_choice!r}, which is not in tools",
+            code="invalid_value",
+            param="session.tool_choice",
+        )
+    return new
+
+
+def _tools(tools: list[FunctionToolIn]) -> tuple[FunctionTool, ...]:
+    """`session.tools` checked: unique names, parameters an object's JSON schema."""
+    out: list[FunctionTool] = []
+    for index, tool in enumerate(tools):
+        param = f"session.tools.{index}"
+        if any(t.name == tool.name for t in out):
+            raise ProtocolError(
+                f"two tools are named {tool.name!r}", code="invalid_value", param=f"{param}.name"
+            )
+        try:
+            jsonschema_rs.meta.validate(tool.parameters)
+        except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ProtocolError(
+                f"the parameters of tool {tool.name!r} are not a valid JSON schema: {first}",
+                code="invalid_value",
+                param=f"{param}.parameters",
+            ) from exc
+        if tool.parameters.get("type") != "object":
+            raise ProtocolError(
+                f"the parameters of tool {tool.name!r} must be an object's schema "
+                '({"type": "object", "properties": {...}})',
+                code="invalid_value",
+                param=f"{param}.parameters",
+            )
+        out.append(FunctionTool(tool.name, tool.description, tool.parameters))
+    return tuple(out)
 
 
 def _format_rate(fmt: AudioFormat, direction: Literal["input", "output"]) -> int:

@@ -45,6 +45,7 @@ from voxwire.transports.realtime.protocol import (
     AudioCommit,
     ClientEvent,
     ItemCreate,
+    ItemDelete,
     ItemTruncate,
     ModelCatalogue,
     OutputAudioClear,
@@ -369,6 +370,9 @@ class RealtimeConnection:
         elif isinstance(event, ItemCreate):
             self._realtime_only(event.type)
             self.replies.create_item(event)
+        elif isinstance(event, ItemDelete):
+            self._realtime_only(event.type)
+            self.replies.delete_item(event.item_id)
         elif isinstance(event, OutputAudioClear):
             self.replies.clear_output_audio()
         elif isinstance(event, StatsRequest):
