@@ -86,7 +86,7 @@ class ServerTool:
     def spec(self) -> FunctionTool:
         return FunctionTool(self.name, self.description, self.parameters)
 
-    async def run(self, call: ToolCall) -> str:
+    async def run(self, call: ToolCall) -> ToolOutput:
         """The result of one call, as text; failures become an error result."""
         try:
             arguments = json.loads(call.arguments or "{}")
@@ -109,11 +109,19 @@ class ServerTool:
             log.warning("tool %s raised", self.name, exc_info=True)
             return _error(f"the tool {self.name} failed: {exc}")
         text = result if isinstance(result, str) else json.dumps(result, default=str)
-        return text[:MAX_OUTPUT_CHARS]
+        return ToolOutput(text[:MAX_OUTPUT_CHARS])
 
 
-def _error(message: str) -> str:
-    return json.dumps({"error": message})
+@dataclass(frozen=True)
+class ToolOutput:
+    """What a server tool gave the model: its result, or {"error": ...} if it failed."""
+
+    text: str
+    failed: bool = False
+
+
+def _error(message: str) -> ToolOutput:
+    return ToolOutput(json.dumps({"error": message}), failed=True)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

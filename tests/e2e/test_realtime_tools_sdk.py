@@ -1,6 +1,7 @@
 """Function calling and conversation control through the official `openai` SDK's
 realtime client: a client tool round trip through an OpenAI-compatible chat server,
-server-side Python tools, items created and deleted, bad tool schemas refused."""
+server-side Python tools, items created (text and audio) and deleted, bad tool schemas
+refused."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
+import jiwer
 import numpy as np
 import pytest
 import soxr
 from openai import AsyncOpenAI
 
-from tests import assistants
+from tests import assistants, speech
+from tests.e2e.console import normalise
 from tests.fake_chat_server import TOOL_ARGUMENTS, FakeChat, fake_chat_server
 from tests.live_server import LiveServer, live_server
+from tests.realtime_client import pcm16
 from voxwire.engine.audio import pcm16_to_float32
 from voxwire.models.interfaces import TranscribeOptions
 from voxwire.services.reply_openai_chat import ChatSettings
@@ -177,6 +181,8 @@ def test_a_client_tool_round_trip(chat_server: LiveServer, chat: FakeChat) -> No
     ],
 )
 def test_a_server_side_python_tool(tools_server: LiveServer, tool: str, result: str) -> None:
+    before = reply_counters(tools_server)
+
     async def main() -> list[Any]:
         client = AsyncOpenAI(api_key="unused", base_url=tools_server.http_url + "/v1")
         async with client.realtime.connect(model="gpt-realtime") as connection:
@@ -211,6 +217,12 @@ def test_a_server_side_python_tool(tools_server: LiveServer, tool: str, result: 
     turn = assistants.turns_seen[-3]  # the first response's second round
     assert {t.name for t in turn.tools} == {"weather", "broken", "sleepy"}
     assert [m.type for m in turn.since] == ["function_call", "function_call_output"]
+    # Two responses, each with one call of a server tool; a failed run is counted.
+    after = reply_counters(tools_server)
+    grew = {k: after[k] - before[k] for k in after}
+    assert grew["responses"] == grew["completed"] == 2
+    assert grew["function_calls"] == grew["tool_runs"] == 2
+    assert grew["tool_errors"] == (tool != "weather")
 
 
 def test_items_are_created_and_deleted(tools_server: LiveServer) -> None:
@@ -287,3 +299,36 @@ def test_a_malformed_tool_schema_is_an_error_and_the_session_lives_on(
             assert not [e for e in events if e.type == "session.updated"][:-1]
 
     asyncio.run(main())
+
+
+def test_an_audio_item_is_transcribed_and_answered(server: LiveServer) -> None:
+    """The echo assistant says back what it heard in an audio item."""
+    question = "Please turn on the lights in the kitchen."
+    audio = pcm16(speech.utterances([question], lead_s=0.3, tail_s=0.3), RATE)
+
+    async def main() -> list[Any]:
+        client = AsyncOpenAI(api_key="unused", base_url=server.http_url + "/v1")
+        async with client.realtime.connect(model="gpt-realtime") as connection:
+            await connection.session.update(session=session("", output_modalities=["text"]))
+            events: list[Any] = []
+            await until(connection, "session.updated", events)
+            item = {
+                "type": "message",
+                "role": "user",
+                "id": "spoken",
+                "content": [{"type": "input_audio", "audio": base64.b64encode(audio).decode()}],
+            }
+            await connection.conversation.item.create(item=item)
+            await connection.response.create()  # waits for the transcript
+            await until(connection, "response.done", events)
+            return events
+
+    events = asyncio.run(main())
+    heard = next(
+        e for e in events if e.type == "conversation.item.input_audio_transcription.completed"
+    )
+    assert heard.item_id == "spoken"
+    assert jiwer.wer(normalise(question), normalise(heard.transcript)) <= 0.1, heard.transcript
+    done_item = next(e.item for e in events if e.type == "conversation.item.done")
+    assert done_item.id == "spoken" and done_item.content[0].transcript == heard.transcript
+    assert events[-1].response.output[0].content[0].text == heard.transcript

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from voxwire.services.tools import ServerTool, ToolCall, server_tools, uses_tools
+from voxwire.services.tools import ServerTool, ToolCall, ToolOutput, server_tools, uses_tools
 
 
 def add(a: int, b: int) -> dict[str, int]:
@@ -34,13 +34,13 @@ async def hangs() -> str:
     return "never"
 
 
-def run(tool: ServerTool, arguments: str) -> str:
+def run(tool: ServerTool, arguments: str) -> ToolOutput:
     return asyncio.run(tool.run(ToolCall(tool.name, arguments)))
 
 
 def test_results_are_text_for_the_model() -> None:
-    assert json.loads(run(ServerTool(add), '{"a": 2, "b": 3}')) == {"sum": 5}
-    assert run(ServerTool(text), '{"word": "ha"}') == "haha"
+    assert json.loads(run(ServerTool(add), '{"a": 2, "b": 3}').text) == {"sum": 5}
+    assert run(ServerTool(text), '{"word": "ha"}') == ToolOutput("haha")
 
 
 @pytest.mark.parametrize(
@@ -56,8 +56,8 @@ def test_results_are_text_for_the_model() -> None:
 )
 def test_failures_are_error_results(tool: ServerTool, arguments: str, error: str) -> None:
     started = time.monotonic()
-    result = json.loads(run(tool, arguments))
-    assert error in result["error"]
+    output = run(tool, arguments)
+    assert output.failed and error in json.loads(output.text)["error"]
     assert time.monotonic() - started < 10  # a hung tool is not waited for
 
 

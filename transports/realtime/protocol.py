@@ -22,6 +22,7 @@ from voxwire.engine.errors import PeerError
 from voxwire.engine.segmenter import SegmenterOptions
 from voxwire.engine.session import SessionOptions
 from voxwire.engine.turns import Eagerness, SemanticTurnOptions
+from voxwire.services import g711
 from voxwire.services.g711 import G711_RATE
 from voxwire.services.json_limits import JsonTooDeep, loads_bounded
 from voxwire.services.tools import TOOL_NAME, FunctionTool
@@ -61,6 +62,8 @@ MAX_PREFIX_PADDING_MS = 5_000
 MAX_SILENCE_DURATION_MS = 10_000
 MAX_IDLE_TIMEOUT_MS = 3_600_000
 MAX_AUDIO_END_MS = 24 * 3_600_000
+MAX_ITEM_AUDIO_CHARS = 8 * 1024 * 1024
+"""Base64 audio of one conversation item (the frame limit bounds it too)."""
 MAX_TOOLS = 64
 """Functions in `session.tools`."""
 
@@ -255,6 +258,8 @@ class ItemContent(_Lenient):
     type: Literal["input_text", "text", "output_text", "input_audio", "output_audio"]
     text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     transcript: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    audio: str | None = Field(default=None, max_length=MAX_ITEM_AUDIO_CHARS)
+    """input_audio: base64 audio in the session's input format."""
 
 
 ItemId = Annotated[str, Field(max_length=64)]
@@ -269,18 +274,37 @@ class ItemIn(_Lenient):
     content: list[ItemContent] = Field(min_length=1, max_length=MAX_LIST_ITEMS)
 
     def text(self) -> str:
-        """The item's text; audio content is refused (send audio as input audio)."""
+        """The item's text (an audio part's given transcript counts as text)."""
+        parts = [part.text or part.transcript or "" for part in self.content if not part.audio]
+        return " ".join(p.strip() for p in parts if p.strip())
+
+    def audio(self) -> list[str]:
+        """The base64 audio of the item's input_audio parts (a user item's only)."""
         parts = []
-        for part in self.content:
-            if part.type in ("input_audio", "output_audio"):
+        for index, part in enumerate(self.content):
+            param = f"item.content.{index}"
+            if part.type == "input_audio" and part.audio is None and not part.transcript:
                 raise ProtocolError(
-                    "voxwire takes text content in conversation.item.create; send speech "
-                    "with input_audio_buffer.append",
+                    "an input_audio part needs its audio (base64)",
+                    code="missing_required_parameter",
+                    param=f"{param}.audio",
+                )
+            if part.audio is None:
+                continue
+            if part.type != "input_audio" or self.role != "user":
+                raise ProtocolError(
+                    "audio goes in a user item's input_audio parts",
+                    code="invalid_value",
+                    param=param,
+                )
+            if any(p.audio is None for p in self.content):
+                raise ProtocolError(
+                    "an item with audio holds audio parts only",
                     code="invalid_value",
                     param="item.content",
                 )
-            parts.append(part.text or "")
-        return " ".join(p.strip() for p in parts if p.strip())
+            parts.append(part.audio)
+        return parts
 
 
 class FunctionCallIn(_Lenient):
@@ -422,6 +446,13 @@ def decode_base64_bytes(text: str) -> bytes:
         raise ProtocolError(
             "audio is not valid base64", code="invalid_audio", param="audio"
         ) from exc
+
+
+def input_pcm16(data: bytes, encoding: AudioEncoding, *, param: str | None = "audio") -> bytes:
+    """Input audio in the session's format as PCM16 (G.711 decoded)."""
+    if encoding == "audio/pcm":
+        return decode_pcm16(data, param=param)
+    return g711.decode(data, encoding)
 
 
 def decode_base64_audio(text: str) -> bytes:

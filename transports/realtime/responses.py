@@ -47,11 +47,13 @@ from voxwire.engine.events import (
     TranscriptionFailed,
 )
 from voxwire.engine.sentences import SentenceSplitter
+from voxwire.models.interfaces import TranscribeOptions
 from voxwire.services import g711
 from voxwire.services.reply_handlers import Chunk, ReplyHandler, Turn
 from voxwire.services.runtime import Runtime
 from voxwire.services.speech import synthesize_sentence
 from voxwire.services.tools import ServerTool, ToolCall
+from voxwire.transports.realtime.audio_items import item_audio, transcribe_item
 from voxwire.transports.realtime.peer import AudioSink
 from voxwire.transports.realtime.protocol import (
     FunctionCallIn,
@@ -95,6 +97,7 @@ from voxwire.transports.realtime.server_events import (
     ResponseOutputTextDelta,
     ResponseOutputTextDone,
     SendEvent,
+    SessionEvent,
     error_type,
 )
 
@@ -151,6 +154,13 @@ class ReplyCounters:
     samples_cancelled: int = 0
     """Samples synthesised but never sent, or dropped from the track, because their
     reply was cancelled. Once no reply is active: synthesized == sent + cancelled."""
+    function_calls: int = 0
+    """Function calls the replies made (client and server tools)."""
+    tool_runs: int = 0
+    """Server tools run."""
+    tool_errors: int = 0
+    """Of those, the runs that raised, timed out or had bad arguments (the model got an
+    error result)."""
 
 
 @dataclass
@@ -222,6 +232,8 @@ class RealtimeResponses:
         self._playing: Reply | None = None
         """The reply whose audio the sink (WebRTC track) holds, for output_audio_buffer.*."""
         self._drain: asyncio.Task[None] | None = None
+        self._item_tasks: set[asyncio.Task[None]] = set()
+        """Transcriptions of audio items a client added."""
 
     # -- engine events ---------------------------------------------------------------------
 
@@ -308,6 +320,9 @@ class RealtimeResponses:
                 item_id, "assistant", "", "function_call", item.call_id, item.name, item.arguments
             )
             wire = function_call_item(item_id, "completed", item.call_id, item.name, item.arguments)
+        elif audio := item.audio():
+            self._create_audio_item(item_id, audio)
+            return
         else:
             text = item.text()
             if not text:
@@ -319,6 +334,35 @@ class RealtimeResponses:
             if item.role == "user":
                 self._last_user = item_id
         self._add_item(message, wire)
+
+    def _create_audio_item(self, item_id: str, parts: list[str]) -> None:
+        """A user's audio item: transcribed whole, then it joins the conversation as a
+        committed turn does (a response.create meanwhile waits for its transcript)."""
+        config = self.config()
+        audio = item_audio(parts, config.input_encoding, config.input_rate)
+        self._expect_transcript(item_id)
+        self._last_user = item_id
+        wire = {**user_item(item_id, "user", ""), "status": "in_progress"}
+        wire["content"] = [{"type": "input_audio", "transcript": None}]
+        self.send(ConversationItemAdded(previous_item_id=self.conversation.last_item_id, item=wire))
+        options = TranscribeOptions(language=config.language, initial_prompt=config.prompt or None)
+
+        async def transcribe() -> None:
+            event = await transcribe_item(self.runtime, item_id, audio, options)
+            self.send(SessionEvent.of(event))
+            self.on_events([event])
+            if isinstance(event, TranscriptionCompleted) and item_id in self._transcripts:
+                done = {**wire, "status": "completed"}
+                done["content"] = [{"type": "input_audio", "transcript": event.transcript}]
+                before = self.conversation.around(item_id)[0]
+                previous = before[-1].item_id if before else None
+                self.send(ConversationItemDone(previous_item_id=previous, item=done))
+
+        task = asyncio.get_running_loop().create_task(
+            transcribe(), name=f"{self.session_id}:{item_id}:transcribe"
+        )
+        self._item_tasks.add(task)
+        task.add_done_callback(self._item_tasks.discard)
 
     def _add_item(self, message: Message, wire: dict[str, Any]) -> None:
         """An item joins the conversation and the client hears of it."""
@@ -418,6 +462,7 @@ class RealtimeResponses:
             if reply.state.active:
                 reply.state.finish(ResponseStatus.CANCELLED, "session_closed")
                 self._count_cancelled(reply)
+        tasks += self._item_tasks
         for task in tasks:
             task.cancel()
         if self._drain is not None:
@@ -522,10 +567,12 @@ class RealtimeResponses:
     async def _run_tool(self, reply: Reply, tool: ServerTool, call: ToolCall) -> None:
         """Run a server tool; its output joins the conversation."""
         output = await tool.run(call)
+        self.counters.tool_runs += 1
+        self.counters.tool_errors += output.failed
         item_id = f"item_{secrets.token_hex(10)}"
-        message = Message(item_id, "tool", output, "function_call_output", call.call_id)
+        message = Message(item_id, "tool", output.text, "function_call_output", call.call_id)
         reply.own_items.append(message)
-        wire = function_output_item(item_id, call.call_id, output)
+        wire = function_output_item(item_id, call.call_id, output.text)
         if reply.in_conversation:
             self._add_item(message, wire)
 
@@ -773,6 +820,7 @@ class RealtimeResponses:
         entry = Call(f"item_{secrets.token_hex(10)}", reply.outputs, call)
         reply.outputs += 1
         reply.calls.append(entry)
+        self.counters.function_calls += 1
         ids = {"response_id": reply.id, "output_index": entry.output_index}
         wire = functools.partial(function_call_item, entry.item_id, call_id=call.call_id)
         self.send(

@@ -308,7 +308,16 @@ def test_text_items_and_text_only_replies(reply_server: LiveServer) -> None:
             # Bad items are refused and change nothing.
             for bad, code in [
                 ({**item, "id": "t1"}, "item_already_exists"),
-                ({**item, "content": [{"type": "input_audio", "audio": "AAAA"}]}, "invalid_value"),
+                ({**item, "content": [{"type": "input_audio", "audio": "AAAA"}]}, "invalid_audio"),
+                ({**item, "content": [{"type": "input_audio"}]}, "missing_required_parameter"),
+                (
+                    {
+                        **item,
+                        "role": "assistant",
+                        "content": [{"type": "input_audio", "audio": ""}],
+                    },
+                    "invalid_value",
+                ),
                 ({**item, "content": [{"type": "input_text", "text": " "}]}, "invalid_value"),
             ]:
                 await client.send({"type": "conversation.item.create", "item": bad})
