@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import jiwer
@@ -87,6 +88,20 @@ async def until(connection: Any, kind: str, events: list[Any], within: float = 6
     raise AssertionError(f"the connection closed before {kind}")
 
 
+@asynccontextmanager
+async def connect(server: LiveServer) -> AsyncIterator[Any]:
+    """A realtime connection of the official SDK to `server`."""
+    client = AsyncOpenAI(api_key="unused", base_url=server.http_url + "/v1")
+    async with client.realtime.connect(model="gpt-realtime") as connection:
+        yield connection
+
+
+async def text_session(connection: Any, events: list[Any], instructions: str) -> None:
+    """Make the session answer in text, as `instructions` say."""
+    await connection.session.update(session=session(instructions, output_modalities=["text"]))
+    await until(connection, "session.updated", events)
+
+
 def reply_counters(server: LiveServer) -> dict[str, int]:
     server.wait_until_idle()
     slots = server.server.config.app.state.realtime_slots  # type: ignore[attr-defined]
@@ -97,8 +112,7 @@ def test_a_client_tool_round_trip(chat_server: LiveServer, chat: FakeChat) -> No
     before = reply_counters(chat_server)
 
     async def main() -> tuple[list[Any], list[Any]]:
-        client = AsyncOpenAI(api_key="unused", base_url=chat_server.http_url + "/v1")
-        async with client.realtime.connect(model="gpt-realtime") as connection:
+        async with connect(chat_server) as connection:
             await connection.session.update(
                 session=session("tools", tools=[WEATHER_TOOL], tool_choice="auto")
             )
@@ -106,7 +120,7 @@ def test_a_client_tool_round_trip(chat_server: LiveServer, chat: FakeChat) -> No
             updated = await until(connection, "session.updated", first)
             assert [t.name for t in updated.session.tools] == ["get_weather"]
             await connection.conversation.item.create(item=QUESTION)
-            await connection.response.create()
+            await connection.response.create(response={"tool_choice": "required"})
             await until(connection, "response.done", first)
 
             call = next(e.item for e in first if e.type == "response.output_item.done")
@@ -147,7 +161,8 @@ def test_a_client_tool_round_trip(chat_server: LiveServer, chat: FakeChat) -> No
     asked, answered = chat.requests[-2:]
     assert asked["tools"][0]["function"]["name"] == "get_weather"
     assert asked["tools"][0]["function"]["parameters"] == WEATHER_TOOL["parameters"]
-    assert asked["tool_choice"] == "auto"
+    assert asked["tool_choice"] == "required"  # this response's, then the session's
+    assert answered["tool_choice"] == "auto"
     assert [m["role"] for m in answered["messages"]] == ["system", "user", "assistant", "tool"]
     assert answered["messages"][2]["tool_calls"][0]["id"] == "call_fake1"
     assert answered["messages"][3] == {
@@ -184,11 +199,9 @@ def test_a_server_side_python_tool(tools_server: LiveServer, tool: str, result: 
     before = reply_counters(tools_server)
 
     async def main() -> list[Any]:
-        client = AsyncOpenAI(api_key="unused", base_url=tools_server.http_url + "/v1")
-        async with client.realtime.connect(model="gpt-realtime") as connection:
-            await connection.session.update(session=session(tool, output_modalities=["text"]))
+        async with connect(tools_server) as connection:
             events: list[Any] = []
-            await until(connection, "session.updated", events)
+            await text_session(connection, events, tool)
             await connection.conversation.item.create(item=QUESTION)
             await connection.response.create()
             await until(connection, "response.done", events)
@@ -227,11 +240,9 @@ def test_a_server_side_python_tool(tools_server: LiveServer, tool: str, result: 
 
 def test_items_are_created_and_deleted(tools_server: LiveServer) -> None:
     async def main() -> list[Any]:
-        client = AsyncOpenAI(api_key="unused", base_url=tools_server.http_url + "/v1")
-        async with client.realtime.connect(model="gpt-realtime") as connection:
-            await connection.session.update(session=session("broken", output_modalities=["text"]))
+        async with connect(tools_server) as connection:
             events: list[Any] = []
-            await until(connection, "session.updated", events)
+            await text_session(connection, events, "broken")
             note = {**QUESTION, "id": "note", "role": "system"}
             note["content"] = [{"type": "input_text", "text": "The user is in a hurry."}]
             await connection.conversation.item.create(item=note)
@@ -278,14 +289,18 @@ def test_a_malformed_tool_schema_is_an_error_and_the_session_lives_on(
     ]
 
     async def main() -> None:
-        client = AsyncOpenAI(api_key="unused", base_url=tools_server.http_url + "/v1")
-        async with client.realtime.connect(model="gpt-realtime") as connection:
+        async with connect(tools_server) as connection:
             events: list[Any] = []
             for update, param in bad_tools:
                 await connection.session.update(session={"type": "realtime", **update})
                 error = await until(connection, "error", events)
                 assert error.error.type == "invalid_request_error", error
                 assert error.error.param == param, error
+            # A response's own tools are checked the same way.
+            bad_response = {"tools": [{**WEATHER_TOOL, "parameters": {"type": "strin"}}]}
+            await connection.response.create(response=bad_response)
+            error = await until(connection, "error", events)
+            assert error.error.param == "response.tools.0.parameters"
             # Nothing changed, and a good update and a reply still work.
             await connection.session.update(
                 session=session("weather", tools=[WEATHER_TOOL], output_modalities=["text"])
@@ -307,11 +322,9 @@ def test_an_audio_item_is_transcribed_and_answered(server: LiveServer) -> None:
     audio = pcm16(speech.utterances([question], lead_s=0.3, tail_s=0.3), RATE)
 
     async def main() -> list[Any]:
-        client = AsyncOpenAI(api_key="unused", base_url=server.http_url + "/v1")
-        async with client.realtime.connect(model="gpt-realtime") as connection:
-            await connection.session.update(session=session("", output_modalities=["text"]))
+        async with connect(server) as connection:
             events: list[Any] = []
-            await until(connection, "session.updated", events)
+            await text_session(connection, events, "")
             item = {
                 "type": "message",
                 "role": "user",

@@ -232,6 +232,9 @@ class ResponseSettings(_Lenient):
     metadata: dict[Name, Annotated[str, Field(max_length=512)]] | None = Field(
         default=None, max_length=MAX_LIST_ITEMS
     )
+    tools: list[FunctionToolIn] | None = Field(default=None, max_length=MAX_TOOLS)
+    """This response's tools instead of the session's."""
+    tool_choice: Literal["auto", "none", "required"] | ToolChoiceFunction | None = None
 
 
 class ResponseCreate(_Lenient):
@@ -707,28 +710,36 @@ def apply_update(
     classification = _classification(update, config.classification)
     if classification != config.classification:
         changes["classification"] = classification
-    if "tools" in update.model_fields_set:
-        changes["tools"] = _tools(update.tools or [])
-    if "tool_choice" in update.model_fields_set:
-        choice = update.tool_choice or "auto"
-        changes["tool_choice"] = choice if isinstance(choice, str) else choice.name
     new = replace(config, **changes)
-    if new.tool_choice not in ("auto", "none", "required") and new.tool_choice not in {
-        t.name for t in new.tools
-    }:
+    tools, choice = tool_settings(update, new, "session")
+    return replace(new, tools=tools, tool_choice=choice)
+
+
+def tool_settings(
+    settings: SessionSettings | ResponseSettings, config: SessionConfig, where: str
+) -> tuple[tuple[FunctionTool, ...], str]:
+    """The tools and tool_choice `settings` ask for (the session's where they are not
+    given), checked; `where` ("session" or "response") prefixes the error's param."""
+    fields = settings.model_fields_set
+    tools = _tools(settings.tools or [], where) if "tools" in fields else config.tools
+    choice: str = config.tool_choice
+    if "tool_choice" in fields:
+        given = settings.tool_choice or "auto"
+        choice = given if isinstance(given, str) else given.name
+    if choice not in ("auto", "none", "required") and choice not in {t.name for t in tools}:
         raise ProtocolError(
-            f"tool_choice names the function {new.tool_choice!r}, which is not in tools",
+            f"tool_choice names the function {choice!r}, which is not in tools",
             code="invalid_value",
-            param="session.tool_choice",
+            param=f"{where}.tool_choice",
         )
-    return new
+    return tools, choice
 
 
-def _tools(tools: list[FunctionToolIn]) -> tuple[FunctionTool, ...]:
-    """`session.tools` checked: unique names, parameters an object's JSON schema."""
+def _tools(tools: list[FunctionToolIn], where: str) -> tuple[FunctionTool, ...]:
+    """`tools` checked: unique names, parameters an object's JSON schema."""
     out: list[FunctionTool] = []
     for index, tool in enumerate(tools):
-        param = f"session.tools.{index}"
+        param = f"{where}.tools.{index}"
         if any(t.name == tool.name for t in out):
             raise ProtocolError(
                 f"two tools are named {tool.name!r}", code="invalid_value", param=f"{param}.name"

@@ -52,7 +52,7 @@ from voxwire.services import g711
 from voxwire.services.reply_handlers import Chunk, ReplyHandler, Turn
 from voxwire.services.runtime import Runtime
 from voxwire.services.speech import synthesize_sentence
-from voxwire.services.tools import ServerTool, ToolCall
+from voxwire.services.tools import FunctionTool, ServerTool, ToolCall
 from voxwire.transports.realtime.audio_items import item_audio, transcribe_item
 from voxwire.transports.realtime.peer import AudioSink
 from voxwire.transports.realtime.protocol import (
@@ -63,6 +63,7 @@ from voxwire.transports.realtime.protocol import (
     ProtocolError,
     ResponseSettings,
     SessionConfig,
+    tool_settings,
 )
 from voxwire.transports.realtime.reply_events import (
     assistant_item,
@@ -136,6 +137,13 @@ class Call:
     item_id: str
     output_index: int
     call: ToolCall
+
+    def wire(self, status: str) -> dict[str, Any]:
+        """The item (no arguments yet while it is in progress)."""
+        arguments = "" if status == "in_progress" else self.call.arguments
+        return function_call_item(
+            self.item_id, status, self.call.call_id, self.call.name, arguments
+        )
 
 
 @dataclass
@@ -286,7 +294,9 @@ class RealtimeResponses:
                 "cancel it first or wait for response.done",
                 code="conversation_already_has_active_response",
             )
-        self._start(settings or ResponseSettings(), user_item_id=self._last_user)
+        settings = settings or ResponseSettings()
+        tool_settings(settings, self.config(), "response")  # refused before it starts
+        self._start(settings, user_item_id=self._last_user)
 
     def create_item(self, event: ItemCreate) -> None:
         """`conversation.item.create`: a text message, a function call or a function
@@ -587,11 +597,13 @@ class RealtimeResponses:
             since=tuple(after),
         )
 
-    def _turn_tools(self) -> tuple[Any, ...]:
-        """The session's tools and the handler's server tools (those win a name clash)."""
+    def _turn_tools(self, reply: Reply) -> tuple[tuple[FunctionTool, ...], str]:
+        """The response's (or session's) tools and the handler's server tools (those win
+        a name clash), and the tool_choice."""
+        tools, choice = tool_settings(reply.settings, self.config(), "response")
         server = [t.spec for t in self.handler.tools]
         names = {t.name for t in server}
-        return (*(t for t in self.config().tools if t.name not in names), *server)
+        return (*(t for t in tools if t.name not in names), *server), choice
 
     async def _turn(self, reply: Reply) -> Turn:
         config = self.config()
@@ -616,6 +628,7 @@ class RealtimeResponses:
         if reply.user_item_id is not None and self.classifications is not None:
             classifications = await self.classifications(reply.user_item_id)
         reply.input_words = len(transcript.split())
+        tools, tool_choice = self._turn_tools(reply)
         turn = Turn(
             transcript=transcript,
             item_id=reply.user_item_id,
@@ -623,8 +636,8 @@ class RealtimeResponses:
             instructions=config.instructions if instructions is None else instructions,
             session_id=self.session_id,
             metadata=dict(reply.settings.metadata or {}),
-            tools=self._turn_tools(),
-            tool_choice=config.tool_choice,
+            tools=tools,
+            tool_choice=tool_choice,
         )
         return self._with_conversation(turn, reply)
 
@@ -822,17 +835,13 @@ class RealtimeResponses:
         reply.calls.append(entry)
         self.counters.function_calls += 1
         ids = {"response_id": reply.id, "output_index": entry.output_index}
-        wire = functools.partial(function_call_item, entry.item_id, call_id=call.call_id)
-        self.send(
-            ResponseOutputItemAdded(**ids, item=wire("in_progress", name=call.name, arguments=""))
-        )
+        self.send(ResponseOutputItemAdded(**ids, item=entry.wire("in_progress")))
         about = {**ids, "item_id": entry.item_id, "call_id": call.call_id}
         self.send(ResponseFunctionCallArgumentsDelta(**about, delta=call.arguments))
         self.send(
             ResponseFunctionCallArgumentsDone(**about, name=call.name, arguments=call.arguments)
         )
-        done = wire("completed", name=call.name, arguments=call.arguments)
-        self.send(ResponseOutputItemDone(**ids, item=done))
+        self.send(ResponseOutputItemDone(**ids, item=entry.wire("completed")))
         message = Message(
             entry.item_id, "assistant", "", "function_call", call.call_id, call.name, call.arguments
         )
@@ -877,15 +886,7 @@ class RealtimeResponses:
             item = assistant_item(reply.item_id, item_status, reply.transcript, reply.modality)
             items.append((reply.message_index, item))
         if done:
-            items += [
-                (
-                    c.output_index,
-                    function_call_item(
-                        c.item_id, "completed", c.call.call_id, c.call.name, c.call.arguments
-                    ),
-                )
-                for c in reply.calls
-            ]
+            items += [(c.output_index, c.wire("completed")) for c in reply.calls]
         conversation = f"conv_{self.session_id.removeprefix('sess_')}"
         return response_object(
             response_id=reply.id,
