@@ -8,21 +8,28 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from voxwire.engine.errors import IllegalTransition
 
-Role = Literal["user", "assistant", "system"]
+Role = Literal["user", "assistant", "system", "tool"]
+ItemType = Literal["message", "function_call", "function_call_output"]
 
 
 @dataclass
 class Message:
-    """One item of the conversation as a reply handler sees it."""
+    """One item of the conversation as a reply handler sees it: a message (`text`), a
+    function call the assistant made (`call_id`, `name`, `arguments`), or the output of
+    one (role "tool", `call_id`, the output in `text`)."""
 
     item_id: str
     role: Role
     text: str
+    type: ItemType = "message"
+    call_id: str = ""
+    name: str = ""
+    arguments: str = ""
 
 
 class Conversation:
@@ -35,10 +42,13 @@ class Conversation:
         self._messages: OrderedDict[str, Message] = OrderedDict()
 
     def add(self, item_id: str, role: Role, text: str) -> Message:
-        """Add an item (or replace the text of one with the same id)."""
-        message = Message(item_id, role, text)
-        self._messages[item_id] = message
-        self._messages.move_to_end(item_id)
+        """Add a message (or replace the text of one with the same id)."""
+        return self.add_item(Message(item_id, role, text))
+
+    def add_item(self, message: Message) -> Message:
+        """Add any item at the end (replacing one with the same id)."""
+        self._messages[message.item_id] = message
+        self._messages.move_to_end(message.item_id)
         while len(self._messages) > self.max_messages:
             self._messages.popitem(last=False)
         return message
@@ -50,12 +60,36 @@ class Conversation:
             message.text = text
         return message is not None
 
+    def delete(self, item_id: str) -> bool:
+        """Forget an item; False if there is none with that id."""
+        return self._messages.pop(item_id, None) is not None
+
     def get(self, item_id: str) -> Message | None:
         return self._messages.get(item_id)
 
+    def function_call(self, call_id: str) -> Message | None:
+        """The function call item with this call_id, if it is remembered."""
+        return next(
+            (
+                m
+                for m in self._messages.values()
+                if m.type == "function_call" and m.call_id == call_id
+            ),
+            None,
+        )
+
     def history(self) -> list[Message]:
         """Every remembered item, oldest first (copies: handlers may not change them)."""
-        return [Message(m.item_id, m.role, m.text) for m in self._messages.values()]
+        return [replace(m) for m in self._messages.values()]
+
+    def around(self, item_id: str | None) -> tuple[list[Message], list[Message]]:
+        """The items before and after `item_id` (copies); all items are "before" when it
+        is None or not remembered."""
+        items = self.history()
+        index = next((i for i, m in enumerate(items) if m.item_id == item_id), None)
+        if index is None:
+            return items, []
+        return items[:index], items[index + 1 :]
 
     @property
     def last_item_id(self) -> str | None:

@@ -6,7 +6,9 @@
 * ``openai-chat``: streams from any OpenAI-compatible ``/v1/chat/completions``
   (see :mod:`voxwire.services.reply_openai_chat`);
 * ``module:function``: a Python callable, sync or async, given a :class:`Turn` and
-  returning a string or an (async) iterator of text chunks.
+  returning a string or an (async) iterator of text chunks; it may also yield
+  :class:`~voxwire.services.tools.ToolCall` objects, and run tools on the server
+  (:func:`~voxwire.services.tools.uses_tools`).
 
 Every handler streams text chunks; the session cuts them into sentences and speaks
 each as soon as it is complete. Cancelling the iteration (barge-in) stops the
@@ -26,6 +28,7 @@ from typing import Any, Protocol
 from voxwire.engine.conversation import Message
 from voxwire.engine.errors import LocalError
 from voxwire.models.interfaces import AudioArray
+from voxwire.services.tools import FunctionTool, ServerTool, ToolCall, server_tools
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,13 @@ class Turn:
     """The `voxwire.classification` and `voxwire.speaker.identified` events of the item."""
     history: tuple[Message, ...] = ()
     """The conversation before this turn, oldest first."""
+    since: tuple[Message, ...] = ()
+    """Items after the turn's user item, oldest first: earlier answers to it, function
+    calls made for it and their outputs (the model continues from there)."""
+    tools: tuple[FunctionTool, ...] = ()
+    """Functions the model may call (the session's and the handler's server tools)."""
+    tool_choice: str = "auto"
+    """auto, none, required, or the one function's name."""
     instructions: str = ""
     """The session's (or this response's) instructions."""
     session_id: str = ""
@@ -58,8 +68,12 @@ class Turn:
     None for other handlers and for a turn that is a text item."""
 
 
+Chunk = str | ToolCall
+"""What a handler streams: text, or a call of one of the turn's tools."""
+
+
 class ReplyHandler(Protocol):
-    """Streams the text of the reply to one turn.
+    """Streams the text of the reply to one turn (and the tool calls its model makes).
 
     A handler with a true ``hears_audio`` attribute is given the turn's audio
     (:attr:`Turn.audio`) as soon as the turn is committed, without waiting for its
@@ -67,8 +81,10 @@ class ReplyHandler(Protocol):
     """
 
     name: str
+    tools: tuple[ServerTool, ...]
+    """Tools the server runs for this handler."""
 
-    def reply(self, turn: Turn) -> AsyncIterator[str]: ...
+    def reply(self, turn: Turn) -> AsyncIterator[Chunk]: ...
 
     async def aclose(self) -> None:
         """Release connections when the server stops."""
@@ -82,8 +98,9 @@ class EchoHandler:
     """Says back what it heard: the offline default, for demos and tests."""
 
     name = "echo"
+    tools: tuple[ServerTool, ...] = ()
 
-    async def reply(self, turn: Turn) -> AsyncIterator[str]:
+    async def reply(self, turn: Turn) -> AsyncIterator[Chunk]:
         yield turn.transcript.strip() or NOTHING_HEARD
 
     async def aclose(self) -> None:
@@ -100,8 +117,9 @@ class CallableHandler:
     def __init__(self, function: ReplyFunction, name: str) -> None:
         self.function = function
         self.name = name
+        self.tools = server_tools(function)
 
-    async def reply(self, turn: Turn) -> AsyncIterator[str]:
+    async def reply(self, turn: Turn) -> AsyncIterator[Chunk]:
         try:
             if inspect.isasyncgenfunction(self.function):
                 result: Any = self.function(turn)
@@ -123,8 +141,8 @@ class CallableHandler:
         return None
 
 
-async def _chunks(result: Any, name: str) -> AsyncIterator[str]:
-    if isinstance(result, str):
+async def _chunks(result: Any, name: str) -> AsyncIterator[Chunk]:
+    if isinstance(result, str | ToolCall):
         yield result
     elif hasattr(result, "__aiter__"):
         iterator: AsyncIterator[Any] = result
@@ -148,8 +166,8 @@ async def _chunks(result: Any, name: str) -> AsyncIterator[str]:
         )
 
 
-def _text(chunk: Any, name: str) -> str:
-    if not isinstance(chunk, str):
+def _text(chunk: Any, name: str) -> Chunk:
+    if not isinstance(chunk, str | ToolCall):
         raise AssistantError(f"the assistant {name} yielded {type(chunk).__name__}, not text")
     return chunk
 

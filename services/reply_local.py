@@ -17,6 +17,7 @@ from voxwire.services import chat
 from voxwire.services.reply_handlers import NOTHING_HEARD, AssistantError, Turn
 from voxwire.services.reply_openai_chat import classification_note
 from voxwire.services.runtime import Runtime
+from voxwire.services.tools import ServerTool
 
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful voice assistant. Answer in one or two short spoken sentences."
@@ -29,6 +30,8 @@ class LocalChatHandler:
     """Replies written by a chat model of the runtime's catalogue."""
 
     name = "local"
+    tools: tuple[ServerTool, ...] = ()
+    """The embedded model does not call tools; the session's are not offered to it."""
 
     def __init__(self, runtime: Runtime, model: str | None = None) -> None:
         self.runtime = runtime
@@ -36,7 +39,8 @@ class LocalChatHandler:
 
     def messages(self, turn: Turn) -> list[ChatMessage]:
         """The chat messages for one turn."""
-        return [*self.context(turn), ChatMessage("user", turn.transcript.strip() or NOTHING_HEARD)]
+        user = ChatMessage("user", turn.transcript.strip() or NOTHING_HEARD)
+        return [*self.context(turn), user, *self.since(turn)]
 
     def context(self, turn: Turn) -> list[ChatMessage]:
         """The system message and the recent history, before the turn itself."""
@@ -47,6 +51,10 @@ class LocalChatHandler:
             if message.text and message.role in ("user", "assistant"):
                 out.append(ChatMessage(message.role, message.text))
         return out
+
+    def since(self, turn: Turn) -> list[ChatMessage]:
+        """What the assistant already said after the turn (a response created again)."""
+        return [ChatMessage("assistant", m.text) for m in turn.since if m.role == "assistant"]
 
     async def reply(self, turn: Turn) -> AsyncIterator[str]:
         entry = chat.resolve_chat(self.runtime, self.model)
@@ -73,7 +81,7 @@ class NativeAudioHandler(LocalChatHandler):
     def messages(self, turn: Turn) -> list[ChatMessage]:
         if turn.audio is None:  # a text item: answer its text
             return super().messages(turn)
-        return [*self.context(turn), ChatMessage("user", "", (turn.audio,))]
+        return [*self.context(turn), ChatMessage("user", "", (turn.audio,)), *self.since(turn)]
 
 
 def local_handler(runtime: Runtime, model: str | None = None) -> LocalChatHandler:

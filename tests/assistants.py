@@ -1,14 +1,17 @@
 """Reply handlers for tests: `--assistant tests.assistants:scripted` behaves as the
 session's `instructions` say ("story", "slow", "words", "fail", "not text"; anything
-else echoes), so one server serves every reply test."""
+else echoes), so one server serves every reply test. `tests.assistants:with_tools`
+calls the server tool its instructions name, then says what the tool returned."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from voxwire.services.reply_handlers import Turn
+from voxwire.services.tools import ServerTool, ToolCall, uses_tools
 
 STORY = " ".join(
     [
@@ -60,3 +63,35 @@ async def slow_stream(turn: Turn) -> AsyncIterator[str]:
     finally:
         if not finished:
             streams_closed.append(turn.session_id)
+
+
+def weather(city: str) -> str:
+    """A server tool."""
+    return f"sunny and 18 degrees in {city}"
+
+
+def broken() -> str:
+    raise RuntimeError("the sensor is offline")
+
+
+async def sleepy() -> str:
+    await asyncio.sleep(60)
+    return "too late"
+
+
+CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+@uses_tools(
+    ServerTool(weather, "The weather in a city now", CITY),
+    ServerTool(broken, "Always fails"),
+    ServerTool(sleepy, "Never finishes in time", timeout_s=0.5),
+)
+def with_tools(turn: Turn) -> Any:
+    """Say a word, call the tool the instructions name, then say its output."""
+    turns_seen.append(turn)
+    outputs = [m.text for m in turn.since if m.type == "function_call_output"]
+    if outputs:
+        return f"The tool said {outputs[-1]}"
+    arguments = json.dumps({"city": "Paris"}) if turn.instructions == "weather" else "{}"
+    return iter(["Let me check. ", ToolCall(turn.instructions, arguments)])

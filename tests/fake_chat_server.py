@@ -1,7 +1,9 @@
 """A small OpenAI-compatible chat server on loopback, streaming chunks in OpenAI's wire
 format. What it does depends on the request's system message (the session's
 instructions): "ok" answers, "error" fails with 500, "slow" waits before answering,
-"endless" streams until the client goes away."""
+"endless" streams until the client goes away, "tools" calls the first tool offered
+(arguments {"city": "Paris"}, streamed in pieces as OpenAI does) unless the request
+already holds a tool result, which it then answers with."""
 
 from __future__ import annotations
 
@@ -45,8 +47,13 @@ class FakeChat:
         return False
 
 
-def _chunk(content: str | None, finish: str | None = None) -> bytes:
-    delta = {} if content is None else {"content": content}
+TOOL_ARGUMENTS = ['{"ci', 'ty": "Pa', 'ris"}']
+
+
+def _chunk(
+    content: str | None, finish: str | None = None, delta: dict[str, Any] | None = None
+) -> bytes:
+    delta = delta or ({} if content is None else {"content": content})
     body = {
         "id": "chatcmpl-fake",
         "object": "chat.completion.chunk",
@@ -71,6 +78,11 @@ def _app(state: FakeChat) -> Starlette:
             finished = False
             try:
                 yield b'data: {"choices":[{"index":0,"delta":{"role":"assistant"}}]}\n\n'
+                if system == "tools":
+                    async for chunk in _tool_stream(body):
+                        yield chunk
+                    finished = True
+                    return
                 if system == "endless":
                     for i in range(600):
                         yield _chunk(f"Sentence {i}. ")
@@ -88,6 +100,27 @@ def _app(state: FakeChat) -> Starlette:
         return StreamingResponse(stream(), media_type="text/event-stream")
 
     return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+
+
+async def _tool_stream(body: dict[str, Any]) -> AsyncIterator[bytes]:
+    """Call the first tool, or answer with the last tool result."""
+    results = [m["content"] for m in body["messages"] if m["role"] == "tool"]
+    if results:
+        for part in ["The weather tool says: ", results[-1], "."]:
+            yield _chunk(part)
+            await asyncio.sleep(0.02)
+        yield _chunk(None, "stop")
+    else:
+        name = body["tools"][0]["function"]["name"]
+        first = {"index": 0, "id": "call_fake1", "type": "function"}
+        yield _chunk(None, delta={"tool_calls": [{**first, "function": {"name": name}}]})
+        for part in TOOL_ARGUMENTS:
+            yield _chunk(
+                None, delta={"tool_calls": [{"index": 0, "function": {"arguments": part}}]}
+            )
+            await asyncio.sleep(0.02)
+        yield _chunk(None, "tool_calls")
+    yield b"data: [DONE]\n\n"
 
 
 @contextmanager

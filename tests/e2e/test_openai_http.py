@@ -442,7 +442,9 @@ def test_client_gone_before_the_first_byte_leaves_nothing(
 def test_models_list_and_retrieve(client: OpenAI, server: LiveServer) -> None:
     models = client.models.list().data
     catalogue = [e.spec.id for e in server.runtime.entries()]
-    assert [m.id for m in models] == [*catalogue, "speaker-id"]  # the app's enrolled voices
+    aliases = [a for task in OPENAI_ALIASES.values() for a in task]
+    # The catalogue, the app's enrolled voices, then every OpenAI alias the endpoints take.
+    assert [m.id for m in models] == [*catalogue, "speaker-id", *aliases]
     for model in models:
         extra = model.model_extra or {}
         assert model.object == "model" and model.owned_by == "voxwire" and model.created > 0
@@ -452,12 +454,12 @@ def test_models_list_and_retrieve(client: OpenAI, server: LiveServer) -> None:
     assert (asr.model_extra or {})["loaded"] is True
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("no-such-model")
-    # Every OpenAI alias the endpoints take answers too, as its task's default model.
-    for task, aliases in OPENAI_ALIASES.items():
-        for alias in aliases:
-            card = client.models.retrieve(alias)
-            assert card.id == alias
-            assert (card.model_extra or {})["task"] == task
+    # Every listed id answers, an alias as its task's default model.
+    for model in models:
+        assert client.models.retrieve(model.id) == model
+    for task, names in OPENAI_ALIASES.items():
+        for alias in names:
+            assert (client.models.retrieve(alias).model_extra or {})["task"] == task
     assert (
         "whisper-tiny.en" in (client.models.retrieve("whisper-1").model_extra or {})["description"]
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voxwire.engine.conversation import Conversation, ResponseState, ResponseStatus
+from voxwire.engine.conversation import Conversation, Message, ResponseState, ResponseStatus
 from voxwire.engine.errors import IllegalTransition
 
 
@@ -40,3 +40,17 @@ def test_set_text_changes_an_item_where_it_stands() -> None:
     assert conversation.set_text("a", "One.")
     assert [(m.item_id, m.text) for m in conversation.history()] == [("a", "One."), ("b", "Next.")]
     assert not conversation.set_text("missing", "x")
+
+
+def test_items_are_deleted_and_found_around_a_turn() -> None:
+    conversation = Conversation()
+    conversation.add("a", "user", "Hi.")
+    conversation.add("b", "user", "Weather?")
+    conversation.add_item(Message("c", "assistant", "", "function_call", "call_1", "w", "{}"))
+    assert conversation.function_call("call_1") is not None
+    assert conversation.function_call("call_2") is None
+    before, after = conversation.around("b")
+    assert [m.item_id for m in before] == ["a"] and [m.item_id for m in after] == ["c"]
+    assert [m.item_id for m in conversation.around(None)[0]] == ["a", "b", "c"]
+    assert conversation.delete("a") and not conversation.delete("a")
+    assert [m.item_id for m in conversation.history()] == ["b", "c"]

@@ -14,14 +14,16 @@ from tests.fake_chat_server import ANSWER, FakeChat, fake_chat_server
 from tests.live_server import LiveServer, live_server
 from tests.realtime_client import RealtimeTestClient, pcm16, realtime
 from voxwire.engine.conversation import Message
-from voxwire.services.reply_handlers import AssistantError, Turn
+from voxwire.services.reply_handlers import AssistantError, Chunk, Turn
 from voxwire.services.reply_openai_chat import (
     AssistantTimeout,
     AssistantUnavailable,
     ChatSettings,
     OpenAIChatHandler,
+    ToolCallParts,
 )
 from voxwire.services.runtime import Runtime
+from voxwire.services.tools import FunctionTool, ToolCall
 from voxwire.transports.bench.stream import free_port
 from voxwire.transports.http.settings import ServerSettings
 
@@ -213,3 +215,84 @@ def test_cancelling_a_reply_stops_the_llm(chat_voxwire: LiveServer, chat: FakeCh
     asyncio.run(main())
     assert chat.wait_for_disconnect("endless")
     chat_voxwire.wait_until_idle()
+
+
+WEATHER = FunctionTool("get_weather", "The weather now.", {"type": "object"})
+
+
+def test_tools_go_to_the_endpoint_and_streamed_calls_come_back(chat: FakeChat) -> None:
+    turn = Turn("Weather?", item_id="q", instructions="tools", tools=(WEATHER,))
+
+    async def main() -> list[Chunk]:
+        handler = OpenAIChatHandler(ChatSettings(base_url=chat.base_url))
+        try:
+            return [chunk async for chunk in handler.reply(turn)]
+        finally:
+            await handler.aclose()
+
+    assert asyncio.run(main()) == [
+        ToolCall("get_weather", '{"city": "Paris"}', call_id="call_fake1")
+    ]
+    body = chat.requests[-1]
+    assert body["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "The weather now.",
+                "parameters": {"type": "object"},
+            },
+        }
+    ]
+    assert body["tool_choice"] == "auto"
+
+
+def test_calls_and_outputs_become_chat_messages_in_order() -> None:
+    call = Message("c", "assistant", "", "function_call", "call_1", "get_weather", "{}")
+    other = Message("c2", "assistant", "", "function_call", "call_2", "get_time", "{}")
+    output = Message("o", "tool", "sunny", "function_call_output", "call_1")
+    output2 = Message("o2", "tool", "noon", "function_call_output", "call_2")
+    orphan = Message("c3", "assistant", "", "function_call", "call_3", "get_weather", "{}")
+    turn = Turn(
+        "Weather?",
+        item_id="q",
+        history=(Message("h", "user", "Hi."), orphan),
+        since=(call, other, output, output2),
+        tools=(WEATHER,),
+        tool_choice="get_weather",
+    )
+    body = OpenAIChatHandler(ChatSettings()).request_body(turn)
+    assert body["messages"] == [
+        {"role": "user", "content": "Hi."},  # the call without an output is left out
+        {"role": "user", "content": "Weather?"},
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": "{}"},
+                },
+                {
+                    "id": "call_2",
+                    "type": "function",
+                    "function": {"name": "get_time", "arguments": "{}"},
+                },
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+        {"role": "tool", "tool_call_id": "call_2", "content": "noon"},
+    ]
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+
+
+def test_streamed_tool_call_parts_are_put_together() -> None:
+    parts = ToolCallParts()
+    parts.add([{"index": 0, "id": "a", "function": {"name": "f", "arguments": '{"x"'}}])
+    parts.add([{"index": 1, "id": "b", "function": {"name": "g"}}])
+    parts.add([{"index": 0, "function": {"arguments": ": 1}"}}])
+    assert parts.calls() == [ToolCall("f", '{"x": 1}', "a"), ToolCall("g", "{}", "b")]
+    nameless = ToolCallParts()
+    nameless.add([{"index": 0, "function": {"arguments": "{}"}}])
+    with pytest.raises(AssistantError, match="without a function name"):
+        nameless.calls()

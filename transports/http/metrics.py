@@ -38,7 +38,8 @@ What is exported (all names start with `voxwire_`):
   Items balance: started = completed + transcriptions_failed + cleared +
   abandoned + open;
 * `reply_<counter>_total` for the spoken replies the same way (responses,
-  completed, cancelled, failed, samples synthesized, sent and cancelled);
+  completed, cancelled, failed, samples synthesized, sent and cancelled, function
+  calls, server tool runs and tool errors);
 * `wyoming_*` when the app serves Wyoming beside HTTP: connections (active, opened,
   refused), `events_received{type}`, `errors{code}` (malformed events, payloads over
   the limits, bad audio, idle clients, ...), transcripts, syntheses, detections.

@@ -621,30 +621,37 @@ def router(
         job = SpeechJob(body.input, voice, body.speed, body.response_format)
         return await start_speech(runtime, entry, job, sse_events=body.stream_format == "sse")
 
+    def alias_cards() -> list[ModelCard]:
+        """A card for every OpenAI alias whose task has a default model here: that
+        model's card under the alias."""
+        cards = []
+        for task, aliases in OPENAI_ALIASES.items():
+            default = runtime.defaults.get(task)
+            if default not in runtime.catalog:
+                continue
+            card = model_card(runtime.catalog[default], created)
+            description = f"alias of {default}: {card.description}"
+            cards += [
+                card.model_copy(update={"id": a, "description": description}) for a in aliases
+            ]
+        return cards
+
     @api.get("/v1/models")
     async def list_models() -> ModelList:
-        """Every model this server offers (OpenAI `models.list`)."""
+        """Every model this server offers (OpenAI `models.list`), then every OpenAI alias
+        (whisper-1, tts-1...) the endpoints take."""
         cards = [model_card(e, created) for e in runtime.entries()]
-        return ModelList(data=[*cards, *(make(created) for make in extra_models)])
+        extras = [make(created) for make in extra_models]
+        return ModelList(data=[*cards, *extras, *alias_cards()])
 
     @api.get("/v1/models/{model_id:path}")
     async def get_model(model_id: str) -> ModelCard:
-        """One model (OpenAI `models.retrieve`); an OpenAI alias (whisper-1, tts-1...)
-        answers with its task's default model under the alias; 404 for an unknown id."""
+        """One model (OpenAI `models.retrieve`); an OpenAI alias answers with its task's
+        default model under the alias; 404 for an unknown id."""
         entry = runtime.catalog.get(model_id)
         if entry is not None:
             return model_card(entry, created)
-        for task, aliases in OPENAI_ALIASES.items():
-            if model_id in aliases and (default := runtime.defaults.get(task)) in runtime.catalog:
-                card = model_card(runtime.catalog[default], created)
-                return card.model_copy(
-                    update={
-                        "id": model_id,
-                        "description": f"alias of {default}: {card.description}",
-                    }
-                )
-        for make in extra_models:
-            card = make(created)
+        for card in [*alias_cards(), *(make(created) for make in extra_models)]:
             if card.id == model_id:
                 return card
         raise ModelNotFound(f"unknown model {model_id!r}", param="model")

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
+import jsonschema_rs
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from voxwire.engine.audio import SUPPORTED_INPUT_RATES
@@ -21,8 +22,10 @@ from voxwire.engine.errors import PeerError
 from voxwire.engine.segmenter import SegmenterOptions
 from voxwire.engine.session import SessionOptions
 from voxwire.engine.turns import Eagerness, SemanticTurnOptions
+from voxwire.services import g711
 from voxwire.services.g711 import G711_RATE
 from voxwire.services.json_limits import JsonTooDeep, loads_bounded
+from voxwire.services.tools import TOOL_NAME, FunctionTool
 from voxwire.services.voices import OPENAI_VOICES
 
 DEFAULT_INPUT_RATE = 24_000
@@ -59,6 +62,10 @@ MAX_PREFIX_PADDING_MS = 5_000
 MAX_SILENCE_DURATION_MS = 10_000
 MAX_IDLE_TIMEOUT_MS = 3_600_000
 MAX_AUDIO_END_MS = 24 * 3_600_000
+MAX_ITEM_AUDIO_CHARS = 8 * 1024 * 1024
+"""Base64 audio of one conversation item (the frame limit bounds it too)."""
+MAX_TOOLS = 64
+"""Functions in `session.tools`."""
 
 Name = Annotated[str, Field(max_length=MAX_NAME_CHARS)]
 
@@ -157,12 +164,32 @@ class VoxwireSettings(_Strict):
 
 Modality = Literal["text", "audio"]
 
+ToolName = Annotated[str, Field(pattern=TOOL_NAME.pattern)]
+
+
+class FunctionToolIn(_Strict):
+    """One entry of `session.tools`: a function the model may call."""
+
+    type: Literal["function"]
+    name: ToolName
+    description: str = Field(default="", max_length=MAX_TEXT_CHARS)
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+
+
+class ToolChoiceFunction(_Strict):
+    """`tool_choice` naming the one function the model must call."""
+
+    type: Literal["function"]
+    name: ToolName
+
 
 class SessionSettings(_Lenient):
     type: Literal["transcription", "realtime"] | None = None
     audio: AudioSettings | None = None
     instructions: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     output_modalities: list[Modality] | None = Field(default=None, min_length=1, max_length=1)
+    tools: list[FunctionToolIn] | None = Field(default=None, max_length=MAX_TOOLS)
+    tool_choice: Literal["auto", "none", "required"] | ToolChoiceFunction | None = None
     classifiers: list[Name] | None = Field(
         default=None, alias="voxwire.classifiers", max_length=MAX_LIST_ITEMS
     )
@@ -207,6 +234,9 @@ class ResponseSettings(_Lenient):
     metadata: dict[Name, Annotated[str, Field(max_length=512)]] | None = Field(
         default=None, max_length=MAX_LIST_ITEMS
     )
+    tools: list[FunctionToolIn] | None = Field(default=None, max_length=MAX_TOOLS)
+    """This response's tools instead of the session's."""
+    tool_choice: Literal["auto", "none", "required"] | ToolChoiceFunction | None = None
 
 
 class ResponseCreate(_ClientEvent):
@@ -230,35 +260,89 @@ class ItemContent(_Lenient):
     type: Literal["input_text", "text", "output_text", "input_audio", "output_audio"]
     text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     transcript: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    audio: str | None = Field(default=None, max_length=MAX_ITEM_AUDIO_CHARS)
+    """input_audio: base64 audio in the session's input format."""
+
+
+ItemId = Annotated[str, Field(max_length=64)]
 
 
 class ItemIn(_Lenient):
     """A message item a client adds to the conversation."""
 
-    id: str | None = Field(default=None, max_length=64)
+    id: ItemId | None = None
     type: Literal["message"]
     role: Literal["user", "assistant", "system"]
     content: list[ItemContent] = Field(min_length=1, max_length=MAX_LIST_ITEMS)
 
     def text(self) -> str:
-        """The item's text; audio content is refused (send audio as input audio)."""
+        """The item's text (an audio part's given transcript counts as text)."""
+        parts = [part.text or part.transcript or "" for part in self.content if not part.audio]
+        return " ".join(p.strip() for p in parts if p.strip())
+
+    def audio(self) -> list[str]:
+        """The base64 audio of the item's input_audio parts (a user item's only)."""
         parts = []
-        for part in self.content:
-            if part.type in ("input_audio", "output_audio"):
+        for index, part in enumerate(self.content):
+            param = f"item.content.{index}"
+            if part.type == "input_audio" and part.audio is None and not part.transcript:
                 raise ProtocolError(
-                    "voxwire takes text content in conversation.item.create; send speech "
-                    "with input_audio_buffer.append",
+                    "an input_audio part needs its audio (base64)",
+                    code="missing_required_parameter",
+                    param=f"{param}.audio",
+                )
+            if part.audio is None:
+                continue
+            if part.type != "input_audio" or self.role != "user":
+                raise ProtocolError(
+                    "audio goes in a user item's input_audio parts",
+                    code="invalid_value",
+                    param=param,
+                )
+            if any(p.audio is None for p in self.content):
+                raise ProtocolError(
+                    "an item with audio holds audio parts only",
                     code="invalid_value",
                     param="item.content",
                 )
-            parts.append(part.text or "")
-        return " ".join(p.strip() for p in parts if p.strip())
+            parts.append(part.audio)
+        return parts
+
+
+class FunctionCallIn(_Lenient):
+    """A function call item (a client rebuilding a conversation adds its own)."""
+
+    id: ItemId | None = None
+    type: Literal["function_call"]
+    call_id: Name
+    name: ToolName
+    arguments: str = Field(default="{}", max_length=MAX_TEXT_CHARS)
+
+
+class FunctionCallOutputIn(_Lenient):
+    """The result of a function call the model made, from the client that ran it."""
+
+    id: ItemId | None = None
+    type: Literal["function_call_output"]
+    call_id: Name
+    output: str = Field(max_length=MAX_TEXT_CHARS)
+
+
+ConversationItemIn = Annotated[
+    ItemIn | FunctionCallIn | FunctionCallOutputIn, Field(discriminator="type")
+]
 
 
 class ItemCreate(_ClientEvent):
     type: Literal["conversation.item.create"]
     previous_item_id: Name | None = None
-    item: ItemIn
+    item: ConversationItemIn
+
+
+class ItemDelete(_Lenient):
+    type: Literal["conversation.item.delete"]
+    event_id: Name | None = None
+    item_id: Name
 
 
 class OutputAudioClear(_ClientEvent):
@@ -282,6 +366,7 @@ ClientEvent = (
     | ResponseCancel
     | ItemTruncate
     | ItemCreate
+    | ItemDelete
     | OutputAudioClear
     | StatsRequest
 )
@@ -295,6 +380,7 @@ _CLIENT_EVENTS: dict[str, type[ClientEvent]] = {
     "response.cancel": ResponseCancel,
     "conversation.item.truncate": ItemTruncate,
     "conversation.item.create": ItemCreate,
+    "conversation.item.delete": ItemDelete,
     "output_audio_buffer.clear": OutputAudioClear,
     "voxwire.session.stats": StatsRequest,
 }
@@ -359,6 +445,13 @@ def decode_base64_bytes(text: str) -> bytes:
         raise ProtocolError(
             "audio is not valid base64", code="invalid_audio", param="audio"
         ) from exc
+
+
+def input_pcm16(data: bytes, encoding: AudioEncoding, *, param: str | None = "audio") -> bytes:
+    """Input audio in the session's format as PCM16 (G.711 decoded)."""
+    if encoding == "audio/pcm":
+        return decode_pcm16(data, param=param)
+    return g711.decode(data, encoding)
 
 
 def decode_base64_audio(text: str) -> bytes:
@@ -471,6 +564,9 @@ class SessionConfig:
     output_modalities: tuple[Modality, ...] = ("audio",)
     tentative_transcripts: bool = False
     """voxwire.transcription.tentative events: the uncommitted hypothesis, opt-in."""
+    tools: tuple[FunctionTool, ...] = ()
+    tool_choice: str = "auto"
+    """auto, none, required, or the name of the one function the model must call."""
 
     @property
     def responds(self) -> bool:
@@ -550,6 +646,10 @@ class SessionConfig:
             "instructions": self.instructions,
             "output_modalities": list(self.output_modalities),
             "audio": {"input": audio_input, "output": self.output.to_wire()},
+            "tools": [t.to_wire() for t in self.tools],
+            "tool_choice": self.tool_choice
+            if self.tool_choice in ("auto", "none", "required")
+            else {"type": "function", "name": self.tool_choice},
             **self.classification.to_wire(),
             "voxwire": self._voxwire_wire(),
         }
@@ -606,7 +706,58 @@ def apply_update(
     classification = _classification(update, config.classification)
     if classification != config.classification:
         changes["classification"] = classification
-    return replace(config, **changes)
+    new = replace(config, **changes)
+    tools, choice = tool_settings(update, new, "session")
+    return replace(new, tools=tools, tool_choice=choice)
+
+
+def tool_settings(
+    settings: SessionSettings | ResponseSettings, config: SessionConfig, where: str
+) -> tuple[tuple[FunctionTool, ...], str]:
+    """The tools and tool_choice `settings` ask for (the session's where they are not
+    given), checked; `where` ("session" or "response") prefixes the error's param."""
+    fields = settings.model_fields_set
+    tools = _tools(settings.tools or [], where) if "tools" in fields else config.tools
+    choice: str = config.tool_choice
+    if "tool_choice" in fields:
+        given = settings.tool_choice or "auto"
+        choice = given if isinstance(given, str) else given.name
+    if choice not in ("auto", "none", "required") and choice not in {t.name for t in tools}:
+        raise ProtocolError(
+            f"tool_choice names the function {choice!r}, which is not in tools",
+            code="invalid_value",
+            param=f"{where}.tool_choice",
+        )
+    return tools, choice
+
+
+def _tools(tools: list[FunctionToolIn], where: str) -> tuple[FunctionTool, ...]:
+    """`tools` checked: unique names, parameters an object's JSON schema."""
+    out: list[FunctionTool] = []
+    for index, tool in enumerate(tools):
+        param = f"{where}.tools.{index}"
+        if any(t.name == tool.name for t in out):
+            raise ProtocolError(
+                f"two tools are named {tool.name!r}", code="invalid_value", param=f"{param}.name"
+            )
+        try:
+            jsonschema_rs.meta.validate(tool.parameters)
+        except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ProtocolError(
+                f"the parameters of tool {tool.name!r} are not a valid JSON schema: {first}",
+                code="invalid_value",
+                param=f"{param}.parameters",
+            ) from exc
+        if tool.parameters.get("type") != "object":
+            raise ProtocolError(
+                f"the parameters of tool {tool.name!r} must be an object's schema "
+                '({"type": "object", "properties": {...}})',
+                code="invalid_value",
+                param=f"{param}.parameters",
+            )
+        out.append(FunctionTool(tool.name, tool.description, tool.parameters))
+    return tuple(out)
 
 
 def _format_rate(fmt: AudioFormat, direction: Literal["input", "output"]) -> int:

@@ -41,6 +41,32 @@ def user_item(item_id: str, role: str, text: str) -> dict[str, Any]:
     }
 
 
+def function_call_item(
+    item_id: str, status: str, call_id: str, name: str, arguments: str
+) -> dict[str, Any]:
+    """A function call item (its arguments are "" while they are being written)."""
+    return {
+        "id": item_id,
+        "object": "realtime.item",
+        "type": "function_call",
+        "status": status,
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+    }
+
+
+def function_output_item(item_id: str, call_id: str, output: str) -> dict[str, Any]:
+    """The output of a function call (the client's, or a server tool's)."""
+    return {
+        "id": item_id,
+        "object": "realtime.item",
+        "type": "function_call_output",
+        "call_id": call_id,
+        "output": output,
+    }
+
+
 def content_part(text: str, modality: Modality) -> dict[str, Any]:
     """The part of content_part.added/done."""
     if modality == "audio":
@@ -64,7 +90,7 @@ def response_object(
     response_id: str,
     status: str,
     details: dict[str, Any] | None,
-    item: dict[str, Any] | None,
+    items: list[dict[str, Any]],
     conversation_id: str | None,
     modality: Modality,
     output: OutputConfig,
@@ -78,7 +104,7 @@ def response_object(
         "id": response_id,
         "status": status,
         "status_details": details,
-        "output": [item] if item is not None else [],
+        "output": items,
         "conversation_id": conversation_id,
         "output_modalities": [modality],
         "max_output_tokens": "inf",

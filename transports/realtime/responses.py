@@ -8,6 +8,13 @@ its audio goes out while later sentences are still being written. Audio leaves a
 that is interrupted has little left in flight), or into the media track of a
 transport that has one (WebRTC).
 
+Function calling: the handler may yield :class:`~voxwire.services.tools.ToolCall`
+objects instead of text. Each becomes a function_call output item (added, its
+arguments, done). A call of one of the handler's server tools is run here and its
+output joins the conversation, and the handler is asked again within the same
+response; a call of a client's tool ends the response, and the client answers with a
+function_call_output item and a new response.create.
+
 Barge-in: speech_started during a reply cancels it at once. Its task is cancelled
 (which closes the handler's stream, so an LLM stops generating), queued audio is
 dropped, and `response.done` with status "cancelled" is queued before the loop runs
@@ -30,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voxwire.engine.audio import Float32Array, StreamResampler, float32_to_pcm16
-from voxwire.engine.conversation import Conversation, ResponseState, ResponseStatus
+from voxwire.engine.conversation import Conversation, Message, ResponseState, ResponseStatus
 from voxwire.engine.errors import LocalError, VoxwireError, describe
 from voxwire.engine.events import (
     Event,
@@ -40,26 +47,35 @@ from voxwire.engine.events import (
     TranscriptionFailed,
 )
 from voxwire.engine.sentences import SentenceSplitter
+from voxwire.models.interfaces import TranscribeOptions
 from voxwire.services import g711
-from voxwire.services.reply_handlers import ReplyHandler, Turn
+from voxwire.services.reply_handlers import Chunk, ReplyHandler, Turn
 from voxwire.services.runtime import Runtime
 from voxwire.services.speech import synthesize_sentence
+from voxwire.services.tools import FunctionTool, ServerTool, ToolCall
+from voxwire.transports.realtime.audio_items import item_audio, transcribe_item
 from voxwire.transports.realtime.peer import AudioSink
 from voxwire.transports.realtime.protocol import (
+    FunctionCallIn,
+    FunctionCallOutputIn,
     ItemCreate,
     Modality,
     ProtocolError,
     ResponseSettings,
     SessionConfig,
+    tool_settings,
 )
 from voxwire.transports.realtime.reply_events import (
     assistant_item,
     content_part,
+    function_call_item,
+    function_output_item,
     response_object,
     user_item,
 )
 from voxwire.transports.realtime.server_events import (
     ConversationItemAdded,
+    ConversationItemDeleted,
     ConversationItemDone,
     ConversationItemTruncated,
     ErrorDetails,
@@ -71,6 +87,8 @@ from voxwire.transports.realtime.server_events import (
     ResponseContentPartDone,
     ResponseCreated,
     ResponseDone,
+    ResponseFunctionCallArgumentsDelta,
+    ResponseFunctionCallArgumentsDone,
     ResponseOutputAudioDelta,
     ResponseOutputAudioDone,
     ResponseOutputAudioTranscriptDelta,
@@ -80,6 +98,7 @@ from voxwire.transports.realtime.server_events import (
     ResponseOutputTextDelta,
     ResponseOutputTextDone,
     SendEvent,
+    SessionEvent,
     error_type,
 )
 
@@ -97,6 +116,8 @@ QUEUED_SENTENCES = 4
 """Sentences the handler may run ahead of synthesis before it is paused."""
 REMEMBERED_ITEMS = 32
 """Recent items whose transcripts and spoken audio the session keeps (for truncate)."""
+MAX_TOOL_ROUNDS = 4
+"""Times one response runs server tools and asks the handler again."""
 
 
 class TranscriptUnavailable(LocalError, code="transcription_failed"):
@@ -109,6 +130,22 @@ class Spoken:
 
     text: str
     start_ms: int
+
+
+@dataclass
+class Call:
+    """A function call a reply made, as an output item."""
+
+    item_id: str
+    output_index: int
+    call: ToolCall
+
+    def wire(self, status: str) -> dict[str, Any]:
+        """The item (no arguments yet while it is in progress)."""
+        arguments = "" if status == "in_progress" else self.call.arguments
+        return function_call_item(
+            self.item_id, status, self.call.call_id, self.call.name, arguments
+        )
 
 
 @dataclass
@@ -127,6 +164,13 @@ class ReplyCounters:
     samples_cancelled: int = 0
     """Samples synthesised but never sent, or dropped from the track, because their
     reply was cancelled. Once no reply is active: synthesized == sent + cancelled."""
+    function_calls: int = 0
+    """Function calls the replies made (client and server tools)."""
+    tool_runs: int = 0
+    """Server tools run."""
+    tool_errors: int = 0
+    """Of those, the runs that raised, timed out or had bad arguments (the model got an
+    error result)."""
 
 
 @dataclass
@@ -148,6 +192,14 @@ class Reply:
     play_start: float | None = None
     input_words: int = 0
     modality: Modality = "audio"
+    outputs: int = 0
+    """Output items so far (the next one's output_index)."""
+    message_index: int = 0
+    """The output_index of the reply's message item, once it is added."""
+    calls: list[Call] = field(default_factory=list)
+    own_items: list[Message] = field(default_factory=list)
+    """Function calls and outputs of this reply, for its next round when the reply
+    stays out of the conversation (conversation "none")."""
 
     @property
     def in_conversation(self) -> bool:
@@ -193,6 +245,8 @@ class RealtimeResponses:
         self._playing: Reply | None = None
         """The reply whose audio the sink (WebRTC track) holds, for output_audio_buffer.*."""
         self._drain: asyncio.Task[None] | None = None
+        self._item_tasks: set[asyncio.Task[None]] = set()
+        """Transcriptions of audio items a client added."""
 
     # -- engine events ---------------------------------------------------------------------
 
@@ -208,8 +262,10 @@ class RealtimeResponses:
                 if self.config().responds and turn is not None and turn.create_response:
                     self._start(ResponseSettings(), user_item_id=event.item_id)
             elif isinstance(event, TranscriptionCompleted):
-                self.conversation.add(event.item_id, "user", event.transcript)
                 future = self._transcripts.get(event.item_id)
+                if future is None:
+                    continue  # deleted before it was transcribed (or long forgotten)
+                self.conversation.add(event.item_id, "user", event.transcript)
                 if future is not None and not future.done():
                     future.set_result(event.transcript)
             elif isinstance(event, TranscriptionFailed):
@@ -243,10 +299,13 @@ class RealtimeResponses:
                 "cancel it first or wait for response.done",
                 code="conversation_already_has_active_response",
             )
-        self._start(settings or ResponseSettings(), user_item_id=self._last_user)
+        settings = settings or ResponseSettings()
+        tool_settings(settings, self.config(), "response")  # refused before it starts
+        self._start(settings, user_item_id=self._last_user)
 
     def create_item(self, event: ItemCreate) -> None:
-        """`conversation.item.create`: a text message joins the conversation (at its end)."""
+        """`conversation.item.create`: a text message, a function call or a function
+        call's output joins the conversation (at its end)."""
         item = event.item
         item_id = item.id or f"item_{secrets.token_hex(10)}"
         if self.conversation.get(item_id) is not None or item_id in self._transcripts:
@@ -262,16 +321,93 @@ class RealtimeResponses:
                 code="item_not_found",
                 param="previous_item_id",
             )
-        text = item.text()
-        if not text:
-            raise ProtocolError("the item has no text", code="invalid_value", param="item.content")
+        if isinstance(item, FunctionCallOutputIn):
+            if self.conversation.function_call(item.call_id) is None:
+                raise ProtocolError(
+                    f"no function call {item.call_id!r} in this conversation",
+                    code="invalid_value",
+                    param="item.call_id",
+                )
+            message = Message(item_id, "tool", item.output, "function_call_output", item.call_id)
+            wire = function_output_item(item_id, item.call_id, item.output)
+        elif isinstance(item, FunctionCallIn):
+            message = Message(
+                item_id, "assistant", "", "function_call", item.call_id, item.name, item.arguments
+            )
+            wire = function_call_item(item_id, "completed", item.call_id, item.name, item.arguments)
+        elif audio := item.audio():
+            self._create_audio_item(item_id, audio)
+            return
+        else:
+            text = item.text()
+            if not text:
+                raise ProtocolError(
+                    "the item has no text", code="invalid_value", param="item.content"
+                )
+            message = Message(item_id, item.role, text)
+            wire = user_item(item_id, item.role, text)
+            if item.role == "user":
+                self._last_user = item_id
+        self._add_item(message, wire)
+
+    def _create_audio_item(self, item_id: str, parts: list[str]) -> None:
+        """A user's audio item: transcribed whole, then it joins the conversation as a
+        committed turn does (a response.create meanwhile waits for its transcript)."""
+        config = self.config()
+        audio = item_audio(parts, config.input_encoding, config.input_rate)
+        self._expect_transcript(item_id)
+        self._last_user = item_id
+        wire = {**user_item(item_id, "user", ""), "status": "in_progress"}
+        wire["content"] = [{"type": "input_audio", "transcript": None}]
+        self.send(ConversationItemAdded(previous_item_id=self.conversation.last_item_id, item=wire))
+        options = TranscribeOptions(language=config.language, initial_prompt=config.prompt or None)
+
+        async def transcribe() -> None:
+            event = await transcribe_item(self.runtime, item_id, audio, options)
+            self.send(SessionEvent.of(event))
+            self.on_events([event])
+            if isinstance(event, TranscriptionCompleted) and item_id in self._transcripts:
+                done = {**wire, "status": "completed"}
+                done["content"] = [{"type": "input_audio", "transcript": event.transcript}]
+                before = self.conversation.around(item_id)[0]
+                previous = before[-1].item_id if before else None
+                self.send(ConversationItemDone(previous_item_id=previous, item=done))
+
+        task = asyncio.get_running_loop().create_task(
+            transcribe(), name=f"{self.session_id}:{item_id}:transcribe"
+        )
+        self._item_tasks.add(task)
+        task.add_done_callback(self._item_tasks.discard)
+
+    def _add_item(self, message: Message, wire: dict[str, Any]) -> None:
+        """An item joins the conversation and the client hears of it."""
         before = self.conversation.last_item_id
-        self.conversation.add(item_id, item.role, text)
-        if item.role == "user":
-            self._last_user = item_id
-        wire = user_item(item_id, item.role, text)
+        self.conversation.add_item(message)
         self.send(ConversationItemAdded(previous_item_id=before, item=wire))
         self.send(ConversationItemDone(previous_item_id=before, item=wire))
+
+    def delete_item(self, item_id: str) -> None:
+        """`conversation.item.delete`: forget an item (replies no longer see it)."""
+        if any(r.item_id == item_id for r in self._replies):
+            raise ProtocolError(
+                f"{item_id} belongs to a response in progress; cancel it first",
+                code="invalid_value",
+                param="item_id",
+            )
+        pending = self._transcripts.get(item_id)
+        if not self.conversation.delete(item_id) and pending is None:
+            raise ProtocolError(
+                f"no item {item_id!r} in this conversation", code="item_not_found", param="item_id"
+            )
+        if pending is not None:  # audio not yet transcribed stays out of the conversation
+            del self._transcripts[item_id]
+            if not pending.done():
+                pending.set_result(None)
+        self._spoken.pop(item_id, None)
+        if self._last_user == item_id:
+            users = [m.item_id for m in self.conversation.history() if m.role == "user"]
+            self._last_user = users[-1] if users else None
+        self.send(ConversationItemDeleted(item_id=item_id))
 
     def clear_output_audio(self) -> None:
         """`output_audio_buffer.clear` (WebRTC): drop the reply audio not played yet."""
@@ -341,6 +477,7 @@ class RealtimeResponses:
             if reply.state.active:
                 reply.state.finish(ResponseStatus.CANCELLED, "session_closed")
                 self._count_cancelled(reply)
+        tasks += self._item_tasks
         for task in tasks:
             task.cancel()
         if self._drain is not None:
@@ -406,11 +543,9 @@ class RealtimeResponses:
             reply.started = True
             self.send(ResponseCreated(response=self._response(reply)))
             turn = await self._turn(reply)
-            self._send_item_added(reply)
-            if reply.modality == "audio":
-                await self._speak(reply, self.handler.reply(turn))
-            else:
-                await self._write(reply, self.handler.reply(turn))
+            await self._rounds(reply, turn)
+            if not reply.item_added and not reply.calls:
+                self._send_item_added(reply)  # a reply that said nothing: an empty message
             reply.state.finish(ResponseStatus.COMPLETED)
             self.counters.completed += 1
             self._send_done(reply)
@@ -425,6 +560,55 @@ class RealtimeResponses:
                 self._watch_drain(reply)  # what it wrote plays out
             if reply.in_conversation and reply.item_added:
                 self.conversation.add(reply.item_id, "assistant", reply.transcript)
+
+    async def _rounds(self, reply: Reply, turn: Turn) -> None:
+        """Ask the handler; while its model calls only server tools, run them and ask
+        again with their outputs (at most MAX_TOOL_ROUNDS times)."""
+        server = {t.name: t for t in self.handler.tools}
+        for _ in range(MAX_TOOL_ROUNDS + 1):
+            made = len(reply.calls)
+            text = self.handler.reply(turn)
+            if reply.modality == "audio":
+                await self._speak(reply, text)
+            else:
+                await self._write(reply, text)
+            calls = [c.call for c in reply.calls[made:]]
+            if not calls or any(c.name not in server for c in calls):
+                return  # answered, or the client has calls to run
+            for call in calls:
+                await self._run_tool(reply, server[call.name], call)
+            turn = self._with_conversation(turn, reply)
+
+    async def _run_tool(self, reply: Reply, tool: ServerTool, call: ToolCall) -> None:
+        """Run a server tool; its output joins the conversation."""
+        output = await tool.run(call)
+        self.counters.tool_runs += 1
+        self.counters.tool_errors += output.failed
+        item_id = f"item_{secrets.token_hex(10)}"
+        message = Message(item_id, "tool", output.text, "function_call_output", call.call_id)
+        reply.own_items.append(message)
+        wire = function_output_item(item_id, call.call_id, output.text)
+        if reply.in_conversation:
+            self._add_item(message, wire)
+
+    def _with_conversation(self, turn: Turn, reply: Reply) -> Turn:
+        """`turn` with the conversation as it stands now (for the next round)."""
+        before, after = self.conversation.around(reply.user_item_id)
+        if not reply.in_conversation:
+            after += reply.own_items
+        return dataclasses.replace(
+            turn,
+            history=tuple(m for m in before if m.text or m.type != "message"),
+            since=tuple(after),
+        )
+
+    def _turn_tools(self, reply: Reply) -> tuple[tuple[FunctionTool, ...], str]:
+        """The response's (or session's) tools and the handler's server tools (those win
+        a name clash), and the tool_choice."""
+        tools, choice = tool_settings(reply.settings, self.config(), "response")
+        server = [t.spec for t in self.handler.tools]
+        names = {t.name for t in server}
+        return (*(t for t in tools if t.name not in names), *server), choice
 
     async def _turn(self, reply: Reply) -> Turn:
         config = self.config()
@@ -449,20 +633,20 @@ class RealtimeResponses:
         classifications: list[dict[str, Any]] = []
         if reply.user_item_id is not None and self.classifications is not None:
             classifications = await self.classifications(reply.user_item_id)
-        history = tuple(
-            m for m in self.conversation.history() if m.item_id != reply.user_item_id and m.text
-        )
         reply.input_words = len(transcript.split())
-        return Turn(
+        tools, tool_choice = self._turn_tools(reply)
+        turn = Turn(
             transcript=transcript,
             item_id=reply.user_item_id,
             classifications=tuple(classifications),
-            history=history,
             instructions=config.instructions if instructions is None else instructions,
             session_id=self.session_id,
             metadata=dict(reply.settings.metadata or {}),
             audio=audio,
+            tools=tools,
+            tool_choice=tool_choice,
         )
+        return self._with_conversation(turn, reply)
 
     def _heard(self, item_id: str | None) -> Float32Array | None:
         """The user item's audio, for a handler that hears it (a native audio LLM):
@@ -482,9 +666,9 @@ class RealtimeResponses:
             )
         return audio
 
-    async def _speak(self, reply: Reply, text: AsyncIterator[str]) -> None:
+    async def _speak(self, reply: Reply, text: AsyncIterator[Chunk]) -> None:
         """Speak the handler's text sentence by sentence while it is still being written."""
-        sentences: asyncio.Queue[str | BaseException | None] = asyncio.Queue(QUEUED_SENTENCES)
+        sentences: asyncio.Queue[Chunk | BaseException | None] = asyncio.Queue(QUEUED_SENTENCES)
         producer = asyncio.get_running_loop().create_task(
             _split_sentences(text, sentences), name=f"{self.session_id}:{reply.id}:text"
         )
@@ -496,6 +680,9 @@ class RealtimeResponses:
             while (sentence := await sentences.get()) is not None:
                 if isinstance(sentence, BaseException):
                     raise sentence
+                if isinstance(sentence, ToolCall):
+                    self._send_call(reply, sentence)
+                    continue
                 work = functools.partial(
                     synthesize_sentence, sentence=sentence, voice=output.voice, speed=output.speed
                 )
@@ -512,15 +699,22 @@ class RealtimeResponses:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await producer
 
-    async def _write(self, reply: Reply, text: AsyncIterator[str]) -> None:
+    async def _write(self, reply: Reply, text: AsyncIterator[Chunk]) -> None:
         """A text-only reply: the handler's chunks as they come."""
         try:
             async for chunk in text:
-                if chunk:
+                if isinstance(chunk, ToolCall):
+                    self._send_call(reply, chunk)
+                elif chunk:
+                    if not reply.item_added:
+                        self._send_item_added(reply)
                     reply.transcript += chunk
                     self.send(
                         ResponseOutputTextDelta(
-                            response_id=reply.id, item_id=reply.item_id, delta=chunk
+                            response_id=reply.id,
+                            item_id=reply.item_id,
+                            output_index=reply.message_index,
+                            delta=chunk,
                         )
                     )
         finally:
@@ -529,6 +723,8 @@ class RealtimeResponses:
 
     async def _play(self, reply: Reply, sentence: str, audio: Float32Array, rate: int) -> None:
         """Send one sentence: its transcript, then its audio in paced chunks."""
+        if not reply.item_added:
+            self._send_item_added(reply)
         pcm = float32_to_pcm16(audio)
         reply.samples_synthesized += len(audio)
         self.counters.samples_synthesized += len(audio)
@@ -537,7 +733,10 @@ class RealtimeResponses:
             reply.transcript += delta
             self.send(
                 ResponseOutputAudioTranscriptDelta(
-                    response_id=reply.id, item_id=reply.item_id, delta=delta
+                    response_id=reply.id,
+                    item_id=reply.item_id,
+                    output_index=reply.message_index,
+                    delta=delta,
                 )
             )
         start_ms = reply.samples_sent * 1000 // rate
@@ -556,6 +755,7 @@ class RealtimeResponses:
                     ResponseOutputAudioDelta(
                         response_id=reply.id,
                         item_id=reply.item_id,
+                        output_index=reply.message_index,
                         delta=base64.b64encode(wire).decode("ascii"),
                     )
                 )
@@ -636,21 +836,52 @@ class RealtimeResponses:
 
     def _send_item_added(self, reply: Reply) -> None:
         reply.item_added = True
+        reply.message_index = reply.outputs
+        reply.outputs += 1
         self._spoken[reply.item_id] = reply
         while len(self._spoken) > REMEMBERED_ITEMS:
             self._spoken.popitem(last=False)
         item = assistant_item(reply.item_id, "in_progress", reply.transcript, reply.modality)
-        self.send(ResponseOutputItemAdded(response_id=reply.id, item=item))
+        index = reply.message_index
+        self.send(ResponseOutputItemAdded(response_id=reply.id, output_index=index, item=item))
         self.send(
             ResponseContentPartAdded(
-                response_id=reply.id, item_id=reply.item_id, part=content_part("", reply.modality)
+                response_id=reply.id,
+                item_id=reply.item_id,
+                output_index=index,
+                part=content_part("", reply.modality),
             )
         )
+
+    def _send_call(self, reply: Reply, call: ToolCall) -> None:
+        """A function call of the reply, as an output item: added, its arguments, done."""
+        entry = Call(f"item_{secrets.token_hex(10)}", reply.outputs, call)
+        reply.outputs += 1
+        reply.calls.append(entry)
+        self.counters.function_calls += 1
+        ids = {"response_id": reply.id, "output_index": entry.output_index}
+        self.send(ResponseOutputItemAdded(**ids, item=entry.wire("in_progress")))
+        about = {**ids, "item_id": entry.item_id, "call_id": call.call_id}
+        self.send(ResponseFunctionCallArgumentsDelta(**about, delta=call.arguments))
+        self.send(
+            ResponseFunctionCallArgumentsDone(**about, name=call.name, arguments=call.arguments)
+        )
+        self.send(ResponseOutputItemDone(**ids, item=entry.wire("completed")))
+        message = Message(
+            entry.item_id, "assistant", "", "function_call", call.call_id, call.name, call.arguments
+        )
+        reply.own_items.append(message)
+        if reply.in_conversation:
+            self.conversation.add_item(message)
 
     def _send_done(self, reply: Reply, error: dict[str, str] | None = None) -> None:
         """The closing events: the item's (when it has one) and response.done."""
         if reply.item_added and reply.state.status is ResponseStatus.COMPLETED:
-            ids = {"response_id": reply.id, "item_id": reply.item_id}
+            ids = {
+                "response_id": reply.id,
+                "item_id": reply.item_id,
+                "output_index": reply.message_index,
+            }
             text = reply.transcript
             if reply.modality == "audio":
                 self.send(ResponseOutputAudioDone(**ids))
@@ -659,7 +890,11 @@ class RealtimeResponses:
                 self.send(ResponseOutputTextDone(**ids, text=text))
             self.send(ResponseContentPartDone(**ids, part=content_part(text, reply.modality)))
             item = assistant_item(reply.item_id, "completed", text, reply.modality)
-            self.send(ResponseOutputItemDone(response_id=reply.id, item=item))
+            self.send(
+                ResponseOutputItemDone(
+                    response_id=reply.id, output_index=reply.message_index, item=item
+                )
+            )
         details: dict[str, Any] | None = None
         if reply.state.status is ResponseStatus.CANCELLED:
             details = {"type": "cancelled", "reason": reply.state.reason}
@@ -670,16 +905,19 @@ class RealtimeResponses:
     def _response(self, reply: Reply, details: dict[str, Any] | None = None) -> dict[str, Any]:
         status = reply.state.status
         done = status is not ResponseStatus.IN_PROGRESS
-        item = None
+        items: list[tuple[int, dict[str, Any]]] = []
         if done and reply.item_added:
             item_status = "completed" if status is ResponseStatus.COMPLETED else "incomplete"
             item = assistant_item(reply.item_id, item_status, reply.transcript, reply.modality)
+            items.append((reply.message_index, item))
+        if done:
+            items += [(c.output_index, c.wire("completed")) for c in reply.calls]
         conversation = f"conv_{self.session_id.removeprefix('sess_')}"
         return response_object(
             response_id=reply.id,
             status=status.value,
             details=details,
-            item=item,
+            items=[item for _, item in sorted(items, key=lambda pair: pair[0])],
             conversation_id=conversation if reply.in_conversation else None,
             modality=reply.modality,
             output=self.config().output,
@@ -689,13 +927,19 @@ class RealtimeResponses:
 
 
 async def _split_sentences(
-    text: AsyncIterator[str], out: asyncio.Queue[str | BaseException | None]
+    text: AsyncIterator[Chunk], out: asyncio.Queue[Chunk | BaseException | None]
 ) -> None:
-    """Feed the handler's chunks through a SentenceSplitter into `out`; a failure of the
-    handler is passed on as an item, the end as None."""
+    """Feed the handler's chunks through a SentenceSplitter into `out` (a tool call
+    passes on in its place, after the text before it); a failure of the handler is
+    passed on as an item, the end as None."""
     splitter = SentenceSplitter()
     try:
         async for chunk in text:
+            if isinstance(chunk, ToolCall):
+                for sentence in splitter.flush():
+                    await out.put(sentence)
+                await out.put(chunk)
+                continue
             for sentence in splitter.feed(chunk):
                 await out.put(sentence)
         for sentence in splitter.flush():
@@ -709,7 +953,7 @@ async def _split_sentences(
         await _close(text)
 
 
-async def _close(text: AsyncIterator[str]) -> None:
+async def _close(text: AsyncIterator[Chunk]) -> None:
     """Close a handler's stream (an async generator's finally blocks run now)."""
     close = getattr(text, "aclose", None)
     if close is not None:

@@ -194,6 +194,11 @@ class ConversationItemTruncated(ServerEvent):
     audio_end_ms: int
 
 
+class ConversationItemDeleted(ServerEvent):
+    type: Literal["conversation.item.deleted"] = "conversation.item.deleted"
+    item_id: str
+
+
 # -- responses -------------------------------------------------------------------------
 
 
@@ -292,3 +297,25 @@ class ResponseOutputAudioDelta(_ContentEvent):
 
 class ResponseOutputAudioDone(_ContentEvent):
     type: Literal["response.output_audio.done"] = "response.output_audio.done"
+
+
+class _FunctionCallEvent(ServerEvent):
+    """An event about a function call item of a reply."""
+
+    response_id: str
+    item_id: str
+    output_index: int
+    call_id: str
+
+
+class ResponseFunctionCallArgumentsDelta(_FunctionCallEvent):
+    type: Literal["response.function_call_arguments.delta"] = (
+        "response.function_call_arguments.delta"
+    )
+    delta: str
+
+
+class ResponseFunctionCallArgumentsDone(_FunctionCallEvent):
+    type: Literal["response.function_call_arguments.done"] = "response.function_call_arguments.done"
+    name: str
+    arguments: str

@@ -33,7 +33,6 @@ from voxwire.engine.driver import SessionDriver
 from voxwire.engine.errors import VoxwireError, describe
 from voxwire.engine.events import Event
 from voxwire.engine.session import Session, SessionCounters
-from voxwire.services import g711
 from voxwire.services.reply_handlers import EchoHandler, ReplyHandler
 from voxwire.services.runtime import Runtime
 from voxwire.services.slots import Slots
@@ -46,6 +45,7 @@ from voxwire.transports.realtime.protocol import (
     AudioCommit,
     ClientEvent,
     ItemCreate,
+    ItemDelete,
     ItemTruncate,
     ModelCatalogue,
     OutputAudioClear,
@@ -58,7 +58,7 @@ from voxwire.transports.realtime.protocol import (
     apply_update,
     client_event_id,
     decode_base64_bytes,
-    decode_pcm16,
+    input_pcm16,
     parse_client_event,
 )
 from voxwire.transports.realtime.responses import RealtimeResponses, ReplyCounters
@@ -355,6 +355,9 @@ class RealtimeConnection:
         elif isinstance(event, ItemCreate):
             self._realtime_only(event.type)
             self.replies.create_item(event)
+        elif isinstance(event, ItemDelete):
+            self._realtime_only(event.type)
+            self.replies.delete_item(event.item_id)
         elif isinstance(event, OutputAudioClear):
             self.replies.clear_output_audio()
         elif isinstance(event, StatsRequest):
@@ -379,12 +382,7 @@ class RealtimeConnection:
 
     async def _append(self, data: bytes, *, param: str | None = "audio") -> None:
         """Input audio in the session's format: PCM16, or G.711 decoded to PCM16 here."""
-        encoding = self.config.input_encoding
-        pcm = (
-            decode_pcm16(data, param=param)
-            if encoding == "audio/pcm"
-            else g711.decode(data, encoding)
-        )
+        pcm = input_pcm16(data, self.config.input_encoding, param=param)
         if pcm:
             await self.feed_audio(pcm16_to_float32(pcm), self.config.input_rate)
 

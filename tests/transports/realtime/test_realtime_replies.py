@@ -308,7 +308,16 @@ def test_text_items_and_text_only_replies(reply_server: LiveServer) -> None:
             # Bad items are refused and change nothing.
             for bad, code in [
                 ({**item, "id": "t1"}, "item_already_exists"),
-                ({**item, "content": [{"type": "input_audio", "audio": "AAAA"}]}, "invalid_value"),
+                ({**item, "content": [{"type": "input_audio", "audio": "AAAA"}]}, "invalid_audio"),
+                ({**item, "content": [{"type": "input_audio"}]}, "missing_required_parameter"),
+                (
+                    {
+                        **item,
+                        "role": "assistant",
+                        "content": [{"type": "input_audio", "audio": ""}],
+                    },
+                    "invalid_value",
+                ),
                 ({**item, "content": [{"type": "input_text", "text": " "}]}, "invalid_value"),
             ]:
                 await client.send({"type": "conversation.item.create", "item": bad})
@@ -393,7 +402,5 @@ def test_truncating_a_reply_in_progress_keeps_only_what_was_heard(
     reply_server.wait_until_idle()
     turn = assistants.turns_seen[-1]
     assert turn.transcript == "Count for me."  # the user's item is the turn answered
-    assert (turn.history[-1].role, turn.history[-1].text) == (
-        "assistant",
-        "This is sentence number 1.",
-    )
+    # The truncated answer to it follows it: the new reply continues from there.
+    assert [(m.role, m.text) for m in turn.since] == [("assistant", "This is sentence number 1.")]
