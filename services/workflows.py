@@ -141,6 +141,11 @@ class NodeDefinition(BaseModel):
     """audio-text-to-text nodes: what the model is asked about the audio."""
     max_new_tokens: int | None = Field(default=None, ge=1, le=MAX_NEW_TOKENS)
 
+    def shown(self) -> dict[str, Any]:
+        """The node as the API shows it: the audio-text-to-text fields only where given."""
+        unused = {name for name in ("prompt", "max_new_tokens") if getattr(self, name) is None}
+        return self.model_dump(exclude=unused)
+
 
 class WorkflowDefinition(BaseModel):
     """A workflow as a client defines it."""

@@ -77,7 +77,7 @@ class WorkflowService:
         stored = StoredWorkflow(
             definition.id,
             {
-                "nodes": [n.model_dump() for n in definition.nodes],
+                "nodes": [n.shown() for n in definition.nodes],
                 "input_type": plan.input_kind,
             },
             datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
