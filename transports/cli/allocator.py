@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import threading
@@ -27,7 +28,9 @@ SERVER_ARENAS: Final = 2
 TRIM_EVERY_S: Final = 60.0
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
+    """The C library with mallopt and malloc_trim typed, loaded once; None if not glibc."""
     name = ctypes.util.find_library("c")
     if name is None:
         return None
